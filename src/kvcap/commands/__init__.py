@@ -1,0 +1,1 @@
+"""Thin Click commands, one module each; heavy imports stay inside the functions."""

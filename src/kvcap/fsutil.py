@@ -1,0 +1,111 @@
+"""Small file-system primitives that never leave a torn file behind.
+
+Everything kvcap writes that someone else reads while it is being written (subtitles, JSON
+state, checkpoints, JSONL logs) goes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temp directory beside `target`; on success it replaces `target` in one rename.
+
+    On error the temp directory is removed and `target` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def append_jsonl(handle, record: dict[str, Any]) -> None:
+    """Append one record as a single write of one whole line, then flush to the OS."""
+    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    handle.flush()
+
+
+def read_jsonl(path: str | Path, *, strict: bool = False) -> list[dict[str, Any]]:
+    """Read a JSONL file written by `append_jsonl`.
+
+    A last line without its newline is a write in progress (or a killed writer) and is skipped.
+    Other undecodable lines raise ValueError naming the file and line when `strict`, else are
+    skipped.
+    """
+    path = Path(path)
+    records: list[dict[str, Any]] = []
+    with open(path, "rb") as handle:
+        data = handle.read()
+    lines = data.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    for number, raw in enumerate(complete, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if strict:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        elif strict:
+            raise ValueError(f"{path}:{number}: expected a JSON object")
+    del tail  # unterminated: still being written
+    return records
+
+
+def repair_jsonl_tail(path: str | Path) -> None:
+    """Cut a torn last line (no trailing newline) so appends start on a fresh line."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            handle.truncate(cut)
