@@ -1,1 +1,39 @@
+"""Captioning folders of videos: the batch pipeline, its job state, shards and writers.
 
+    from kvcap.caption import caption_folder
+    for result in caption_folder("videos/", captioner, "out/", formats="jsonl,srt"):
+        print(result.video, result.status, result.caption)
+
+Importing this package loads neither torch nor a video decoder.
+"""
+
+from kvcap.caption.job import CaptionsLedger, JobFile, JobLockedError, JobProgress
+from kvcap.caption.pipeline import (
+    CaptionResult,
+    PipelineStats,
+    VideoInput,
+    caption_folder,
+    parse_formats,
+    resolve_inputs,
+    segment_windows,
+)
+from kvcap.caption.shard import MergeReport, Shard, ShardError, merge_shards, parse_shard
+
+__all__ = [
+    "CaptionResult",
+    "CaptionsLedger",
+    "JobFile",
+    "JobLockedError",
+    "JobProgress",
+    "MergeReport",
+    "PipelineStats",
+    "Shard",
+    "ShardError",
+    "VideoInput",
+    "caption_folder",
+    "merge_shards",
+    "parse_formats",
+    "parse_shard",
+    "resolve_inputs",
+    "segment_windows",
+]

@@ -1,0 +1,243 @@
+"""Output writers: subtitles (SRT, WebVTT) and the `captions.jsonl` record log.
+
+Subtitles are built from one list of `Segment(start, end, text)` through one cue iterator
+(`cues`), so SRT and VTT always agree on timing and text (the shape of whisper's
+`utils.py`). Times are rounded half-up to the millisecond from their decimal value (1.0005 s
+-> 00:00:01.001, never truncated to .000). Each file is written to a temp file beside the
+target and renamed over it, so a player or a killed job never sees half a file.
+
+SRT text goes through the maintained `srt` library (`srt.compose`). WebVTT is written here:
+the format is a header plus `start --> end` blocks, and the one library for it (webvtt-py) is
+only a test dependency (it reads the files back in the tests).
+
+`CaptionsJsonl` appends one whole JSON line per video and flushes it, and reads back the
+videos already `ok` so a rerun can skip them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import asdict, dataclass, field, fields
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from kvcap.fsutil import append_jsonl, atomic_write_text, read_jsonl, repair_jsonl_tail
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A span of a video in seconds and the caption for it."""
+
+    start: float
+    end: float
+    text: str
+
+
+def to_milliseconds(seconds: float) -> int:
+    """Seconds -> whole milliseconds, rounded half-up from the number's decimal repr.
+
+    `Decimal(str(x))` is the shortest decimal that round-trips the float, so 1.0005 rounds to
+    1001 ms as a person reading the number expects (binary 1.0005 is 1.000499999...).
+    """
+    return int((Decimal(str(seconds)) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def format_timestamp(milliseconds: int, *, decimal_marker: str = ",") -> str:
+    """`HH:MM:SS,mmm` (SRT) or with `.` (WebVTT); hours keep growing past 99."""
+    hours, rest = divmod(milliseconds, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_marker}{millis:03d}"
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A segment ready for a subtitle file: integer milliseconds and cleaned text lines."""
+
+    start_ms: int
+    end_ms: int
+    lines: tuple[str, ...]
+
+
+def cues(segments: Iterable[Segment]) -> Iterator[Cue]:
+    """Validate, round and clean segments into cues, in start order.
+
+    Text lines are stripped and blank lines dropped (a blank line ends a cue in both formats),
+    and "-->" in text becomes "->";
+    a segment with no text left is skipped (players would show nothing). A cue shorter than a
+    millisecond after rounding is stretched to 1 ms so it is not dropped as empty. Raises
+    ValueError for a negative start, an end before the start, or a non-finite time.
+    """
+    prepared: list[Cue] = []
+    for number, segment in enumerate(segments, start=1):
+        start, end = float(segment.start), float(segment.end)
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise ValueError(f"segment {number}: times must be finite, got {start}..{end}")
+        if start < 0:
+            raise ValueError(f"segment {number}: start {start} s is negative")
+        if end < start:
+            raise ValueError(f"segment {number}: end {end} s is before start {start} s")
+        # "-->" inside text could be read as a timing line by lenient parsers.
+        lines = tuple(line.strip().replace("-->", "->") for line in str(segment.text).splitlines() if line.strip())
+        if not lines:
+            continue
+        start_ms, end_ms = to_milliseconds(start), to_milliseconds(end)
+        prepared.append(Cue(start_ms, max(end_ms, start_ms + 1), lines))
+    prepared.sort(key=lambda cue: (cue.start_ms, cue.end_ms))
+    yield from prepared
+
+
+def srt_text(segments: Iterable[Segment]) -> str:
+    """The SRT document for `segments` (composed by the `srt` library)."""
+    import srt
+
+    subtitles = [
+        srt.Subtitle(
+            index=None,
+            start=datetime.timedelta(milliseconds=cue.start_ms),
+            end=datetime.timedelta(milliseconds=cue.end_ms),
+            content="\n".join(cue.lines),
+        )
+        for cue in cues(segments)
+    ]
+    return srt.compose(subtitles, reindex=True, start_index=1)
+
+
+def _escape_vtt(line: str) -> str:
+    # Cue text is HTML-like: & and < start entities and tags; "-->" would end the timing line.
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def vtt_text(segments: Iterable[Segment]) -> str:
+    """The WebVTT document for `segments`."""
+    blocks = ["WEBVTT\n"]
+    for cue in cues(segments):
+        timing = f"{format_timestamp(cue.start_ms, decimal_marker='.')} --> {format_timestamp(cue.end_ms, decimal_marker='.')}"
+        blocks.append(timing + "\n" + "\n".join(_escape_vtt(line) for line in cue.lines) + "\n")
+    return "\n".join(blocks)
+
+
+def write_srt(path: str | Path, segments: Iterable[Segment]) -> Path:
+    """Write an SRT file atomically (temp file + rename); returns the path."""
+    path = Path(path)
+    atomic_write_text(path, srt_text(segments))
+    return path
+
+
+def write_vtt(path: str | Path, segments: Iterable[Segment]) -> Path:
+    """Write a WebVTT file atomically (temp file + rename); returns the path."""
+    path = Path(path)
+    atomic_write_text(path, vtt_text(segments))
+    return path
+
+
+# Subtitle writers keyed by the format name users type in `--format`.
+SUBTITLE_WRITERS: dict[str, Callable[[str | Path, Iterable[Segment]], Path]] = {
+    "srt": write_srt,
+    "vtt": write_vtt,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# captions.jsonl
+
+
+STATUSES = ("ok", "error")
+
+
+@dataclass
+class CaptionRecord:
+    """One line of `captions.jsonl` (DESIGN, Output)."""
+
+    video: str
+    """Path relative to its input root (POSIX separators)."""
+    status: str
+    """`ok` or `error`."""
+    caption: str | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    """`[{"start", "end", "text"}]`, one per window (one for a whole clip)."""
+    duration: float | None = None
+    frame_times: list[float] = field(default_factory=list)
+    checkpoint: str | None = None
+    elapsed_s: float | None = None
+    error: str | None = None
+    """One line, or None when `ok`."""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"record for {self.video}: status {self.status!r} is not one of {', '.join(STATUSES)}")
+        if self.error is not None and "\n" in self.error:
+            # The contract is one line per error; keep the first line, the rest is a traceback.
+            self.error = self.error.strip().splitlines()[0] if self.error.strip() else ""
+        self.segments = [
+            asdict(s) if isinstance(s, Segment) else dict(s) for s in self.segments
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CaptionsJsonl:
+    """Append-only `captions.jsonl`: one whole line per video, flushed as written.
+
+        with CaptionsJsonl(out / "captions.jsonl") as log:
+            if record.video not in log.done: ...
+            log.append(record)
+
+    Opening repairs a torn last line left by a killed writer, so appends start on a fresh line
+    and no record is ever glued to half of another.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._handle = None
+        self.done: dict[str, dict[str, Any]] = {}
+        """Video -> its latest record, for videos whose latest record is `ok`."""
+
+    def read_latest(self) -> dict[str, dict[str, Any]]:
+        """Video -> the last record written for it (a rerun's record wins over older ones)."""
+        if not self.path.exists():
+            return {}
+        latest: dict[str, dict[str, Any]] = {}
+        for record in read_jsonl(self.path):
+            video = record.get("video")
+            if isinstance(video, str):
+                latest[video] = record
+        return latest
+
+    def open(self) -> "CaptionsJsonl":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_jsonl_tail(self.path)
+        self.done = {v: r for v, r in self.read_latest().items() if r.get("status") == "ok"}
+        self._handle = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def append(self, record: CaptionRecord | dict[str, Any]) -> None:
+        if self._handle is None:
+            raise RuntimeError(f"{self.path}: open() the log before appending")
+        if not isinstance(record, CaptionRecord):
+            unknown = sorted(set(record) - {f.name for f in fields(CaptionRecord)})
+            if unknown:
+                raise ValueError(f"{self.path}: unknown record key(s) {', '.join(unknown)}")
+            # Validate a plain dict the same way as a record (status, one-line error).
+            record = CaptionRecord(**record)
+        data = record.to_dict()
+        append_jsonl(self._handle, data)
+        if data["status"] == "ok":
+            self.done[data["video"]] = data
+        else:
+            self.done.pop(data["video"], None)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "CaptionsJsonl":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,304 @@
+"""`kvcap caption PATH...` (caption videos) and `kvcap caption merge OUT` (join shard parts).
+
+A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, a progress bar
+(or plain log lines when not on a terminal), Ctrl-C handling, a summary and the exit code
+(0 all ok, 1 some failed, 2 usage error, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kvcap.commands.options import config_options, resolve_config
+
+NO_CHECKPOINT = (
+    "no checkpoint to caption with: pass --checkpoint DIR (a kvcap checkpoint such as "
+    "runs/<name>/best, made by `kvcap train --stage 1` then `kvcap train --stage 2`), "
+    "set [caption].checkpoint in kvcap.toml, or use `--checkpoint demo` for the bundled demo model"
+)
+MAX_LISTED_FAILURES = 20
+
+
+class DefaultCommandGroup(click.Group):
+    """A group whose first argument falls back to a default subcommand.
+
+    `kvcap caption ./videos` runs `run`; `kvcap caption merge OUT` runs `merge`. (A folder
+    literally named `merge` is reached as `./merge`.)
+    """
+
+    def __init__(self, *args: Any, default_command: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.default_command = default_command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+class _DefaultContext(click.Context):
+    @property
+    def command_path(self) -> str:
+        # Usage lines and "Try ... --help" hints read `kvcap caption`, as users type it.
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class DefaultSubcommand(click.Command):
+    """The group's default subcommand: shown as the group itself (`kvcap caption [OPTIONS] PATHS...`)."""
+
+    context_class = _DefaultContext
+
+
+@click.group(cls=DefaultCommandGroup, default_command="run")
+def caption() -> None:
+    """Caption videos with a trained checkpoint (captions.jsonl + SRT/VTT)."""
+
+
+@caption.command("run", cls=DefaultSubcommand)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--checkpoint", default=None, metavar="DIR",
+              help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
+@click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
+@click.option("--format", "formats", default=None, metavar="LIST",
+              help="Comma list of jsonl, srt, vtt, or `all` (captions.jsonl is always written: resume reads it).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos (or windows) per generation batch.")
+@click.option("--frames", type=click.IntRange(1, 256), default=None, help="Frames per clip (default: the checkpoint's).")
+@click.option("--segment", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Caption fixed windows of this length, one cue each (0 = whole clip).")
+@click.option("--shard", default=None, metavar="i/n",
+              help="Caption every n-th video starting at i (0-based); under `accelerate launch` RANK/WORLD_SIZE.")
+@click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="auto = CUDA when present, else CPU.")
+@click.option("--workers", type=click.IntRange(0, 64), default=None, help="Background decoding threads.")
+@click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
+@config_options
+def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
+        batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
+        overwrite: bool, device: str | None, workers: int | None, backend: str | None,
+        config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Caption every video under PATHS (folders are searched recursively).
+
+    \b
+      kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
+      kvcap caption ./videos -o out --shard 0/4    shard 0 of 4 (one per GPU or machine)
+      kvcap caption merge out                       join the shard parts into captions.jsonl
+
+    Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt mirroring the input
+    tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
+    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage error.
+    """
+    from kvcap.caption.pipeline import parse_formats
+    from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
+
+    try:
+        format_list = list(parse_formats(formats)) if formats is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--format") from None
+    try:
+        shard_spec = parse_shard(shard) if shard is not None else shard_from_env()
+    except ShardError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--shard") from None
+
+    cfg = resolve_config(config_path, overrides, flags={
+        "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
+        "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
+        "caption.workers": workers, "video.backend": backend,
+    })
+    if not cfg.caption.checkpoint:
+        raise click.UsageError(NO_CHECKPOINT)
+    out_dir = Path(cfg.caption.output)
+    fmts = parse_formats(cfg.caption.formats)
+
+    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device)
+    reporter = ProgressReporter(out_dir=out_dir, checkpoint=checkpoint_id, device=device_name,
+                                batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec)
+    stop = threading.Event()
+    status = _run_job(
+        lambda: _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite,
+                                checkpoint_id, reporter, stop),
+        stop, reporter,
+    )
+    if reporter.job is not None and reporter.job.total == 0:
+        raise click.ClickException(f"no videos found under {', '.join(str(p) for p in paths)}")
+    reporter.summary(status)
+    if status == "interrupted":
+        click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
+        sys.exit(130)
+    if reporter.failures:
+        sys.exit(1)
+
+
+def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite, checkpoint_id, reporter, stop):
+    from kvcap.caption.pipeline import caption_folder
+
+    return caption_folder(
+        list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
+        segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
+        generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
+        stop=stop,
+    )
+
+
+def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
+    """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
+    from kvcap.caption.job import JobLockedError
+
+    def on_sigint(signum, frame):  # noqa: ARG001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        reporter.note("Ctrl-C: stopping after the current batch (press again to abort now)")
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        for _ in make_results():
+            pass
+    except JobLockedError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        reporter.close()
+    return "interrupted" if stop.is_set() else "finished"
+
+
+def _load_captioner(checkpoint: str, device: str):
+    """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
+    from kvcap.model.checkpoint import CheckpointError
+    from kvcap.model.captioner import Captioner
+
+    device_name = resolve_device(device)
+    try:
+        captioner = Captioner.from_checkpoint(checkpoint, device=device_name)
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    path = Path(checkpoint)
+    checkpoint_id = str(path.resolve()) if path.is_dir() else checkpoint
+    return captioner, checkpoint_id, device_name
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when present else cpu; under `accelerate launch`/`torchrun`, the process's
+    own GPU (LOCAL_RANK) becomes the current CUDA device."""
+    import os
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if device == "cuda" and not cuda:
+        raise click.ClickException("--device cuda: CUDA is not available here (use --device cpu or auto)")
+    if device == "auto":
+        device = "cuda" if cuda else "cpu"
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    return device
+
+
+def _resume_command() -> str:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("kvcap", "__main__.py", "cli.py")):
+        argv[0] = "kvcap"
+    return shlex.join(argv)
+
+
+class ProgressReporter:
+    """The `progress` callback: a tqdm bar on a terminal, one log line per video otherwise."""
+
+    def __init__(self, *, out_dir: Path, checkpoint: str, device: str, batch_size: int, workers: int,
+                 shard: Any = None, stream=None, tty: bool | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.out_dir, self.checkpoint, self.device = out_dir, checkpoint, device
+        self.batch_size, self.workers, self.shard = batch_size, workers, shard
+        self.bar = None
+        self.job = None
+        self.failures: list[tuple[str, str]] = []
+        self.started = time.monotonic()
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            click.echo(text, file=self.stream)
+
+    def __call__(self, job, result) -> None:
+        self.job = job
+        if result is None:
+            self._start(job)
+            return
+        if result.skipped:
+            return
+        if not result.ok:
+            self.failures.append((result.video, result.error or "error"))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(failed=job.failed, refresh=False)
+            if not result.ok:
+                self.bar.write(f"error: {result.error}", file=self.stream)
+        else:
+            width = len(str(job.total))
+            status = f"ok  {result.elapsed_s:.2f}s" if result.ok else f"ERROR {result.error}"
+            click.echo(f"[{job.done:>{width}}/{job.total}] {result.video}  {status}", file=self.stream)
+
+    def _start(self, job) -> None:
+        shard = f" · shard {self.shard}" if self.shard else ""
+        skipped = f" ({job.skipped} already done)" if job.skipped else ""
+        self.note(
+            f"captioning {job.total} videos{skipped}{shard} with {self.checkpoint} on {self.device} "
+            f"(batch {self.batch_size}, {self.workers} decode workers) -> {self.out_dir}"
+        )
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=job.total - job.skipped, unit="video", desc="caption", file=self.stream,
+                            dynamic_ncols=True)
+            self.bar.set_postfix(failed=0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def summary(self, status: str) -> None:
+        job = self.job
+        if job is None:
+            return
+        wall = time.monotonic() - self.started
+        rate = job.processed / job.elapsed_s if job.elapsed_s > 0 else 0.0
+        click.echo(
+            f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
+            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}"
+        )
+        if self.failures:
+            click.echo(f"failed ({len(self.failures)}):")
+            for video, error in self.failures[:MAX_LISTED_FAILURES]:
+                click.echo(f"  {video}: {error}")
+            if len(self.failures) > MAX_LISTED_FAILURES:
+                click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)")
+
+
+@caption.command("merge")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--shards", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Join the parts of this shard count (needed only when parts of several counts exist).")
+def merge(out: Path, shards: int | None) -> None:
+    """Join captions.shard-i-of-n.jsonl parts in OUT into OUT/captions.jsonl."""
+    from kvcap.caption.shard import ShardError, merge_shards
+
+    try:
+        report = merge_shards(out, shards)
+    except ShardError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"merged {len(report.parts)} parts: {report.records} videos ({report.ok} ok, {report.failed} failed) -> {report.path}")

@@ -1,0 +1,466 @@
+"""The captioner: frozen vision tower -> projector -> LLM, with training loss and batched generation.
+
+    features = captioner.encode(frames)                    # (B, T, S, S, 3) uint8 -> (B, T, N, D)
+    loss = captioner.loss(features, captions)              # assistant tokens only
+    texts = captioner.generate(features, cfg.generation)   # batched, left padded, KV cache
+
+The LLM input for one clip is the chat prompt with its single video placeholder token replaced
+by the projector's V embeddings:  [prefix tokens] [V visual embeds] [suffix tokens] [caption + <|im_end|>]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from kvcap.model import checkpoint as ckpt
+from kvcap.model.llm import load_llm
+from kvcap.model.prompt import PromptFormat, build_prompt_format, clean_caption
+from kvcap.model.tiny import is_tiny
+from kvcap.model.trainable import (
+    Mode,
+    apply_plan,
+    count_trainable,
+    format_summary,
+    is_peft_model,
+)
+from kvcap.model.vision import VisionEncoder, resolve_device, resolve_dtype
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100  # label value the LM loss skips
+
+
+def _generation_dict(gen: Any) -> dict[str, Any]:
+    if gen is None:
+        return {}
+    if dataclasses.is_dataclass(gen):
+        return dataclasses.asdict(gen)
+    return dict(gen)
+
+
+class Captioner(nn.Module):
+    """A LLaVA-style video captioner. Build with `from_config` or `from_checkpoint`."""
+
+    def __init__(
+        self,
+        vision: VisionEncoder,
+        projector: nn.Module,
+        llm: nn.Module,
+        tokenizer: Any,
+        spec: dict[str, Any],
+    ):
+        super().__init__()
+        self.vision = vision
+        self.projector = projector
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.spec = spec
+        # The local folder the LLM was loaded from (for bundling); hub ids stay ids.
+        self.llm_path = str(getattr(llm, "name_or_path", "") or spec["llm"]["id"])
+        self.prompt: PromptFormat = build_prompt_format(tokenizer, spec["prompt"])
+        if self.prompt.added_placeholder:
+            spec["tokenizer_bundled"] = True
+        self.max_caption_tokens: int = int(spec.get("max_caption_tokens") or 512)
+        self.compute_dtype = resolve_dtype(spec["llm"].get("dtype", "auto"), self.device)
+        self._check_dims()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_config(cls, cfg: Any, device: str | torch.device = "auto") -> "Captioner":
+        """Fresh projector on the configured backbones (nothing trainable yet: see apply_plan)."""
+        from kvcap.model.projectors import build_projector, projector_kwargs
+
+        device = resolve_device(device)
+        model = cfg.model
+        vision = VisionEncoder(model.vision, model.vision_layer, model.vision_cls, device, model.dtype)
+        llm, tokenizer = load_llm(model.llm, model.quantization, model.dtype, device, model.gradient_checkpointing)
+        projector = build_projector(
+            cfg.projector.name,
+            vision.hidden_size,
+            llm.config.hidden_size,
+            frames=model.frames,
+            patches=vision.tokens_per_frame,
+            **projector_kwargs(cfg.projector),
+        )
+        spec = {
+            "vision": {"id": model.vision, "layer": model.vision_layer, "cls": model.vision_cls},
+            "projector": {"name": cfg.projector.name, "config": None},
+            "llm": {
+                "id": model.llm,
+                "quantization": model.quantization,
+                "dtype": model.dtype,
+                "gradient_checkpointing": model.gradient_checkpointing,
+            },
+            "lora": None,
+            "prompt": model.prompt,
+            "frames": model.frames,
+            "generation": _generation_dict(cfg.generation),
+            "max_caption_tokens": cfg.train.max_caption_tokens,
+        }
+        captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
+        captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
+        return captioner
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "auto",
+        quantization: str | None = None,
+        gradient_checkpointing: bool = False,
+    ) -> "Captioner":
+        """Rebuild exactly the saved model (safetensors only), frozen and in eval mode.
+
+        `quantization` overrides the saved one (e.g. `none` on a machine without bitsandbytes);
+        `gradient_checkpointing` for continuing training (stage 2 from stage 1's best).
+        """
+        from kvcap.model.projectors import build_projector
+
+        path = ckpt.resolve_checkpoint(path)
+        spec = ckpt.read_spec(path)
+        device = resolve_device(device)
+        where = path / ckpt.SPEC_FILE
+        vision_spec, llm_spec = spec["vision"], spec["llm"]
+        dtype = llm_spec.get("dtype", "auto")
+
+        vision_source = vision_spec["id"]
+        if vision_spec.get("bundled"):
+            vision_source = str(ckpt.check_bundled_model(path / ckpt.VISION_DIR, "vision model"))
+        try:
+            vision = VisionEncoder(vision_source, vision_spec["layer"], vision_spec["cls"], device, dtype)
+        except ValueError as exc:
+            raise ckpt.CheckpointError(f"{where}: {exc}") from None
+        vision.model_id = vision_spec["id"]  # the feature-cache identity is the original id
+
+        llm_source = llm_spec["id"]
+        if llm_spec.get("bundled"):
+            llm_source = str(ckpt.check_bundled_model(path / ckpt.LLM_DIR, "LLM"))
+        tokenizer_path = str(path / ckpt.TOKENIZER_DIR) if spec.get("tokenizer_bundled") else None
+        quant = quantization or llm_spec["quantization"]
+        llm, tokenizer = load_llm(
+            llm_source, quant, dtype, device, gradient_checkpointing, tokenizer_path=tokenizer_path
+        )
+
+        projector_cfg = dict(spec["projector"]["config"])
+        saved_name = projector_cfg.pop("name", spec["projector"]["name"])
+        expected = {"vision_dim": vision.hidden_size, "llm_dim": llm.config.hidden_size,
+                    "patches": vision.tokens_per_frame}
+        for key, actual in expected.items():
+            if projector_cfg.get(key) != actual:
+                raise ckpt.CheckpointError(
+                    f"{path}: backbone does not match the saved projector: {key} is {actual}, "
+                    f"the projector was trained for {projector_cfg.get(key)}"
+                )
+        try:
+            projector = build_projector(saved_name, **projector_cfg)
+        except (TypeError, ValueError) as exc:
+            raise ckpt.CheckpointError(f"{where}: cannot rebuild projector: {exc}") from None
+        state = ckpt.load_safetensors(path / ckpt.PROJECTOR_FILE, "projector weights")
+        try:
+            projector.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ckpt.CheckpointError(
+                f"{path / ckpt.PROJECTOR_FILE}: weights do not fit the saved projector ({ckpt._one_line(exc)})"
+            ) from None
+
+        if spec.get("lora"):
+            from peft import PeftModel
+
+            adapter = ckpt.check_adapter(path)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
+                llm = PeftModel.from_pretrained(llm, str(adapter), is_trainable=False)
+        spec["llm"]["quantization"] = quant
+        spec["source"] = str(path)
+        captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
+        captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
+        captioner.eval()
+        return captioner
+
+    def _check_dims(self) -> None:
+        llm_dim = self.llm.config.hidden_size
+        if getattr(self.projector, "llm_dim", llm_dim) != llm_dim:
+            raise ValueError(f"projector outputs width {self.projector.llm_dim}, the LLM takes {llm_dim}")
+        if getattr(self.projector, "vision_dim", self.vision.hidden_size) != self.vision.hidden_size:
+            raise ValueError(
+                f"projector takes width {self.projector.vision_dim}, the vision tower gives {self.vision.hidden_size}"
+            )
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def device(self) -> torch.device:
+        return self.vision.device
+
+    @property
+    def image_size(self) -> int:
+        return self.vision.image_size
+
+    @property
+    def frames(self) -> int:
+        return int(self.spec["frames"])
+
+    @property
+    def num_visual_tokens(self) -> int:
+        return int(self.projector.num_visual_tokens)
+
+    @property
+    def generation_defaults(self) -> dict[str, Any]:
+        return dict(self.spec.get("generation") or {})
+
+    # ------------------------------------------------------------------ training plan
+
+    def apply_plan(self, plan: dict, lora: Any = None) -> None:
+        """Make the components trainable as declared; log trainable parameter counts."""
+        self.llm = apply_plan(self.vision, self.projector, self.llm, plan, lora)
+        if is_peft_model(self.llm) and lora is not None:
+            self.spec["lora"] = {
+                "r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "target_modules": list(lora.target_modules),
+            }
+        elif is_peft_model(self.llm) and not self.spec.get("lora"):
+            config = self.llm.peft_config["default"]
+            self.spec["lora"] = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+                                 "target_modules": sorted(config.target_modules)}
+        if not is_peft_model(self.llm):
+            self.spec["lora"] = None
+        self.spec["llm"]["trained_full"] = bool(self.spec["llm"].get("trained_full")) or Mode(plan["llm"]) is Mode.FULL
+        if any(Mode(m) is not Mode.FROZEN for m in plan.values()):
+            logger.info(format_summary(self.trainable_summary()))
+
+    def trainable_summary(self) -> dict[str, int]:
+        return {
+            "vision": count_trainable(self.vision),
+            "projector": count_trainable(self.projector),
+            "llm": count_trainable(self.llm),
+        }
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters the current plan trains (what the optimizer gets)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """{name: tensor} of the trained parameters only (for resumable training checkpoints)."""
+        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Inverse of `trainable_state_dict`; names must match the current plan exactly."""
+        params = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise ValueError(f"trainable state does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(state[name].to(param.device, param.dtype))
+
+    def train(self, mode: bool = True) -> "Captioner":
+        super().train(mode)
+        self.vision.train(False)  # always frozen (VisionEncoder ignores it too)
+        return self
+
+    # ------------------------------------------------------------------ building inputs
+
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B, T, S, S, 3) uint8 -> (B, T, N, D) frozen features."""
+        return self.vision.encode(frames)
+
+    def _embedding(self) -> nn.Embedding:
+        return self.llm.get_input_embeddings()
+
+    def _project(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, T, N, D) -> (B, V, Dl) in the LLM's embedding dtype."""
+        features = features.to(self.device)
+        if self.device.type == "cuda" and self.compute_dtype != torch.float32:
+            # fp32 master weights, matmuls in the compute dtype.
+            with torch.autocast("cuda", dtype=self.compute_dtype):
+                visual = self.projector(features)
+        else:
+            visual = self.projector(features)
+        return visual.to(self._embedding().weight.dtype)
+
+    def _embed_ids(self, ids: list[int] | torch.Tensor) -> torch.Tensor:
+        ids = torch.as_tensor(ids, dtype=torch.long, device=self.device)
+        return self._embedding()(ids)
+
+    def tokenize_caption(self, caption: str) -> list[int]:
+        """Caption tokens (truncated to max_caption_tokens) followed by the end-of-turn tokens."""
+        ids = self.tokenizer.encode(caption, add_special_tokens=False)[: self.max_caption_tokens]
+        return ids + self.prompt.end_ids
+
+    def training_batch(self, features: torch.Tensor, captions: list[str]) -> dict[str, torch.Tensor]:
+        """Right-padded inputs_embeds, attention_mask and labels (-100 off the assistant tokens)."""
+        if features.shape[0] != len(captions):
+            raise ValueError(f"{features.shape[0]} clips but {len(captions)} captions")
+        visual = self._project(features)  # (B, V, Dl)
+        batch, num_visual = visual.shape[:2]
+        targets = [self.tokenize_caption(c) for c in captions]
+        suffix = self.prompt.suffix_ids
+        tail_len = len(suffix) + max(len(t) for t in targets)
+        pad_id = self.tokenizer.pad_token_id
+        tail_ids = torch.full((batch, tail_len), pad_id, dtype=torch.long)
+        tail_labels = torch.full((batch, tail_len), IGNORE_INDEX, dtype=torch.long)
+        tail_mask = torch.zeros((batch, tail_len), dtype=torch.long)
+        for i, target in enumerate(targets):
+            n = len(suffix) + len(target)
+            tail_ids[i, :n] = torch.tensor(suffix + target)
+            tail_labels[i, len(suffix) : n] = torch.tensor(target)
+            tail_mask[i, :n] = 1
+        prefix = self._embed_ids(self.prompt.prefix_ids).unsqueeze(0).expand(batch, -1, -1)
+        embeds = torch.cat([prefix, visual, self._embed_ids(tail_ids)], dim=1)  # (B, L, Dl)
+        head = len(self.prompt.prefix_ids) + num_visual
+        ignore = torch.full((batch, head), IGNORE_INDEX, dtype=torch.long)
+        labels = torch.cat([ignore, tail_labels], dim=1).to(self.device)
+        mask = torch.cat([torch.ones((batch, head), dtype=torch.long), tail_mask], dim=1).to(self.device)
+        return {"inputs_embeds": embeds, "attention_mask": mask, "labels": labels}
+
+    def loss(self, features: torch.Tensor, captions: list[str]) -> torch.Tensor:
+        """Mean cross-entropy over the caption + end-of-turn tokens."""
+        batch = self.training_batch(features, captions)
+        return self.llm(**batch, use_cache=False).loss
+
+    def prompt_batch(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded prompt embeddings (B, L, Dl) and attention mask (B, L) for generation."""
+        visual = self._project(features)  # (B, V, Dl)
+        prefix = self._embed_ids(self.prompt.prefix_ids)
+        suffix = self._embed_ids(self.prompt.suffix_ids)
+        rows = [torch.cat([prefix, visual[i], suffix]) for i in range(visual.shape[0])]
+        # Every prompt is the same length today (one template, V fixed per projector); pad
+        # left anyway so the newest token of every row sits at the last position.
+        length = max(r.shape[0] for r in rows)
+        pad = self._embed_ids([self.tokenizer.pad_token_id])[0]
+        embeds, masks = [], []
+        for row in rows:
+            missing = length - row.shape[0]
+            embeds.append(torch.cat([pad.expand(missing, -1), row]))
+            masks.append(torch.cat([torch.zeros(missing, dtype=torch.long), torch.ones(row.shape[0], dtype=torch.long)]))
+        return torch.stack(embeds), torch.stack(masks).to(self.device)
+
+    # ------------------------------------------------------------------ generation
+
+    def generation_config(self, gen: Any = None, **overrides: Any):
+        """A transformers GenerationConfig from kvcap's GenerationConfig (or dict) + overrides."""
+        from transformers import GenerationConfig as HFGenerationConfig
+
+        settings = {**self.generation_defaults, **_generation_dict(gen), **overrides}
+        do_sample = bool(settings.get("do_sample", False))
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": int(settings.get("max_new_tokens", 512)),
+            "num_beams": int(settings.get("num_beams", 1)),
+            "do_sample": do_sample,
+            "repetition_penalty": float(settings.get("repetition_penalty", 1.0)),
+            "no_repeat_ngram_size": int(settings.get("no_repeat_ngram_size", 0)),
+            "eos_token_id": list(self.prompt.stop_ids),
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "use_cache": True,
+        }
+        if do_sample:
+            kwargs.update(temperature=float(settings.get("temperature", 1.0)), top_p=float(settings.get("top_p", 1.0)), top_k=0)
+        return HFGenerationConfig(**kwargs)
+
+    @torch.no_grad()
+    def generate_ids(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[list[int]]:
+        """New token ids per clip, cut before the first stop token."""
+        was_training = self.training
+        self.eval()
+        try:
+            embeds, mask = self.prompt_batch(features)
+            with warnings.catch_warnings():
+                # Penalties and n-gram bans on the generated tokens only (not the instruction) are what we want.
+                warnings.filterwarnings("ignore", message="Passing `.*` with `inputs_embeds`")
+                output = self.llm.generate(
+                    inputs_embeds=embeds, attention_mask=mask, generation_config=self.generation_config(gen, **overrides)
+                )
+        finally:
+            self.train(was_training)
+        # With only inputs_embeds given, generate returns just the new tokens.
+        stops = set(self.prompt.stop_ids) | {self.tokenizer.pad_token_id}
+        result = []
+        for row in output.tolist():
+            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
+            result.append(row[:cut])
+        return result
+
+    def generate(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[str]:
+        """(B, T, N, D) features -> B clean caption strings (greedy unless `gen` says otherwise)."""
+        ids = self.generate_ids(features, gen, **overrides)
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [clean_caption(t) for t in texts]
+
+    # ------------------------------------------------------------------ saving
+
+    def describe(self) -> dict[str, Any]:
+        """The kvcap.json contents for the current state."""
+        spec = json.loads(json.dumps(self.spec, default=str))
+        spec.pop("source", None)
+        spec["vision"].update(image_size=self.vision.image_size, hidden_size=self.vision.hidden_size,
+                              tokens_per_frame=self.vision.tokens_per_frame)
+        spec["projector"] = {"name": self.projector.config()["name"], "config": self.projector.config(),
+                             "num_visual_tokens": self.num_visual_tokens}
+        spec["llm"]["hidden_size"] = int(self.llm.config.hidden_size)
+        return {"format": ckpt.FORMAT, "version": ckpt.FORMAT_VERSION, **spec}
+
+    def save(self, out_dir: str | Path, bundle_backbones: bool | None = None) -> Path:
+        """Write a self-contained checkpoint directory atomically (temp dir, then rename).
+
+        Backbones given as `tiny:` ids or local directories are bundled (`bundle_backbones`
+        None); hub ids are not. A FULL-trained LLM is always saved.
+        """
+        from kvcap.fsutil import atomic_dir, atomic_write_json
+        from safetensors.torch import save_file
+
+        out_dir = Path(out_dir)
+        spec = self.describe()
+        llm_base = self.llm.get_base_model() if is_peft_model(self.llm) else self.llm
+        with atomic_dir(out_dir) as tmp:
+            state = {k: v.detach().float().contiguous().cpu() if v.is_floating_point() else v.detach().contiguous().cpu()
+                     for k, v in self.projector.state_dict().items()}
+            save_file(state, str(tmp / ckpt.PROJECTOR_FILE))
+            if is_peft_model(self.llm):
+                self.llm.save_pretrained(str(tmp / ckpt.ADAPTER_DIR), safe_serialization=True)
+            vision_bundled = _should_bundle(spec["vision"]["id"], bundle_backbones)
+            if vision_bundled:
+                _copy_model_dir(self.vision.path, tmp / ckpt.VISION_DIR)
+            trained_full = bool(spec["llm"].get("trained_full"))
+            llm_bundled = trained_full or _should_bundle(spec["llm"]["id"], bundle_backbones)
+            if trained_full:
+                llm_base.save_pretrained(tmp / ckpt.LLM_DIR, safe_serialization=True)
+                self.tokenizer.save_pretrained(tmp / ckpt.LLM_DIR)
+            elif llm_bundled:
+                # Untrained base weights: copy the files we loaded (exact, and never the LoRA
+                # layers peft injected into the live model).
+                _copy_model_dir(self.llm_path, tmp / ckpt.LLM_DIR)
+            if spec.get("tokenizer_bundled"):
+                self.tokenizer.save_pretrained(tmp / ckpt.TOKENIZER_DIR)
+            spec["vision"]["bundled"] = bool(vision_bundled)
+            spec["llm"]["bundled"] = bool(llm_bundled)
+            spec["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            atomic_write_json(tmp / ckpt.SPEC_FILE, spec)
+        return out_dir
+
+
+def _should_bundle(model_id: str, bundle: bool | None) -> bool:
+    if bundle is not None:
+        return bundle
+    return is_tiny(model_id) or Path(str(model_id)).expanduser().is_dir()
+
+
+def _copy_model_dir(source: str | Path, target: Path) -> None:
+    """Copy a local model folder's config, safetensors weights and tokenizer/processor files."""
+    source = Path(source)
+    if not source.is_dir():
+        raise ValueError(f"{source}: cannot bundle a model that is not a local directory")
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.is_file() and item.suffix in (".json", ".safetensors", ".jinja", ".txt", ".model"):
+            shutil.copy2(item, target / item.name)

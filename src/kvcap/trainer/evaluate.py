@@ -1,0 +1,144 @@
+"""Eval each epoch: caption the val split, score it with the shared metric suite.
+
+Captions come from the same code `kvcap caption` runs:
+- with the feature cache (the default), the val clips' features are already cached, so the
+  eval skips decoding and the frozen encoder and calls `Captioner.generate` on them directly —
+  the same call `kvcap.caption.pipeline` makes after `encode` (same generation config, same
+  one-line normalisation of the text);
+- without it, the clips go through `caption_folder(paths, captioner, None, ...)` itself.
+Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, collapse).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from kvcap.data.manifest import ManifestItem
+
+# Which way is better for each metric `train.best_metric` may name.
+HIGHER_IS_BETTER = {"meteor": True, "siglip": True, "diversity": True, "loss": False}
+
+
+@dataclass
+class EvalResult:
+    summary: dict[str, Any]
+    predictions: dict[str, str]
+    loss: float | None
+    seconds: float
+    failed: list[str] = field(default_factory=list)  # one-line reasons of clips not captioned
+
+
+def normalise_caption(text: str) -> str:
+    """One line, as the caption pipeline writes it (cues and records stay clean)."""
+    return " ".join(str(text).split())
+
+
+def is_better(metric: str, value: float | None, best: float | None) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+class Evaluator:
+    """Holds what lives across evals: the SigLIP2 scorer and the previous summary (collapse rule)."""
+
+    def __init__(self, cfg, *, log: Callable[[str], None], device: str = "cpu"):
+        self.cfg = cfg
+        self.log = log
+        self.device = device
+        self.metrics = list(cfg.score.metrics)
+        self.siglip_scorer = None
+        self.previous: dict[str, Any] | None = None
+
+    def _ensure_siglip(self) -> None:
+        if "siglip" not in self.metrics or self.siglip_scorer is not None:
+            return
+        from kvcap.metrics.siglip import SiglipUnavailable, load_siglip
+        from kvcap.model.tiny import resolve_model_id
+
+        try:
+            self.siglip_scorer = load_siglip(resolve_model_id(self.cfg.score.siglip), device=self.device)
+        except SiglipUnavailable as exc:
+            self.log(f"eval: SigLIP2 skipped ({exc})")
+            self.metrics.remove("siglip")
+
+    def predictions(self, captioner, items: Sequence[ManifestItem], source) -> tuple[dict[str, str], list[str]]:
+        """id -> caption for `items` (see the module doc for which path is taken)."""
+        gen = self.cfg.generation
+        batch_size = max(1, int(self.cfg.caption.batch_size))
+        preds: dict[str, str] = {}
+        failed: list[str] = []
+        if source.cached:
+            groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+            for features, kept in source.batches(groups, captioner.device):
+                texts = captioner.generate(features, gen)
+                for item, text in zip(kept, texts):
+                    preds[item.id] = normalise_caption(text)
+            return preds, failed
+        from kvcap.caption.pipeline import caption_folder
+
+        by_path = {Path(it.video).resolve(): it for it in items}
+        results = caption_folder(
+            [it.video for it in items], captioner, None, formats=("jsonl",), batch_size=batch_size,
+            frames=captioner.frames, workers=int(self.cfg.data.num_workers), generation=gen,
+            backend=self.cfg.video.backend,
+        )
+        for result in results:
+            item = by_path.get(Path(result.path).resolve())
+            if item is None:
+                continue
+            if result.ok:
+                preds[item.id] = normalise_caption(result.caption)
+            else:
+                failed.append(result.error or f"{item.video}: not captioned")
+        return preds, failed
+
+    def val_loss(self, captioner, items: Sequence[ManifestItem], source, epoch: int) -> float | None:
+        """Mean caption loss over the val clips (no gradients)."""
+        import torch
+
+        from kvcap.trainer.features import choose_caption
+
+        batch_size = max(1, int(self.cfg.train.batch_size))
+        groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+        total, count = 0.0, 0
+        was_training = captioner.training
+        captioner.eval()
+        try:
+            with torch.no_grad():
+                for features, kept in source.batches(groups, captioner.device):
+                    loss = captioner.loss(features, [choose_caption(it, 0) for it in kept])
+                    total += float(loss) * len(kept)
+                    count += len(kept)
+        finally:
+            captioner.train(was_training)
+        return total / count if count else None
+
+    def run(self, captioner, items: Sequence[ManifestItem], source, *, epoch: int) -> EvalResult:
+        from kvcap.metrics import score_predictions
+
+        start = time.perf_counter()
+        if self.cfg.train.eval_max_clips:
+            items = list(items)[: self.cfg.train.eval_max_clips]
+        loss = self.val_loss(captioner, items, source, epoch)
+        was_training = captioner.training
+        captioner.eval()
+        try:
+            preds, failed = self.predictions(captioner, items, source)
+        finally:
+            captioner.train(was_training)
+        self._ensure_siglip()
+        refs = {it.id: it.references for it in items if it.id in preds}
+        report = score_predictions(
+            preds, refs, self.cfg.score, videos={it.id: Path(it.video) for it in items},
+            metrics=self.metrics, previous=self.previous, siglip_scorer=self.siglip_scorer, device=self.device,
+        )
+        self.previous = report.summary
+        return EvalResult(summary=report.summary, predictions=preds, loss=loss,
+                          seconds=time.perf_counter() - start, failed=failed)

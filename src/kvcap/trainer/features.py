@@ -1,0 +1,231 @@
+"""Clip features for training: from the feature cache, or decoded and encoded on the fly.
+
+    fill_cache(items, encode, cache, ...)   decode (threads) + encode (batches) what is missing
+    FeatureSource.cached(...) / .live(...)  -> batches of (features (B, T, N, D), items)
+
+With the cache (the default), every clip is decoded and encoded once, before the first step;
+each step then only reads a safetensors file. A clip whose video is missing or broken fails
+here, once, with its one-line reason, and is left out of training (the count is shown).
+Without the cache, every step decodes and encodes its clips again (what `bench/train.py`
+measures against); broken clips are dropped from their batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from kvcap.data.manifest import ManifestItem
+
+
+@dataclass
+class BadClip:
+    item: ManifestItem
+    reason: str  # one line, starts with the path
+
+
+@dataclass
+class FillReport:
+    total: int = 0
+    cached_before: int = 0
+    encoded: int = 0
+    bad: list[BadClip] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def decode_clip(item: ManifestItem, frames: int, size: int, backend: str):
+    """Sample `frames` frames of a clip: `SampledFrames` (.frames (T, S, S, 3) uint8, .times)."""
+    from kvcap.video import sample_frames
+
+    return sample_frames(item.video, num_frames=frames, size=size, backend=backend)
+
+
+def decode_in_order(
+    items: Sequence[ManifestItem], decode: Callable[[ManifestItem], Any], workers: int, lookahead: int = 8
+) -> Iterator[tuple[ManifestItem, Any, BaseException | None]]:
+    """Yield (item, result, error) in input order while up to `lookahead` decodes run ahead in threads.
+
+    Decoders release the GIL, so threads overlap decoding with the model's work on the main thread.
+    """
+    if workers <= 0:
+        for item in items:
+            try:
+                yield item, decode(item), None
+            except Exception as exc:  # noqa: BLE001 - one bad clip never stops the run
+                yield item, None, exc
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvcap-train-decode") as pool:
+        pending: deque = deque()
+        it = iter(items)
+        for item in it:
+            pending.append((item, pool.submit(decode, item)))
+            if len(pending) >= max(lookahead, workers):
+                break
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(decode, nxt)))
+            try:
+                yield item, future.result(), None
+            except Exception as exc:  # noqa: BLE001
+                yield item, None, exc
+
+
+def fill_cache(
+    items: Sequence[ManifestItem],
+    encode: Callable[[Any], Any],
+    cache,
+    *,
+    frames: int,
+    size: int,
+    backend: str = "auto",
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> FillReport:
+    """Encode every clip of `items` that the cache lacks; broken videos are reported, not fatal.
+
+    `encode(frames uint8 (B, T, S, S, 3)) -> (B, T, N, D)` is the frozen encoder (VisionEncoder.encode
+    or Captioner.encode).
+    """
+    import numpy as np
+    import torch
+
+    start = time.perf_counter()
+    report = FillReport(total=len(items))
+    todo: list[tuple[ManifestItem, str]] = []
+    for item in items:
+        try:
+            key = cache.key_for(item.video, frames)
+        except OSError as exc:  # missing or unreadable file: cannot even hash it
+            report.bad.append(BadClip(item, f"{item.video}: {exc.strerror or one_line(exc)}"))
+            continue
+        if cache.shard_path(key).is_file():
+            report.cached_before += 1
+        else:
+            todo.append((item, key))
+    keys = {item.id: key for item, key in todo}
+    done = report.cached_before + len(report.bad)
+    if progress:
+        progress(done, report.total)
+
+    batch: list[tuple[ManifestItem, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        clips = np.stack([s.frames for _, s in batch])  # (B, T, S, S, 3) uint8
+        with torch.inference_mode():
+            feats = encode(clips)  # (B, T, N, D)
+        for (item, sampled), f in zip(batch, feats):
+            cache.put(item.video, frames, f, torch.tensor(list(sampled.times), dtype=torch.float32), key=keys[item.id])
+            report.encoded += 1
+        batch.clear()
+
+    for item, sampled, error in decode_in_order([i for i, _ in todo], lambda it: decode_clip(it, frames, size, backend), workers):
+        if error is not None:
+            report.bad.append(BadClip(item, one_line(error)))
+        else:
+            batch.append((item, sampled))
+            if len(batch) >= batch_size:
+                flush()
+        done += 1
+        if progress:
+            progress(done, report.total)
+    flush()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def choose_caption(item: ManifestItem, epoch: int) -> str:
+    """The reference trained on this epoch (several references take turns)."""
+    refs = item.references
+    return refs[epoch % len(refs)]
+
+
+class FeatureSource:
+    """Batches of features for lists of clips, read from the cache or computed live."""
+
+    def __init__(self, *, cache=None, encode=None, frames: int, size: int, backend: str = "auto", workers: int = 2):
+        self.cache = cache
+        self.encode = encode
+        self.frames, self.size, self.backend, self.workers = frames, size, backend, workers
+        self.dropped: list[BadClip] = []  # live mode: clips that failed to decode
+
+    @property
+    def cached(self) -> bool:
+        return self.cache is not None
+
+    def batches(self, groups: Iterable[list[ManifestItem]], device) -> Iterator[tuple[Any, list[ManifestItem]]]:
+        """For each group of clips: (features (B, T, N, D) on `device`, the clips that made it)."""
+        import torch
+
+        groups = list(groups)
+        if self.cached:
+            for group in groups:
+                feats, kept = [], []
+                for item in group:
+                    got = self.cache.get(item.video, self.frames)
+                    if got is None:  # vanished since the fill: skip rather than crash
+                        self.dropped.append(BadClip(item, f"{item.video}: features missing from the cache"))
+                        continue
+                    feats.append(got[0])
+                    kept.append(item)
+                yield (torch.stack(feats).to(device) if kept else None), kept
+            return
+        import numpy as np
+
+        flat = [item for group in groups for item in group]
+        decoded = decode_in_order(flat, lambda it: decode_clip(it, self.frames, self.size, self.backend),
+                                  self.workers, lookahead=max(8, 2 * max((len(g) for g in groups), default=1)))
+
+        def emit(done: list):
+            with torch.no_grad():
+                feats = self.encode(np.stack([sampled.frames for _, sampled in done]))  # (B, T, N, D)
+            return feats.to(device), [item for item, _ in done]
+
+        # Decoding runs ahead across group boundaries; a group is emitted when its last clip is in.
+        done: list = []
+        decoded_iter = iter(decoded)
+        for group in groups:
+            for _ in group:
+                item, sampled, error = next(decoded_iter)
+                if error is not None:
+                    self.dropped.append(BadClip(item, one_line(error)))
+                else:
+                    done.append((item, sampled))
+            yield emit(done) if done else (None, [])
+            done = []
+
+
+def epoch_order(n: int, epoch: int, seed: int, batch_size: int, rank: int = 0, world: int = 1) -> list[list[int]]:
+    """This rank's batches (lists of clip indices) for `epoch`: a permutation seeded by (seed, epoch).
+
+    Every rank gets the same number of batches (the permutation wraps around to pad), so DDP
+    ranks always step together.
+    """
+    import torch
+
+    if n <= 0:
+        return []
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    order = torch.randperm(n, generator=g).tolist()
+    per_rank = -(-n // world)
+    total = per_rank * world
+    order = (order * (-(-total // n)))[:total]
+    mine = order[rank::world]
+    return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
+
+
+def videos_of(items: Iterable[ManifestItem]) -> dict[str, Path]:
+    return {it.id: Path(it.video) for it in items}

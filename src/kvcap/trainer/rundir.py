@@ -1,0 +1,188 @@
+"""The run directory: what a training run leaves for the TUI, `kvcap compare` and resume.
+
+    runs/<name>/config.toml       resolved config (resume reads it back)
+    runs/<name>/state.json        {"name", "status", "pid", "host", "stage", "projector", "step",
+                                   "total_steps", "epoch", "epochs", "started", "updated", "error",
+                                   "best": {"metric", "value", "step"}, "init", "stage1_best"}
+    runs/<name>/metrics.jsonl     {"kind": "train"|"eval", "stage", "step", "epoch", ...} a line each, flushed
+    runs/<name>/samples.jsonl     {"stage", "epoch", "step", "id", "video", "prediction", "reference"}
+    runs/<name>/checkpoints/step-<N>/   resumable checkpoints of the current stage
+    runs/<name>/best/             kvcap checkpoint, best eval of the current stage
+    runs/<name>/stage1/best/      stage 1's best, moved here when stage 2 starts in the same run
+    runs/<name>/stage1/checkpoints/     stage 1's resumable checkpoints (kept for the record)
+    runs/<name>/summary.json      written at the end of each stage (see `write_summary`)
+
+Both stages of one run share the directory: rows carry their `stage`, and `best/` is always the
+latest stage's best, so `kvcap caption --checkpoint runs/<name>/best` takes the finished model.
+Every JSON file is replaced atomically; JSONL lines are appended whole and flushed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kvcap.fsutil import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl_tail
+
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC, seconds precision."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def resolve_run_path(run: str | None, runs_dir: str | Path, default_name: str) -> Path:
+    """`--run`: a name under `runs_dir`, or a directory path (anything with a slash or a dot start)."""
+    if not run:
+        return Path(runs_dir) / default_name
+    if os.sep in run or "/" in run or run.startswith(".") or Path(run).is_absolute():
+        return Path(run)
+    return Path(runs_dir) / run
+
+
+class RunDir:
+    """Reads and writes one run directory (only the main process writes)."""
+
+    def __init__(self, path: str | Path, *, writer: bool = True):
+        self.path = Path(path)
+        self.writer = writer  # False on DDP ranks other than 0: every write is a no-op
+        self._metrics = None
+        self._samples = None
+
+    # paths ------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def best_dir(self) -> Path:
+        return self.path / "best"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    def stage_dir(self, stage: int) -> Path:
+        """Where a finished earlier stage's `best/` and `checkpoints/` are kept."""
+        return self.path / f"stage{stage}"
+
+    # reading ----------------------------------------------------------------------------------
+    def read_state(self) -> dict[str, Any] | None:
+        import json
+
+        if not self.state_path.is_file():
+            return None
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def read_summary(self) -> dict[str, Any] | None:
+        import json
+
+        if not self.summary_path.is_file():
+            return None
+        try:
+            return json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.metrics_path) if self.metrics_path.is_file() else []
+
+    # writing ----------------------------------------------------------------------------------
+    def create(self) -> None:
+        if self.writer:
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, toml_text: str) -> None:
+        if self.writer:
+            atomic_write_text(self.config_path, toml_text)
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        if self.writer:
+            state["updated"] = utc_now()
+            atomic_write_json(self.state_path, state)
+
+    def new_state(self, *, stage: int, projector: str, total_steps: int, epochs: float, previous: dict | None) -> dict[str, Any]:
+        """A fresh `state.json` body for a stage, carrying the earlier stage's facts along."""
+        state = {
+            "name": self.name, "status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+            "stage": stage, "projector": projector, "step": 0, "total_steps": total_steps,
+            "epoch": 0, "epochs": epochs, "started": utc_now(), "updated": utc_now(), "error": None,
+            "best": None,
+        }
+        for key in ("stage1_best",):
+            if previous and previous.get(key):
+                state[key] = previous[key]
+        return state
+
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
+        if self._metrics is None:
+            self.create()
+            repair_jsonl_tail(self.metrics_path)  # a killed writer may have left half a line
+            self._metrics = open(self.metrics_path, "a", encoding="utf-8")
+        append_jsonl(self._metrics, record)
+
+    def log_sample(self, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
+        if self._samples is None:
+            self.create()
+            repair_jsonl_tail(self.samples_path)
+            self._samples = open(self.samples_path, "a", encoding="utf-8")
+        append_jsonl(self._samples, record)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        if self.writer:
+            atomic_write_json(self.summary_path, summary)
+
+    def archive_stage(self, stage: int) -> Path | None:
+        """Move `best/` and `checkpoints/` of a finished `stage` to `stage<N>/`; returns its best."""
+        if not self.writer:
+            target = self.stage_dir(stage) / "best"
+            return target if target.is_dir() else None
+        keep = self.stage_dir(stage)
+        keep.mkdir(parents=True, exist_ok=True)
+        for sub in ("best", "checkpoints"):
+            src = self.path / sub
+            if src.is_dir():
+                dst = keep / sub
+                if dst.exists():
+                    shutil.rmtree(dst)
+                os.replace(src, dst)
+        best = keep / "best"
+        return best if best.is_dir() else None
+
+    def close(self) -> None:
+        for handle in (self._metrics, self._samples):
+            if handle is not None:
+                handle.close()
+        self._metrics = self._samples = None

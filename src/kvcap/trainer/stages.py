@@ -1,0 +1,50 @@
+"""The two training stages: presets from `[train.stage1]` / `[train.stage2]` and what each starts from.
+
+    stage 1 (alignment):          projector FULL, LLM FROZEN        seed: lr 1e-3, 2 epochs
+    stage 2 (instruction tuning): projector FULL, LLM LORA (or FULL) seed: lr 5e-5, 3 epochs,
+                                  starting from stage 1's best projector
+
+Stage 2 finds stage 1's best in the same run directory (`best/`, moved to `stage1/best/` when
+stage 2 starts) or takes `--init CHECKPOINT`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+STAGES = (1, 2)
+
+
+class StageError(ValueError):
+    """A stage that cannot start as asked (one line)."""
+
+
+def stage_config(cfg, stage: int):
+    """The `StageConfig` of `stage` (1 or 2)."""
+    if stage not in STAGES:
+        raise StageError(f"--stage must be 1 or 2, got {stage}")
+    return cfg.train.stage1 if stage == 1 else cfg.train.stage2
+
+
+def describe_stage(cfg, stage: int) -> str:
+    s = stage_config(cfg, stage)
+    return f"stage {stage}: projector {s.projector}, llm {s.llm}, lr {s.lr:g}, {s.epochs:g} epochs"
+
+
+def load_init_projector(captioner, init: str | Path) -> dict[str, Any]:
+    """Copy the projector weights of checkpoint `init` into `captioner` (names must match)."""
+    from kvcap.model import checkpoint as ckpt
+
+    path = ckpt.resolve_checkpoint(init)
+    spec = ckpt.read_spec(path)
+    saved = spec["projector"]["name"]
+    current = captioner.projector.config()["name"]
+    if saved != current:
+        raise StageError(f"{path}: holds a {saved!r} projector but this run trains {current!r} (set projector.name = {saved!r})")
+    state = ckpt.load_safetensors(path / ckpt.PROJECTOR_FILE, "projector weights")
+    try:
+        captioner.projector.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise StageError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector ({' '.join(str(exc).split())[:160]})") from None
+    return spec
