@@ -39,7 +39,6 @@ import dataclasses
 import datetime as dt
 import gc
 import json
-import math
 import os
 import platform
 import resource
@@ -617,10 +616,11 @@ def measure_captioning(sec: dict, captioner, cfg, quant: str, *, plan: Plan, mem
                     mem.clear()
                     mem.reset_peak()
                     total_s, produced = timed_generate(cap, features, plan.new_tokens, mem)
-                    decode_s = max(total_s - prefill_s, 1e-9)
+                    decode_s = total_s - prefill_s  # the prefill run made the first token too
+                    decode_rate = batch * (produced - 1) / decode_s if decode_s > 0 and produced > 1 else None
                     row.update(status="ok", prefill_s=round(prefill_s, 3), total_s=round(total_s, 3),
                                new_tokens=produced, tokens_per_s=round(batch * produced / total_s, 2),
-                               decode_tokens_per_s=round(batch * max(produced - 1, 0) / decode_s, 2),
+                               decode_tokens_per_s=None if decode_rate is None else round(decode_rate, 2),
                                videos_per_s=round(batch / total_s, 4), peak_gib=gib(mem.peak()),
                                peak_reserved_gib=gib(mem.peak_reserved()))
                     if produced != plan.new_tokens:
@@ -857,7 +857,11 @@ def environment(plan: Plan, args) -> dict[str, Any]:
         card_gib = round(props.total_memory / GIB, 1)
     else:
         card, card_gib = f"CPU ({platform.machine()}, {os.cpu_count()} cores)", None
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    try:  # the device's copy of the tree may have no .git (or no git)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     return {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"), "mode": "cpu-tiny" if plan.tiny else "gpu",
         "card": card, "card_gib": card_gib, "host": platform.node(), "commit": commit or "?",
@@ -905,10 +909,11 @@ def run(args) -> int:
                 sec[name] = writer(paths[name], dims, plan.device)
                 mem.clear()
                 print(f"  wrote {name}: {sec[name]}", flush=True)
+            sec["leftover_gib"] = gib(mem.allocated())
 
         run_section(rec, "setup", budget, setup)
         setup_ok = rec.section("setup")["status"] == "ok"
-        no_setup = None if setup_ok else "setup failed"
+        no_setup = None if setup_ok else f"no backbones (setup {rec.section('setup')['status']})"
 
         # -- the 4-bit phase: (a) nf4, (b), (e), (c), (b'), (d) nf4 --------------------------------
         def weights_nf4(sec):
@@ -1057,8 +1062,10 @@ def run(args) -> int:
         rec.data["meta"]["wall_s"] = round(budget.elapsed(), 1)
         rec.save()
         print_report(rec)
+        row = results_row(rec)
+        print(f"\nRESULTS.md row ({RESULTS_HEADING}):\n{row}")
         if args.results:
-            append_results(Path(args.results), results_row(rec))
+            append_results(Path(args.results), row)
         if not args.work_dir and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         print(f"\nresults: {args.out}" + (f"; row appended to {args.results}" if args.results else ""))
@@ -1080,7 +1087,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="kvcap's tiny dimensions on the CPU: the code-path check")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="seconds the run may take; later sections are skipped to fit (default 450 on GPU, 300 tiny)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "gpu-results.json"), help="JSON of every figure")
+    parser.add_argument("--out", default=None,
+                        help="JSON of every figure (default bench/gpu-results.json; --tiny: bench/gpu-results-tiny.json)")
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"),
                         help="markdown file that gets a dated row under `## gpu` ('' = none)")
     parser.add_argument("--work-dir", default=None,
@@ -1091,6 +1099,8 @@ def main() -> None:
     parser.add_argument("--simulate-oom-from", type=int, default=None,
                         help="raise an OOM at stage-2 batch >= N (tests the sweep's OOM path; tiny default 4)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = str(ROOT / "bench" / ("gpu-results-tiny.json" if args.tiny else "gpu-results.json"))
     if args.budget_s is None:
         args.budget_s = 300.0 if args.tiny else 450.0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

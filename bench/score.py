@@ -18,10 +18,12 @@ Prints pairs/s and ratios; the last line is the headline. Appends a row to bench
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,7 +144,9 @@ def main() -> None:
     args = parser.parse_args()
     pairs = 200 if args.quick else PAIRS
 
-    os.environ["KVCAP_HOME"] = tempfile.mkdtemp(prefix="kvcap-bench-score-")  # a cold token cache
+    home = tempfile.mkdtemp(prefix="kvcap-bench-score-")  # a cold token cache, removed at exit
+    atexit.register(shutil.rmtree, home, True)
+    os.environ["KVCAP_HOME"] = home
     from kvcap.config import ScoreConfig
     from kvcap.metrics import score_predictions
     from kvcap.metrics.tokenize import _kiwi

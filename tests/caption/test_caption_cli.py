@@ -157,3 +157,23 @@ def test_ctrl_c_stops_after_the_batch_and_says_how_to_resume(h264_folder, tiny_c
     assert job["status"] == "interrupted" and 0 < job["done"] < 40
     lines = jsonl.read_text(encoding="utf-8").splitlines()
     assert len(lines) == job["done"] and all(json.loads(line)["status"] == "ok" for line in lines)
+
+
+def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path):
+    import io
+
+    from kvcap.caption import caption_folder
+    from kvcap.commands.caption import ProgressReporter
+
+    from .fake_captioner import FakeCaptioner
+
+    stream = io.StringIO()
+    reporter = ProgressReporter(out_dir=tmp_path / "out", checkpoint="fake", device="cpu", batch_size=2, workers=2,
+                                stream=stream, tty=True)
+    list(caption_folder(mixed_folder, FakeCaptioner(), tmp_path / "out", batch_size=2, progress=reporter))
+    reporter.close()
+    text = stream.getvalue()
+    assert "captioning 7 videos" in text
+    assert "7/7" in text and "video/s" in text and "failed=3" in text  # count, rate, failures so far
+    assert text.count("error: ") == 3  # each failure printed above the bar
+    assert [video for video, _ in reporter.failures] == sorted(BROKEN.values())

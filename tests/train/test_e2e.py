@@ -15,14 +15,17 @@ from train_helpers import rows, train_args
 @pytest.mark.slow
 def test_stage1_then_stage2_end_to_end(tmp_path, synth_dataset, tiny_models):
     runner = CliRunner()
-    args = train_args(tmp_path, synth_dataset.manifest)
+    args = train_args(tmp_path, synth_dataset.manifest, fast_eval=False)  # the full suite, SigLIP2 = tiny:siglip2
     run = tmp_path / "runs" / "tiny"
 
     first = runner.invoke(main, ["train", "--stage", "1", "--run", "tiny", *args])
     assert first.exit_code == 0, first.output
     assert "stage 1 finished" in first.output
     ev1 = rows(run, "eval", 1)
-    assert len(ev1) == 2 and all(r["meteor"] is not None and r["diversity"] is not None for r in ev1)
+    assert len(ev1) == 2
+    for r in ev1:
+        assert all(r[k] is not None for k in ("meteor", "siglip", "siglip_cosine", "diversity", "ref_diversity"))
+        assert isinstance(r["collapse"], bool) and isinstance(r["collapse_reasons"], list)
     assert ev1[-1]["loss"] < ev1[0]["loss"]  # the projector learns something even on a random LLM
     tr1 = rows(run, "train", 1)
     assert [r["step"] for r in tr1] == list(range(1, len(tr1) + 1))
@@ -45,6 +48,11 @@ def test_stage1_then_stage2_end_to_end(tmp_path, synth_dataset, tiny_models):
     assert len(rows(run, "eval", 2)) == 2
     samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert {s["stage"] for s in samples} == {1, 2} and all(s["prediction"] is not None and s["reference"] for s in samples)
+
+    # The latest eval's captions score with `kvcap score` against the manifest.
+    scored = runner.invoke(main, ["score", str(run / "predictions.jsonl"), "--refs", str(synth_dataset.manifest),
+                                  "--metrics", "meteor", "--json"])
+    assert scored.exit_code == 0, scored.output
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stage"] == 2 and summary["projector"] == "linear" and summary["visual_tokens"] > 0

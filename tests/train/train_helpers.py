@@ -18,22 +18,14 @@ FAST_EVAL = [
 ]
 
 
-def train_args(tmp_path: Path, manifest: Path, *extra: str) -> list[str]:
-    """CLI args shared by the tests: tiny.toml, runs and cache under tmp_path."""
+def train_args(tmp_path: Path, manifest: Path, *extra: str, fast_eval: bool = True) -> list[str]:
+    """CLI args shared by the tests: tiny.toml, runs and cache under tmp_path (`fast_eval`: no SigLIP2)."""
     sets = [f"train.runs_dir={json.dumps(str(tmp_path / 'runs'))}", f"data.cache_dir={json.dumps(str(tmp_path / 'cache'))}",
-            *FAST_EVAL, *extra]
+            *(FAST_EVAL if fast_eval else FAST_EVAL[1:]), *extra]
     args = ["--config", str(TINY_TOML), "--data", str(manifest)]
     for item in sets:
         args += ["--set", item]
     return args
-
-
-def tiny_cfg(tmp_path: Path, manifest: Path, *extra: str):
-    from kvcap.config import load_config
-
-    sets = [f"train.runs_dir={json.dumps(str(tmp_path / 'runs'))}", f"data.cache_dir={json.dumps(str(tmp_path / 'cache'))}",
-            f"data.manifest={json.dumps(str(manifest))}", *FAST_EVAL, *extra]
-    return load_config(TINY_TOML, sets)
 
 
 def rows(run_dir: Path, kind: str, stage: int | None = None) -> list[dict]:

@@ -28,6 +28,15 @@ def static_text(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    """Let the app's refresh timer run until `condition()` holds (a loaded CI box can be slow)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "the app did not pick up the change in time"
+        await pilot.pause(0.05)
+
+
 def test_runs_table_shows_each_fixture_with_its_status(make_app, fixture_dirs) -> None:
     runs_dir, _ = fixture_dirs
 
@@ -198,13 +207,12 @@ def test_appended_metrics_appear_live(make_app, fixture_dirs) -> None:
                 text = json.dumps(new_eval)
                 handle.write(text[:20])  # torn: the writer has not finished this line
                 handle.flush()
-                await pilot.pause(0.3)
+                await wait_for(pilot, lambda: len(detail.reader.train) == 121)
+                await pilot.pause(0.2)  # a few more ticks: the torn eval line must stay unread
                 assert detail.query_one("#evals", DataTable).row_count == 1
-                assert len(detail.reader.train) == 121
                 handle.write(text[20:] + "\n")
-            await pilot.pause(0.3)
             evals = detail.query_one("#evals", DataTable)
-            assert evals.row_count == 2
+            await wait_for(pilot, lambda: evals.row_count == 2)
             assert table_column(evals, "meteor")[-1] == "0.450 ✓"
             assert "loss 0.500" in static_text(detail, "#run-summary")
             await pilot.press("escape")
@@ -223,8 +231,7 @@ def test_new_run_and_deleted_run_while_shown(make_app, fixture_dirs) -> None:
             await pilot.press("down", "down", "down", "enter")  # linear-done
             await pilot.pause()
             shutil.rmtree(runs_dir / "linear-done")
-            await pilot.pause(0.3)
-            assert "run directory deleted" in static_text(app.screen, "#run-summary")
+            await wait_for(pilot, lambda: "run directory deleted" in static_text(app.screen, "#run-summary"))
             assert app.screen.query_one("#evals", DataTable).row_count == 2  # still shows what it read
             # a run that starts while we watch
             new = runs_dir / "new-run"
@@ -232,8 +239,8 @@ def test_new_run_and_deleted_run_while_shown(make_app, fixture_dirs) -> None:
             (new / "state.json").write_text(json.dumps({"name": "new-run", "status": "running", "pid": 0,
                                                         "step": 0, "total_steps": 10, "updated": iso(NOW)}))
             await pilot.press("escape")
-            await pilot.pause(0.3)
             table = app.screen.query_one("#runs", DataTable)
+            await wait_for(pilot, lambda: table.row_count == 6)
             statuses = dict(zip(table_column(table, "name"), table_column(table, "status")))
             assert statuses["linear-done"] == "gone"
             assert statuses["new-run"] == "running"

@@ -213,3 +213,15 @@ def test_compare_row_matches_kvcap_compare(fixture_dirs) -> None:
         assert (ours.best_meteor, ours.best_siglip, ours.best_diversity) == (
             theirs["meteor"], theirs["siglip"], theirs["diversity"]), path.name
         assert ours.collapse == bool(theirs["collapse"]), path.name
+
+
+def test_targets_come_from_the_runs_config(fixture_dirs) -> None:
+    runs, _ = fixture_dirs
+    reader = RunReader(runs / "linear-done")
+    reader.poll()
+    assert reader.targets() == {"meteor": 0.40, "siglip": 0.10, "diversity": 0.50}
+    config = (runs / "linear-done" / "config.toml").read_text().replace("target_meteor = 0.4", "target_meteor = 0.45")
+    (runs / "linear-done" / "config.toml").write_text(config)
+    reader.poll()
+    assert reader.targets()["meteor"] == 0.45
+    assert not reader.evals[-1].meteor > reader.targets()["meteor"]

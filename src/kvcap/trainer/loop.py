@@ -456,7 +456,7 @@ class _Trainer:
                     captions = [choose_caption(it, epoch) for it in kept]
                     sync = contextlib.nullcontext() if last_micro else acc.no_sync(self.model)
                     with sync:
-                        loss = self.captioner.loss(features, captions)
+                        loss = self.model(features, captions)  # (,) mean over caption tokens
                         acc.backward(loss / group_len)
                     micro_losses.append(float(loss.detach()))
                     clips_in_group += len(kept)
@@ -555,6 +555,10 @@ class _Trainer:
             item = by_id[clip_id]
             self.run.log_sample({"stage": self.stage, "epoch": epoch_value, "step": self.step, "id": clip_id,
                                  "video": str(item.video), "prediction": prediction, "reference": item.references[0]})
+        self.run.write_predictions([
+            {"id": clip_id, "video": str(by_id[clip_id].video), "caption": text, "stage": self.stage, "step": self.step}
+            for clip_id, text in result.predictions.items()
+        ])
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
         self.say(f"eval step {self.step}: loss {fmt(result.loss)}  METEOR {fmt(row['meteor'])}  "
                  f"SigLIP2 {fmt(row['siglip'])}  Diversity {fmt(row['diversity'])}  ({result.seconds:.1f}s, {s.get('n')} clips)")

@@ -10,7 +10,13 @@
     runs/<name>/best/             kvcap checkpoint, best eval of the current stage
     runs/<name>/stage1/best/      stage 1's best, moved here when stage 2 starts in the same run
     runs/<name>/stage1/checkpoints/     stage 1's resumable checkpoints (kept for the record)
-    runs/<name>/summary.json      written at the end of each stage (see `write_summary`)
+    runs/<name>/predictions.jsonl the latest eval's captions, {"id", "video", "caption", "stage", "step"}
+                                  (`kvcap score runs/<name>/predictions.jsonl --refs data/val.jsonl`)
+    runs/<name>/summary.json      written at the end of each stage: name, stage, status, projector,
+                                  projector_params, visual_tokens, trainable, train_time_s, stage_times_s,
+                                  loop_s, steps, total_steps, epochs, train_clips, val_clips, bad_clips,
+                                  best, best_eval (its eval row), last_eval, collapse, world_size,
+                                  rank_weight_digests, init, finished
 
 Both stages of one run share the directory: rows carry their `stage`, and `best/` is always the
 latest stage's best, so `kvcap caption --checkpoint runs/<name>/best` takes the finished model.
@@ -82,6 +88,10 @@ class RunDir:
     @property
     def best_dir(self) -> Path:
         return self.path / "best"
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / "predictions.jsonl"
 
     @property
     def summary_path(self) -> Path:
@@ -159,6 +169,13 @@ class RunDir:
             repair_jsonl_tail(self.samples_path)
             self._samples = open(self.samples_path, "a", encoding="utf-8")
         append_jsonl(self._samples, record)
+
+    def write_predictions(self, records: list[dict[str, Any]]) -> None:
+        """Replace predictions.jsonl with the latest eval's captions (one atomic rename)."""
+        if self.writer:
+            import json
+
+            atomic_write_text(self.predictions_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.writer:

@@ -19,7 +19,6 @@ import math
 import os
 import socket
 import sys
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -244,11 +243,6 @@ class EvalRow:
     collapse_reasons: list[str] = field(default_factory=list)
     time: float | None = None
 
-    def passes(self, metric: str) -> bool | None:
-        """Whether `metric` beats its seed target (None when not measured)."""
-        value = getattr(self, metric)
-        return None if value is None else value > TARGETS[metric]
-
 
 @dataclass
 class Sample:
@@ -459,6 +453,13 @@ class RunReader:
             return tomllib.loads(self.config_text)
         except tomllib.TOMLDecodeError:
             return {}
+
+    def targets(self) -> dict[str, float]:
+        """The run's own score targets (its config's score.target_*), else the seed targets."""
+        score = self.config().get("score")
+        score = score if isinstance(score, dict) else {}
+        return {m: _num(score.get(f"target_{m}")) if _num(score.get(f"target_{m}")) is not None else v
+                for m, v in TARGETS.items()}
 
     def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
         """The status to show: state.json's, or `stale` when it claims running but its
@@ -757,7 +758,3 @@ def discover(paths: Iterable[str | Path], is_match: Callable[[Path], bool]) -> l
             seen.add(key)
             unique.append(path)
     return unique
-
-
-def now() -> float:
-    return time.time()

@@ -51,9 +51,10 @@ class RunDetailScreen(Screen):
                     yield Curve("loss", id="loss-curve")
                     yield Curve("learning rate", id="lr-curve")
             with TabPane("Eval", id="eval-tab"):
-                targets = " · ".join(f"{label} > {TARGETS[key]:.2f}" for key, label in
-                                     (("meteor", "METEOR"), ("siglip", "SigLIP2"), ("diversity", "Diversity")))
-                yield Static(f"Seed targets: {targets}", id="targets", classes="hint")
+                targets = self.reader.targets()
+                shown = " · ".join(f"{label} > {targets[key]:.2f}" for key, label in
+                                   (("meteor", "METEOR"), ("siglip", "SigLIP2"), ("diversity", "Diversity")))
+                yield Static(f"Targets: {shown}", id="targets", classes="hint")
                 yield DataTable(id="evals", cursor_type="row", zebra_stripes=True)
             with TabPane("Samples", id="samples-tab"):
                 yield VerticalScroll(id="samples")
@@ -146,11 +147,12 @@ class RunDetailScreen(Screen):
             table.clear()
             self._drawn_evals = 0
         app = self.app
+        targets = self.reader.targets()
         for row in evals[self._drawn_evals:]:
             table.add_row(
                 str(row.stage) or DASH, _epoch(row.epoch), str(row.step), fmt_float(row.loss),
-                pass_fail(app, row.meteor, TARGETS["meteor"]), pass_fail(app, row.siglip, TARGETS["siglip"]),
-                pass_fail(app, row.diversity, TARGETS["diversity"]), fmt_float(row.ref_diversity),
+                pass_fail(app, row.meteor, targets["meteor"]), pass_fail(app, row.siglip, targets["siglip"]),
+                pass_fail(app, row.diversity, targets["diversity"]), fmt_float(row.ref_diversity),
                 styled(app, "⚠ yes", "error", bold=True) if row.collapse else "no",
             )
         self._drawn_evals = len(evals)

@@ -58,33 +58,24 @@ def _train_tokenizer():
 def write_tiny_siglip2(out_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny Siglip2Model + tokenizer + image processor to `out_dir` (deterministic)."""
     import torch
-    from transformers import Siglip2Config, Siglip2Model, Siglip2Processor
+    from transformers import Siglip2Config, Siglip2Model, Siglip2Processor, Siglip2TextConfig, Siglip2VisionConfig
     from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = _train_tokenizer()
-    config = Siglip2Config(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": TINY_SIGLIP2_HIDDEN,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "max_position_embeddings": TINY_SIGLIP2_TEXT_LENGTH,
-            "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-        },
-        vision_config={
-            "hidden_size": TINY_SIGLIP2_HIDDEN,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "patch_size": TINY_SIGLIP2_PATCH,
-            "num_patches": TINY_SIGLIP2_PATCHES,
-        },
+    # Whole sub-configs (not partial dicts), so no default 32k-vocab text config is ever built
+    # and validated against our special-token ids.
+    text_config = Siglip2TextConfig(
+        vocab_size=len(tokenizer), hidden_size=TINY_SIGLIP2_HIDDEN, intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=TINY_SIGLIP2_TEXT_LENGTH,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
+    vision_config = Siglip2VisionConfig(
+        hidden_size=TINY_SIGLIP2_HIDDEN, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        patch_size=TINY_SIGLIP2_PATCH, num_patches=TINY_SIGLIP2_PATCHES,
+    )
+    config = Siglip2Config(text_config=text_config.to_dict(), vision_config=vision_config.to_dict())
     torch.manual_seed(seed)
     model = Siglip2Model(config).eval()
     with torch.no_grad():
