@@ -35,6 +35,7 @@ bytes and process RSS, not GPU numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -72,7 +73,7 @@ CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 SECTIONS = ("setup", "weights_nf4", "stage2", "fits", "stage1", "stage2_tail_logits", "caption_nf4",
-            "weights_bf16", "stage2_bf16", "caption_bf16")
+            "weights_bf16", "caption_bf16", "stage2_bf16")
 OOM_ERRORS: tuple[type[BaseException], ...] = ()
 
 
@@ -508,8 +509,8 @@ def measure_training(captioner, cfg, stage: int, batch: int, captions: list[str]
         step_s = sum(timed) / len(timed)
         row.update(step_s=round(step_s, 3), samples_per_s=round(batch / step_s, 3), timed_steps=len(timed),
                    loss=round(losses[-1], 4))
-    elif row["status"] == "ok":
-        row["status"] = "error"
+    elif row["status"] == "ok" and steps > 0:
+        row.update(status="error", error="no step was timed")
     return row
 
 
@@ -650,15 +651,22 @@ def fits(row: dict, card: int) -> bool:
     return row.get("status") == "ok" and row["peak_reserved_gib"] + CONTEXT_GIB <= card
 
 
-def largest_fitting(rows: list[dict], card: int, limit_found: bool) -> str:
-    """'4' (a larger batch ran out of memory or does not fit), '>=4' (nothing larger was tried), '-'."""
-    ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: r["batch"])
-    fitting = [r["batch"] for r in ok if fits(r, card)]
+def largest_fitting(rows: list[dict], card: int) -> str:
+    """The largest batch of a doubling sweep that fits `card`:
+
+    '4' when batch 8 was tried and ran out of memory or needs more than the card; '>=4' when
+    nothing larger was tried; '>=1, <8' when the next batch tried was not the double; '-' when
+    none fits; '?' when nothing ran.
+    """
+    tried = [r for r in rows if r.get("status") in ("ok", "oom")]
+    fitting = [r["batch"] for r in tried if fits(r, card)]
     if not fitting:
-        return "-" if ok or limit_found else "?"
+        return "-" if tried else "?"
     best = max(fitting)
-    bounded = limit_found or any(r["batch"] > best for r in ok)
-    return str(best) if bounded else f">={best}"
+    failing = sorted(r["batch"] for r in tried if r["batch"] > best)
+    if not failing:
+        return f">={best}"
+    return str(best) if failing[0] == 2 * best else f">={best}, <{failing[0]}"
 
 
 def compute_fits(rec: Recorder) -> dict[str, Any]:
@@ -672,22 +680,19 @@ def compute_fits(rec: Recorder) -> dict[str, Any]:
                    fits_24gb=fits(b1, 24))
     table: list[dict[str, Any]] = []
 
-    def add(label: str, rows: list[dict], limit: bool) -> None:
+    def add(label: str, rows: list[dict]) -> None:
         if rows:
-            table.append({"what": label, **{f"{c}GB": largest_fitting(rows, c, limit) for c in CARDS_GIB}})
+            table.append({"what": label, **{f"{c}GB": largest_fitting(rows, c) for c in CARDS_GIB}})
 
-    add("stage 2, 4-bit, LoRA r64, GC (max batch)", rows2, stage2.get("limit_found", False))
-    tail = s.get("stage2_tail_logits", {})
-    add("stage 2, 4-bit, caption-only logits (max batch)", tail.get("rows", []), tail.get("limit_found", False))
-    bf16 = s.get("stage2_bf16", {})
-    add("stage 2, bf16, LoRA r64, GC (max batch)", bf16.get("rows", []), bf16.get("limit_found", False))
-    st1 = s.get("stage1", {})
-    add("stage 1, 4-bit, cached features (batch)", [r for r in st1.get("rows", []) if r.get("mode") == "cached"], False)
+    add("stage 2, 4-bit, LoRA r64, GC (max batch)", rows2)
+    add("stage 2, 4-bit, caption-only logits (max batch)", s.get("stage2_tail_logits", {}).get("rows", []))
+    add("stage 2, bf16, LoRA r64, GC (max batch)", s.get("stage2_bf16", {}).get("rows", []))
+    add("stage 1, 4-bit, cached features (batch)", [r for r in s.get("stage1", {}).get("rows", []) if r.get("mode") == "cached"])
     for quant in ("nf4", "bf16"):
         cap_rows = s.get(f"caption_{quant}", {}).get("rows", [])
         for proj in ("linear", "perceiver"):
-            rows = [r for r in cap_rows if r["projector"] == proj]
-            add(f"captioning, {quant}, {proj} (max batch)", rows, any(r["status"] == "oom" for r in rows))
+            # generation runs 1, 16, 4: sorted they are not a doubling sweep, so 4 -> 16 reads '>=4, <16'
+            add(f"captioning, {quant}, {proj} (max batch)", [r for r in cap_rows if r["projector"] == proj])
     out["table"] = table
     return out
 
@@ -874,6 +879,225 @@ def environment(plan: Plan, args) -> dict[str, Any]:
     }
 
 
+class Bench:
+    """One run: the sections in order, each a method taking its own results dict (`sec`).
+
+    The 4-bit phase (a nf4, b, e, c, b', d nf4) shares one loaded captioner; it is freed before
+    the bf16 phase (a bf16, d bf16, f) loads the other, so the two never share the GPU.
+    """
+
+    def __init__(self, args, plan: Plan):
+        self.args, self.plan = args, plan
+        self.budget = Budget(args.budget_s)
+        self.mem = Memory(plan.device)
+        self.rec = Recorder(Path(args.out), environment(plan, args))
+        self.work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="kvcap-gpu-bench-"))
+        names = ("clip-tiny-random", "qwen3-tiny-random") if plan.tiny else (
+            "clip-vit-large-patch14-336-random", "qwen3-8b-random")
+        self.paths = {"clip": self.work / names[0], "qwen3": self.work / names[1]}
+        self.cap = self.cfg = None  # the captioner of the phase in progress, and its config
+        self.captions: list[str] = []
+        self.reserve_s = 0.0  # budget kept for the bf16 load while the 4-bit phase runs
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def section(self, name: str, fn: Callable[[dict], Any], *, need_s: float = 0.0, reserve_s: float = 0.0,
+                skip: str | None = None) -> Any:
+        return run_section(self.rec, name, self.budget, fn, need_s=need_s, reserve_s=reserve_s, skip=skip)
+
+    def status(self, name: str) -> str:
+        return self.rec.section(name)["status"]
+
+    def sweep(self, sec: dict, batches, reserve_s: float = 0.0) -> None:
+        sweep_training(sec, "rows", self.cap, self.cfg, batches, self.captions, plan=self.plan, mem=self.mem,
+                       budget=self.budget, rec=self.rec, reserve_s=reserve_s)
+
+    def apply_stage(self, stage: int) -> None:
+        from kvcap.model.trainable import plan_for_stage
+
+        stage_cfg = self.cfg.train.stage1 if stage == 1 else self.cfg.train.stage2
+        self.cap.apply_plan(plan_for_stage(stage_cfg), self.cfg.lora if stage == 2 else None)
+
+    def release(self, weights_section: str) -> None:
+        self.cap = self.cfg = None
+        self.rec.section(weights_section).update(free(self.mem))
+
+    # -- sections -------------------------------------------------------------------------------
+
+    def setup(self, sec: dict) -> None:
+        """Random backbones with the published dimensions (reused from --work-dir when there)."""
+        plan = self.plan
+        for name, writer, dims in (("clip", write_clip, plan.clip), ("qwen3", write_qwen3, plan.qwen3)):
+            path = self.paths[name]
+            if (path / "config.json").is_file() and not self.args.rewrite:
+                sec[name] = {"reused": str(path)}
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            sec[name] = writer(path, dims, plan.device)
+            self.mem.clear()
+            print(f"  wrote {name}: {sec[name]}", flush=True)
+        sec["leftover_gib"] = gib(self.mem.allocated())
+
+    def weights(self, quantization: str) -> Callable[[dict], None]:
+        def load(sec: dict) -> None:
+            self.cfg = make_config(self.paths, quantization, "linear", self.plan.frames)
+            self.cap, figures = load_captioner(self.cfg, self.plan, self.mem)
+            sec.update(figures)
+            if not self.captions:
+                text, count = make_caption(self.cap.tokenizer, self.plan.caption_tokens)
+                self.captions = [text]
+                sec["caption_text_tokens"] = count
+
+        return load
+
+    def stage2(self, sec: dict) -> None:
+        """(b) the seed's stage 2 on the 4-bit model: batch 1, 2, 4, ... until OOM."""
+        cap = self.cap
+        self.apply_stage(2)
+        target = len(cap.tokenize_caption(self.captions[0]))
+        sec.update(trainable=cap.trainable_summary(), lora_r=self.cfg.lora.r, visual_tokens=cap.num_visual_tokens,
+                   caption_tokens=target, seq_len=cap.prompt.prompt_length + cap.num_visual_tokens + target,
+                   gradient_checkpointing=True, quantization="4bit")
+        self.sweep(sec, self.plan.train_batches, self.reserve_s)
+        first = sec["rows"][0]
+        if not (first["batch"] == 1 and first["status"] == "ok"):
+            raise RuntimeError(f"stage 2 at batch 1 did not run: {first.get('error') or first.get('reason') or first['status']}")
+
+    def fits(self, sec: dict) -> None:
+        sec.update(compute_fits(self.rec))
+
+    def stage1(self, sec: dict) -> None:
+        """(c) a stage-1 step from cached features vs from frames through the frozen CLIP."""
+        self.apply_stage(1)  # projector FULL, LLM frozen
+        llm = self.cap.llm
+        # Stage 1 trains no adapter: take the LoRA layers stage 2 added out of the path.
+        adapters_off = llm.disable_adapter() if hasattr(llm, "disable_adapter") else contextlib.nullcontext()
+        rows = sec.setdefault("rows", [])
+        batch = self.plan.stage1_batch
+        with adapters_off:
+            for mode in ("cached", "uncached"):
+                while True:
+                    row = measure_training(self.cap, self.cfg, 1, batch, self.captions, plan=self.plan, mem=self.mem,
+                                           uncached=mode == "uncached", steps=min(self.plan.timed_steps, 2))
+                    row["mode"] = mode
+                    if row["status"] == "oom" and batch > 1 and mode == "cached":
+                        batch //= 2  # the configured batch does not fit this card: halve and retry
+                        continue
+                    break
+                rows.append(row)
+                self.rec.save()
+        sec["batch"] = batch
+        times = {r["mode"]: r.get("step_s") for r in rows if r["status"] == "ok"}
+        if not (times.get("cached") and times.get("uncached")):
+            raise RuntimeError("stage 1 did not time both modes")
+        sec["cache_speedup"] = round(times["uncached"] / times["cached"], 3)
+        sec["cache_time_saved_pct"] = round(100 * (1 - times["cached"] / times["uncached"]), 1)
+        sec["note"] = "uncached = uint8 frames through the frozen CLIP each step (video decoding not included)"
+
+    def stage2_tail(self, sec: dict) -> None:
+        """(b') stage 2 with caption-only logits: batch 1, and the batch kvcap's loss ran out of
+        memory at (does the fix make it fit?); then both loss heads on one batch must agree."""
+        import torch
+
+        cap, plan = self.cap, self.plan
+        self.apply_stage(2)  # the adapters train again
+        rows = sec.setdefault("rows", [])
+        stage2_rows = self.rec.section("stage2").get("rows", [])
+        for batch in [1] + [r["batch"] for r in stage2_rows if r["status"] == "oom"][:1]:
+            need = training_estimate(stage2_rows, batch, 1, plan.first_step_guess_s)
+            if batch > 1 and not self.budget.allows(need, self.reserve_s):
+                rows.append({"batch": batch, "status": "skipped", "reason": "budget"})
+                continue
+            # The larger batch only has to show whether it fits: one (warm-up) step, untimed.
+            rows.append(measure_training(cap, self.cfg, 2, batch, self.captions, plan=plan, mem=self.mem, loss="tail",
+                                         steps=0 if batch > 1 else min(plan.timed_steps, 2)))
+            self.rec.save()
+        sec["largest_batch"] = max([r["batch"] for r in rows if r["status"] == "ok"], default=0)
+        features = torch.randn(1, plan.frames, cap.vision.tokens_per_frame, cap.vision.hidden_size,
+                               dtype=cap.vision.dtype, device=plan.device)
+        cap.eval()
+        with torch.no_grad(), torch.autocast(plan.device, dtype=cap.compute_dtype, enabled=self.mem.cuda):
+            a = float(cap.loss(features, self.captions))
+            b = float(tail_logits_loss(cap, features, self.captions))
+        sec["loss_abs_diff"] = round(abs(a - b), 6)
+        if not abs(a - b) <= 1e-3 * max(1.0, abs(a)) + (2e-2 if self.mem.cuda else 0):
+            raise RuntimeError(f"caption-only logits changed the loss: {a} vs {b}")
+
+    def caption(self, quant: str, reserve_s: float) -> Callable[[dict], None]:
+        def measure(sec: dict) -> None:
+            measure_captioning(sec, self.cap, self.cfg, quant, plan=self.plan, mem=self.mem, budget=self.budget,
+                               rec=self.rec, reserve_s=reserve_s)
+
+        return measure
+
+    def stage2_bf16(self, sec: dict) -> None:
+        """(f) stage 2 without quantization, for the 48 / 80 GB rows."""
+        self.apply_stage(2)
+        sec.update(lora_r=self.cfg.lora.r, quantization="none", gradient_checkpointing=True)
+        self.sweep(sec, self.plan.bf16_train_batches)
+
+    # -- the order ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        guess = self.plan.first_step_guess_s
+
+        def on_term(signum, frame):  # a timeout's SIGTERM still writes the report below
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, on_term)
+        try:
+            self.section("setup", self.setup)
+            no_setup = None if self.status("setup") == "ok" else f"no backbones (setup {self.status('setup')})"
+
+            self.section("weights_nf4", self.weights("4bit"), skip=no_setup)
+            no_model = None if self.cap is not None else "the 4-bit model did not load"
+            # Keep time for the bf16 load: about the 4-bit load again, plus slack.
+            self.reserve_s = (self.rec.section("weights_nf4").get("load_s") or 30) * 1.5 + 20
+            self.section("stage2", self.stage2, skip=no_model)
+            self.section("fits", self.fits)
+            # Two modes of warm-up + 2 steps, scaled from stage 2 (about the same cost per sample).
+            need = 2 * training_estimate(self.rec.section("stage2").get("rows", []), self.plan.stage1_batch, 2, guess)
+            self.section("stage1", self.stage1, need_s=min(need, 150), reserve_s=self.reserve_s, skip=no_model)
+            self.section("stage2_tail_logits", self.stage2_tail, need_s=guess / 2, reserve_s=self.reserve_s, skip=no_model)
+            self.section("fits", self.fits)
+            self.section("caption_nf4", self.caption("nf4", self.reserve_s), need_s=guess / 2, reserve_s=self.reserve_s,
+                         skip=no_model)
+            self.release("weights_nf4")
+
+            self.section("weights_bf16", self.weights("none"), skip=no_setup)
+            no_model = None if self.cap is not None else "the bf16 model did not load"
+            self.section("caption_bf16", self.caption("bf16", 0.0), need_s=guess / 2, skip=no_model)
+            self.section("stage2_bf16", self.stage2_bf16, need_s=guess / 2, skip=no_model)
+            self.release("weights_bf16")
+            self.section("fits", self.fits)
+        except KeyboardInterrupt as exc:
+            print(f"interrupted ({exc}): writing what was measured", flush=True)
+            self.rec.data["meta"]["interrupted"] = str(exc) or "KeyboardInterrupt"
+        finally:
+            self.finish()
+        failed = [n for n, x in self.rec.data["sections"].items() if x.get("status") in ("error", "pending", "running")]
+        return 1 if failed else 0
+
+    def finish(self) -> None:
+        """Summary, JSON, tables, the RESULTS.md row, and the headline last."""
+        rec, args = self.rec, self.args
+        for name in SECTIONS:
+            rec.section(name)  # every section appears, "pending" if never reached
+        rec.data["summary"] = summarize(rec)
+        rec.data["meta"]["wall_s"] = round(self.budget.elapsed(), 1)
+        rec.save()
+        print_report(rec)
+        row = results_row(rec)
+        print(f"\nRESULTS.md row ({RESULTS_HEADING}):\n{row}")
+        if args.results:
+            append_results(Path(args.results), row)
+        if not args.work_dir and not args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        print(f"\nresults: {args.out}" + (f"; row appended to {args.results}" if args.results else ""))
+        print(headline(rec), flush=True)
+
+
 def run(args) -> int:
     global OOM_ERRORS
     import torch
@@ -884,202 +1108,7 @@ def run(args) -> int:
         print("bench/gpu.py: no CUDA device here; run it on a GPU machine, or use --tiny for the CPU code-path check",
               file=sys.stderr)
         return 2
-    budget = Budget(args.budget_s)
-    mem = Memory(plan.device)
-    rec = Recorder(Path(args.out), environment(plan, args))
-    work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="kvcap-gpu-bench-"))
-    paths = {"clip": work / "clip-vit-large-patch14-336-random", "qwen3": work / "qwen3-8b-random"}
-    if plan.tiny:
-        paths = {"clip": work / "clip-tiny-random", "qwen3": work / "qwen3-tiny-random"}
-    state: dict[str, Any] = {}
-
-    def on_term(signum, frame):  # a timeout's SIGTERM still writes the report below
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        # -- setup: random backbones with the published dimensions --------------------------------
-        def setup(sec):
-            for name, writer, dims in (("clip", write_clip, plan.clip), ("qwen3", write_qwen3, plan.qwen3)):
-                if (paths[name] / "config.json").is_file() and not args.rewrite:
-                    sec[name] = {"reused": str(paths[name])}
-                    continue
-                shutil.rmtree(paths[name], ignore_errors=True)
-                paths[name].mkdir(parents=True)
-                sec[name] = writer(paths[name], dims, plan.device)
-                mem.clear()
-                print(f"  wrote {name}: {sec[name]}", flush=True)
-            sec["leftover_gib"] = gib(mem.allocated())
-
-        run_section(rec, "setup", budget, setup)
-        setup_ok = rec.section("setup")["status"] == "ok"
-        no_setup = None if setup_ok else f"no backbones (setup {rec.section('setup')['status']})"
-
-        # -- the 4-bit phase: (a) nf4, (b), (e), (c), (b'), (d) nf4 --------------------------------
-        def weights_nf4(sec):
-            cfg = make_config(paths, "4bit", "linear", plan.frames)
-            captioner, figures = load_captioner(cfg, plan, mem)
-            state.update(cap=captioner, cfg=cfg)
-            sec.update(figures)
-            text, count = make_caption(captioner.tokenizer, plan.caption_tokens)
-            state.update(captions=[text], caption_tokens=count)
-
-        run_section(rec, "weights_nf4", budget, weights_nf4, skip=no_setup)
-        cap, cfg = state.get("cap"), state.get("cfg")
-        no_model = None if cap is not None else "the 4-bit model did not load"
-        # Keep time for the bf16 load later: about the 4-bit load again, plus slack.
-        bf16_reserve = (rec.section("weights_nf4").get("load_s") or 30) * 1.5 + 20
-
-        def stage2(sec):
-            from kvcap.model.trainable import plan_for_stage
-
-            cap.apply_plan(plan_for_stage(cfg.train.stage2), cfg.lora)
-            sec.update(trainable=cap.trainable_summary(), lora_r=cfg.lora.r, visual_tokens=cap.num_visual_tokens,
-                       caption_tokens=len(cap.tokenize_caption(state["captions"][0])),
-                       seq_len=cap.prompt.prompt_length + cap.num_visual_tokens + len(cap.tokenize_caption(state["captions"][0])),
-                       gradient_checkpointing=True, quantization="4bit")
-            sweep_training(sec, "rows", cap, cfg, plan.train_batches, state["captions"], plan=plan, mem=mem,
-                           budget=budget, rec=rec, reserve_s=bf16_reserve)
-            if not any(r["batch"] == 1 and r["status"] == "ok" for r in sec["rows"]):
-                raise RuntimeError(f"stage 2 at batch 1 did not run: {sec['rows'][0].get('error') or sec['rows'][0]['status']}")
-
-        run_section(rec, "stage2", budget, stage2, skip=no_model)
-        run_section(rec, "fits", budget, lambda sec: sec.update(compute_fits(rec)))
-
-        def stage1(sec):
-            from kvcap.model.trainable import plan_for_stage
-
-            cap.apply_plan(plan_for_stage(cfg.train.stage1), None)  # projector FULL, LLM frozen
-            # Stage 1 trains no adapter: take the LoRA layers that stage 2 added out of the path.
-            adapters_off = cap.llm.disable_adapter() if hasattr(cap.llm, "disable_adapter") else _null()
-            rows = sec.setdefault("rows", [])
-            batch = plan.stage1_batch
-            with adapters_off:
-                for mode in ("cached", "uncached"):
-                    while True:
-                        row = measure_training(cap, cfg, 1, batch, state["captions"], plan=plan, mem=mem,
-                                               uncached=mode == "uncached", steps=min(plan.timed_steps, 2))
-                        row["mode"] = mode
-                        if row["status"] == "oom" and batch > 1 and mode == "cached":
-                            batch //= 2  # the configured batch does not fit this card: halve and retry
-                            continue
-                        break
-                    rows.append(row)
-                    rec.save()
-            sec["batch"] = batch
-            times = {r["mode"]: r.get("step_s") for r in rows if r["status"] == "ok"}
-            if not (times.get("cached") and times.get("uncached")):
-                raise RuntimeError("stage 1 did not time both modes")
-            sec["cache_speedup"] = round(times["uncached"] / times["cached"], 3)
-            sec["cache_time_saved_pct"] = round(100 * (1 - times["cached"] / times["uncached"]), 1)
-            sec["note"] = "uncached = uint8 frames through the frozen CLIP each step (decoding not included)"
-
-        # Two modes of warm-up + 2 steps, scaled from stage 2 (stage 1 costs about the same per sample).
-        stage1_need = 2 * training_estimate(rec.section("stage2").get("rows", []), plan.stage1_batch, 2, plan.first_step_guess_s)
-        run_section(rec, "stage1", budget, stage1, need_s=min(stage1_need, 150), reserve_s=bf16_reserve, skip=no_model)
-
-        def stage2_tail(sec):
-            from kvcap.model.trainable import plan_for_stage
-
-            cap.apply_plan(plan_for_stage(cfg.train.stage2), cfg.lora)  # adapters train again
-            rows = sec.setdefault("rows", [])
-            stage2_rows = rec.section("stage2").get("rows", [])
-            # batch 1, and the batch kvcap's loss could not fit (does the fix make it fit?)
-            batches = [1] + [r["batch"] for r in stage2_rows if r["status"] == "oom"][:1]
-            for batch in batches:
-                need = training_estimate(stage2_rows, batch, 1, plan.first_step_guess_s)
-                if batch > 1 and not budget.allows(need, bf16_reserve):
-                    rows.append({"batch": batch, "status": "skipped", "reason": "budget"})
-                    continue
-                row = measure_training(cap, cfg, 2, batch, state["captions"], plan=plan, mem=mem, loss="tail",
-                                       steps=1 if batch > 1 else min(plan.timed_steps, 2))
-                rows.append(row)
-                rec.save()
-            sec["limit_found"] = any(r["status"] == "oom" for r in rows)
-            sec["largest_batch"] = max([r["batch"] for r in rows if r["status"] == "ok"], default=0)
-            # Same model, same batch: the two loss heads must agree (the fix changes memory, not the loss).
-            import torch
-
-            features = torch.randn(1, plan.frames, cap.vision.tokens_per_frame, cap.vision.hidden_size,
-                                   dtype=cap.vision.dtype, device=plan.device)
-            cap.eval()
-            with torch.no_grad(), torch.autocast(plan.device, dtype=cap.compute_dtype, enabled=mem.cuda):
-                a = float(cap.loss(features, state["captions"]))
-                b = float(tail_logits_loss(cap, features, state["captions"]))
-            sec["loss_abs_diff"] = round(abs(a - b), 6)
-            if not abs(a - b) <= 1e-3 * max(1.0, abs(a)) + (2e-2 if mem.cuda else 0):
-                raise RuntimeError(f"caption-only logits changed the loss: {a} vs {b}")
-
-        run_section(rec, "stage2_tail_logits", budget, stage2_tail, need_s=plan.first_step_guess_s / 2,
-                    reserve_s=bf16_reserve, skip=no_model)
-        run_section(rec, "fits", budget, lambda sec: sec.update(compute_fits(rec)))
-
-        def caption_nf4(sec):
-            measure_captioning(sec, cap, cfg, "nf4", plan=plan, mem=mem, budget=budget, rec=rec, reserve_s=bf16_reserve)
-
-        run_section(rec, "caption_nf4", budget, caption_nf4, need_s=plan.first_step_guess_s / 2,
-                    reserve_s=bf16_reserve, skip=no_model)
-        cap = cfg = None
-        state.pop("cap", None)
-        rec.section("weights_nf4").update(free(mem))
-
-        # -- the bf16 phase: (a) bf16, (f), (d) bf16 ----------------------------------------------
-        def weights_bf16(sec):
-            cfg16 = make_config(paths, "none", "linear", plan.frames)
-            captioner, figures = load_captioner(cfg16, plan, mem)
-            state.update(cap16=captioner, cfg16=cfg16)
-            sec.update(figures)
-
-        run_section(rec, "weights_bf16", budget, weights_bf16, skip=no_setup)
-        cap16, cfg16 = state.get("cap16"), state.get("cfg16")
-        no_model16 = None if cap16 is not None else "the bf16 model did not load"
-
-        def stage2_bf16(sec):
-            from kvcap.model.trainable import plan_for_stage
-
-            cap16.apply_plan(plan_for_stage(cfg16.train.stage2), cfg16.lora)
-            sec.update(lora_r=cfg16.lora.r, quantization="none", gradient_checkpointing=True)
-            sweep_training(sec, "rows", cap16, cfg16, plan.bf16_train_batches, state["captions"], plan=plan, mem=mem,
-                           budget=budget, rec=rec)
-
-        run_section(rec, "stage2_bf16", budget, stage2_bf16, need_s=plan.first_step_guess_s / 2, skip=no_model16)
-
-        def caption_bf16(sec):
-            measure_captioning(sec, cap16, cfg16, "bf16", plan=plan, mem=mem, budget=budget, rec=rec)
-
-        run_section(rec, "caption_bf16", budget, caption_bf16, need_s=plan.first_step_guess_s / 2, skip=no_model16)
-        cap16 = cfg16 = None
-        state.pop("cap16", None)
-        rec.section("weights_bf16").update(free(mem))
-        run_section(rec, "fits", budget, lambda sec: sec.update(compute_fits(rec)))
-    except KeyboardInterrupt as exc:
-        print(f"interrupted ({exc}): writing what was measured", flush=True)
-        rec.data["meta"]["interrupted"] = str(exc) or "KeyboardInterrupt"
-    finally:
-        for name in SECTIONS:
-            rec.section(name)  # every section appears, "pending" if never reached
-        rec.data["summary"] = summarize(rec)
-        rec.data["meta"]["wall_s"] = round(budget.elapsed(), 1)
-        rec.save()
-        print_report(rec)
-        row = results_row(rec)
-        print(f"\nRESULTS.md row ({RESULTS_HEADING}):\n{row}")
-        if args.results:
-            append_results(Path(args.results), row)
-        if not args.work_dir and not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        print(f"\nresults: {args.out}" + (f"; row appended to {args.results}" if args.results else ""))
-        print(headline(rec), flush=True)
-    failed = [n for n, x in rec.data["sections"].items() if x.get("status") in ("error", "pending", "running")]
-    return 1 if failed else 0
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return Bench(args, plan).run()
 
 
 def main() -> None:

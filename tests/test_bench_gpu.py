@@ -157,11 +157,14 @@ def test_largest_fitting_batch_per_card():
     bench = _bench_module()
     rows = [{"batch": 1, "status": "ok", "peak_reserved_gib": 18.0}, {"batch": 2, "status": "ok", "peak_reserved_gib": 30.0},
             {"batch": 4, "status": "oom"}]
-    assert [bench.largest_fitting(rows, card, True) for card in (24, 48, 80)] == ["1", "2", "2"]
-    # Nothing larger tried and no OOM: the limit is not known.
-    assert bench.largest_fitting(rows[:2], 80, False) == ">=2"
+    assert [bench.largest_fitting(rows, card) for card in (24, 48, 80)] == ["1", "2", "2"]
+    # Nothing larger tried: the limit is not known.
+    assert bench.largest_fitting(rows[:2], 80) == ">=2"
+    # A gap in the sweep (1 ran, 4 ran out of memory, 2 never tried): only bounds are known.
+    assert bench.largest_fitting([rows[0], rows[2]], 80) == ">=1, <4"
     # The context allowance counts: 23.5 GiB reserved does not fit a 24 GB card.
-    assert bench.largest_fitting([{"batch": 1, "status": "ok", "peak_reserved_gib": 23.5}], 24, False) == "-"
+    assert bench.largest_fitting([{"batch": 1, "status": "ok", "peak_reserved_gib": 23.5}], 24) == "-"
+    assert bench.largest_fitting([{"batch": 1, "status": "skipped"}], 24) == "?"
 
 
 def test_results_row_goes_under_its_own_heading(tmp_path):

@@ -74,8 +74,9 @@ def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path
             assert ffmpeg_cues(out / f"{stem}.{fmt}") == [(0.0, record["duration"])] * len(expected)
         if ffmpeg:
             for fmt in ("srt", "vtt"):
-                check = subprocess.run([ffmpeg, "-v", "error", "-i", str(out / f"{stem}.{fmt}"), "-f", "null", "-"],
-                                       capture_output=True, text=True)
+                # decode every cue and re-encode it (a bare `-f null` maps no subtitle stream)
+                check = subprocess.run([ffmpeg, "-v", "error", "-i", str(out / f"{stem}.{fmt}"), "-map", "0",
+                                        "-c:s", "srt", "-f", "null", "-"], capture_output=True, text=True)
                 assert check.returncode == 0, check.stderr
     job = json.loads((out / "job.json").read_text())
     assert (job["status"], job["ok"], job["failed"]) == ("finished", 4, 3)

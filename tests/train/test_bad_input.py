@@ -67,3 +67,19 @@ def test_missing_manifest_and_stage2_without_stage1(tmp_path, synth_dataset):
     assert lonely.exit_code == 1 and "no stage 1 here" in lonely.output and "--init" in lonely.output
     nothing = runner.invoke(main, ["train", "--stage", "1", "--run", "fresh", "--resume", *train_args(tmp_path, synth_dataset.manifest)])
     assert nothing.exit_code == 1 and "nothing to resume" in nothing.output
+
+
+@pytest.mark.slow
+def test_attempt_that_died_before_a_checkpoint_can_start_again(tmp_path, synth_dataset, tiny_models):
+    from kvcap.trainer.rundir import RunDir
+
+    run = RunDir(tmp_path / "runs" / "r")
+    run.create()
+    run.write_state({"name": "r", "status": "failed", "stage": 1, "step": 1, "error": "out of memory"})
+    run.log_metrics({"kind": "train", "stage": 1, "step": 1, "loss": 99.0})
+    run.close()
+    result = CliRunner().invoke(main, ["train", "--stage", "1", "--run", "r",
+                                       *train_args(tmp_path, synth_dataset.manifest, "train.max_steps=1")])
+    assert result.exit_code == 0, result.output
+    assert "left no checkpoint; starting it again" in result.output
+    assert [r["loss"] != 99.0 for r in rows(run.path, "train")] == [True]  # the dead attempt's row is gone

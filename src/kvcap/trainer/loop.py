@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import os
 import signal
@@ -99,8 +100,6 @@ def _truncate_rows(path: Path, stage: int, step: int) -> None:
 
     if not path.is_file():
         return
-    import json
-
     rows = read_jsonl(path)
     kept = [r for r in rows if not (int(r.get("stage", 0)) == stage and int(r.get("step", 0)) > step)]
     if len(kept) != len(rows) or path.read_bytes()[-1:] not in (b"\n", b""):
@@ -208,31 +207,41 @@ class _Trainer:
             if previous.get("init"):
                 self.init_path = Path(previous["init"])
             return previous
-        if previous is not None and stage == 1:
-            raise TrainError(f"{where}: already holds a run (stage {previous.get('stage')}, {previous.get('status')}); "
+        from kvcap.trainer.resume import latest_checkpoint
+
+        prev_stage = int(previous.get("stage", 0)) if previous else 0
+        # An attempt at this same stage that died before its first checkpoint has nothing to
+        # resume: starting it again is the only way on, so allow it.
+        restart = (previous is not None and prev_stage == stage and previous.get("status") != "finished"
+                   and latest_checkpoint(run.checkpoints_dir) is None)
+        if restart:
+            self.say(f"{where}: the last stage {stage} attempt ({previous.get('status')}) left no checkpoint; starting it again")
+        elif previous is not None and stage == 1:
+            raise TrainError(f"{where}: already holds a run (stage {prev_stage}, {previous.get('status')}); "
                              "use --resume to continue it or --run NEW for another")
-        if previous is not None and int(previous.get("stage", 0)) >= 2:
+        elif prev_stage >= 2:
             raise TrainError(f"{where}: already holds stage 2 ({previous.get('status')}); use --resume or --run NEW")
-        if stage == 2:
-            if init is not None:
-                self.init_path = Path(init)
-                if previous is not None and self.acc.is_main_process:
-                    run.archive_stage(1)
-            else:
-                if previous is None:
-                    raise TrainError(f"{where}: no stage 1 here to start stage 2 from; "
-                                     "run `kvcap train --stage 1` first or pass --init CHECKPOINT")
-                if previous.get("status") != "finished":
-                    self.say(f"warning: stage 1 of {where} is {previous.get('status')}; starting from its best so far")
-                if self.acc.is_main_process:
-                    best = run.archive_stage(1)
-                else:
-                    best = None
-                self.acc.wait_for_everyone()
-                best = run.stage_dir(1) / "best"
-                if not (best / "kvcap.json").is_file():
-                    raise TrainError(f"{where}: stage 1 has no best/ checkpoint yet (did its eval run?); pass --init CHECKPOINT")
-                self.init_path = best
+        if stage != 2:
+            return previous
+        if init is not None:
+            self.init_path = Path(init)
+            if prev_stage == 1 and self.acc.is_main_process:
+                run.archive_stage(1)  # keep stage 1's best/ and checkpoints beside stage 2's
+        elif restart and previous.get("init"):
+            self.init_path = Path(previous["init"])
+        else:
+            if previous is None:
+                raise TrainError(f"{where}: no stage 1 here to start stage 2 from; "
+                                 "run `kvcap train --stage 1` first or pass --init CHECKPOINT")
+            if previous.get("status") != "finished":
+                self.say(f"warning: stage 1 of {where} is {previous.get('status')}; starting from its best so far")
+            if self.acc.is_main_process:
+                run.archive_stage(1)  # best/ -> stage1/best/, checkpoints/ -> stage1/checkpoints/
+            self.acc.wait_for_everyone()
+            best = run.stage_dir(1) / "best"
+            if not (best / "kvcap.json").is_file():
+                raise TrainError(f"{where}: stage 1 has no best/ checkpoint yet (did its eval run?); pass --init CHECKPOINT")
+            self.init_path = best
         return previous
 
     def prepare(self, *, resume: bool, init) -> None:
@@ -243,7 +252,7 @@ class _Trainer:
         from kvcap.data.manifest import ManifestError, read_manifest
         from kvcap.model.captioner import Captioner
         from kvcap.model.trainable import plan_for_stage
-        from kvcap.trainer.features import FeatureSource, epoch_order
+        from kvcap.trainer.features import epoch_order
         from kvcap.trainer.stages import describe_stage, load_init_projector
 
         cfg, acc = self.cfg, self.acc
@@ -325,6 +334,9 @@ class _Trainer:
         run.create()
         if not resume:
             run.write_config(config_to_toml(cfg))
+            if run.writer:  # a restarted attempt's rows go; an earlier stage's stay
+                for path in (run.metrics_path, run.samples_path):
+                    _truncate_rows(path, self.stage, 0)
         self.state = run.new_state(stage=self.stage, projector=cfg.projector.name, total_steps=self.total_steps,
                                    epochs=self.stage_cfg.epochs, previous=previous)
         if resume and previous:
@@ -494,6 +506,7 @@ class _Trainer:
                     break
                 if index < n - 1 and self.step % t.save_every == 0:
                     self._save(epoch, index + 1)
+            batches.close()  # stop any decoding still running ahead (a break mid-epoch)
             self.loop_s += time.perf_counter() - t_epoch
             # -- end of epoch (or of training): eval, then a checkpoint after it ----------------
             if self.source.dropped:  # live decoding: clips that failed this epoch
@@ -517,7 +530,7 @@ class _Trainer:
 
     # -- eval -----------------------------------------------------------------------------------
     def _eval(self, epoch_value: float) -> None:
-        acc, t = self.acc, self.cfg.train
+        acc = self.acc
         if acc.is_main_process:
             self._eval_main(epoch_value)
         acc.wait_for_everyone()
