@@ -1,6 +1,6 @@
 """Real-size memory and speed of kvcap's seed configuration on one GPU (issue 9).
 
-    python bench/gpu.py [--budget-s 480] [--out bench/gpu-results.json]    # on an H100/H200
+    python bench/gpu.py [--budget-s 450] [--out bench/gpu-results.json]    # on an H100/H200
     python bench/gpu.py --tiny                                              # the same code paths on CPU
 
 No real weights are reachable, so the script writes CLIP ViT-L/14-336 and Qwen3-8B from their
@@ -27,9 +27,9 @@ figures; `--budget-s` skips what would not finish in time (the bf16 load is budg
 Prints a table per section, appends a dated row with the card's name to bench/RESULTS.md
 (`## gpu`), and ends with `headline: stage2_peak_gib_batch1 = X (target <= 24)`.
 
-`--tiny` swaps in kvcap's tiny dimensions on the CPU (fp32, 16 new tokens, an OOM simulated at
-stage-2 batch 4) to check every code path in well under a minute; its memory figures are tensor
-bytes and process RSS, not GPU numbers.
+`--tiny` swaps in kvcap's tiny dimensions on the CPU (fp32, 48-token captions, 8 new tokens at
+batch 1 and 4, an OOM simulated at stage-2 batch 4) to check every code path in well under a
+minute; its memory figures are tensor bytes and process RSS, not GPU numbers.
 """
 
 from __future__ import annotations
@@ -414,25 +414,25 @@ def free(mem: Memory, *objects) -> dict[str, Any]:
     return {"leftover_gib": gib(mem.allocated())}
 
 
-class TailLogitsLoss:
-    """The proposed loss head: logits only where a label is (the caption tail), not for the
-    4,600 prompt + visual positions; same mean cross-entropy as `Captioner.loss`."""
+def tail_logits_module(captioner):
+    """Like the trainer's `CaptionLoss(captioner)`, with `tail_logits_loss` as the loss head."""
+    from torch import nn
 
-    def __init__(self, captioner):
-        import torch
+    class TailLogitsLoss(nn.Module):
+        def __init__(self, cap):
+            super().__init__()
+            self.captioner = cap
 
-        class _Module(torch.nn.Module):
-            def __init__(self, cap):
-                super().__init__()
-                self.captioner = cap
+        def forward(self, features, captions):
+            return tail_logits_loss(self.captioner, features, captions)
 
-            def forward(self, features, captions):
-                return tail_logits_loss(self.captioner, features, captions)
-
-        self.module = _Module(captioner)
+    return TailLogitsLoss(captioner)
 
 
 def tail_logits_loss(captioner, features, captions):
+    """The proposed loss head: logits only where a label is (the caption tail, ~400 positions),
+    not for all ~5,000 prompt + visual positions. Same mean cross-entropy as `Captioner.loss`;
+    saves the (B, L, 151936) logits, their fp32 copy and its gradient."""
     import torch.nn.functional as F
 
     batch = captioner.training_batch(features, captions)
@@ -466,7 +466,7 @@ def measure_training(captioner, cfg, stage: int, batch: int, captions: list[str]
     acc = make_accelerator(cfg)
     params = [p for p in captioner.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=stage_cfg.lr, weight_decay=cfg.train.weight_decay)
-    head = CaptionLoss(captioner) if loss == "kvcap" else TailLogitsLoss(captioner).module
+    head = CaptionLoss(captioner) if loss == "kvcap" else tail_logits_module(captioner)
     model = acc.prepare_model(head, device_placement=False)
     opt = acc.prepare_optimizer(optimizer, device_placement=False)
     captioner.train()
@@ -1005,7 +1005,7 @@ class Bench:
         rows = sec.setdefault("rows", [])
         stage2_rows = self.rec.section("stage2").get("rows", [])
         for batch in [1] + [r["batch"] for r in stage2_rows if r["status"] == "oom"][:1]:
-            need = training_estimate(stage2_rows, batch, 1, plan.first_step_guess_s)
+            need = training_estimate(stage2_rows, batch, 0, plan.first_step_guess_s)
             if batch > 1 and not self.budget.allows(need, self.reserve_s):
                 rows.append({"batch": batch, "status": "skipped", "reason": "budget"})
                 continue

@@ -18,7 +18,9 @@ from kvcap.tui.runfiles import (
     compare_row,
     discover,
     downsample,
+    is_job_dir,
     is_run_dir,
+    job_parts,
     parse_time,
 )
 
@@ -225,3 +227,23 @@ def test_targets_come_from_the_runs_config(fixture_dirs) -> None:
     reader.poll()
     assert reader.targets()["meteor"] == 0.45
     assert not reader.evals[-1].meteor > reader.targets()["meteor"]
+
+
+def test_sharded_job_folder_gives_one_reader_per_shard(tmp_path) -> None:
+    """`kvcap caption --shard i/n` writes job.shard-i-of-n.json + captions.shard-i-of-n.jsonl."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for i, done in ((0, 3), (1, 5)):
+        state = {"status": "running", "total": 10, "done": done, "ok": done, "failed": 0, "pid": 0}
+        (out / f"job.shard-{i}-of-2.json").write_text(json.dumps(state))
+        (out / f"captions.shard-{i}-of-2.jsonl").write_text(
+            json.dumps({"video": f"v{i}.mp4", "status": "ok", "caption": f"샤드 {i}"}) + "\n"
+        )
+    assert is_job_dir(out)
+    assert job_parts(out) == ["shard-0-of-2", "shard-1-of-2"]
+    readers = [JobReader(out, part) for part in job_parts(out)]
+    for reader in readers:
+        reader.poll()
+    assert [r.state.done for r in readers] == [3, 5]
+    assert [r.latest[-1].caption for r in readers] == ["샤드 0", "샤드 1"]
+    assert readers[1].name == "out [shard-1-of-2]"

@@ -118,8 +118,14 @@ def _stop_ids(tokenizer) -> set[int]:
     return ids
 
 
+# Control characters and U+FFFD (a byte-level BPE token that ends mid-character) are decoding
+# debris, never caption text; they would also corrupt subtitle files.
+_DEBRIS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+
+
 def clean_caption(text: str) -> str:
-    """Decoded model output -> the caption: no think block, no stray whitespace."""
+    """Decoded model output -> the caption: no think block, no decoding debris, no stray whitespace."""
     text = _THINK_BLOCK.sub("", text)
     text = text.replace("<think>", "").replace("</think>", "")
+    text = _DEBRIS.sub("", text)
     return text.strip()

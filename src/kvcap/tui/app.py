@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from kvcap.tui.format import DASH, STATUS_ORDER, fmt_duration, fmt_float, fmt_progress
-from kvcap.tui.runfiles import Clock, JobReader, PidAlive, RunReader, discover, is_job_dir, is_run_dir, pid_alive
+from kvcap.tui.runfiles import Clock, JobReader, PidAlive, RunReader, discover, is_job_dir, is_run_dir, job_parts, pid_alive
 from kvcap.tui.style import status_text, styled
 
 RUN_COLUMNS = [
@@ -235,7 +235,8 @@ class KvcapTui(App):
         for path in discover(self.run_sources, is_run_dir):
             self.runs.setdefault(str(path), RunReader(path))
         for path in discover(self.job_sources, is_job_dir):
-            self.jobs.setdefault(str(path), JobReader(path))
+            for part in job_parts(path):
+                self.jobs.setdefault(f"{path}#{part or ''}", JobReader(path, part))
         for reader in (*self.runs.values(), *self.jobs.values()):
             reader.poll()
 

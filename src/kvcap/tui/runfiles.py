@@ -658,16 +658,19 @@ class JobReader:
 
     LATEST_KEPT = 200
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, part: str | None = None):
+        """`part` follows one shard of a sharded job, e.g. "shard-0-of-3" for
+        `job.shard-0-of-3.json` + `captions.shard-0-of-3.jsonl`."""
         self.path = Path(path)
-        self.name = self.path.name
+        self.name = f"{self.path.name} [{part}]" if part else self.path.name
+        self._state_name = f"job.{part}.json" if part else "job.json"
         self.state = JobState()
         self.has_state = False
         self.gone = False
         self.latest: deque[CaptionRecord] = deque(maxlen=self.LATEST_KEPT)
         self.failures: dict[str, CaptionRecord] = {}  # video -> its latest error record
         self.version = 0
-        self._captions = JsonlTail(self.path / "captions.jsonl")
+        self._captions = JsonlTail(self.path / (f"captions.{part}.jsonl" if part else "captions.jsonl"))
         self._state_mtime: tuple[int, int, int] | None = None
 
     def poll(self) -> bool:
@@ -678,7 +681,7 @@ class JobReader:
             return changed
         changed = self.gone
         self.gone = False
-        path = self.path / "job.json"
+        path = self.path / self._state_name
         mtime = RunReader._mtime(path)
         if mtime is not None and mtime != self._state_mtime:
             data = read_json_file(path)
@@ -734,7 +737,18 @@ def is_run_dir(path: Path) -> bool:
 
 
 def is_job_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "job.json").exists() or (path / "captions.jsonl").exists())
+    return path.is_dir() and (
+        (path / "job.json").exists() or (path / "captions.jsonl").exists() or any(path.glob("job.shard-*.json"))
+    )
+
+
+def job_parts(path: Path) -> list[str | None]:
+    """The jobs one output folder holds: None for an unsharded job, "shard-i-of-n" per shard."""
+    parts: list[str | None] = []
+    if (path / "job.json").exists() or (path / "captions.jsonl").exists():
+        parts.append(None)
+    parts.extend(sorted(p.name[len("job."):-len(".json")] for p in path.glob("job.shard-*.json")))
+    return parts
 
 
 def discover(paths: Iterable[str | Path], is_match: Callable[[Path], bool]) -> list[Path]:
