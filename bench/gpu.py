@@ -72,7 +72,7 @@ QWEN3_8B = dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, nu
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
-SECTIONS = ("setup", "weights_nf4", "stage2", "fits", "stage1", "stage2_tail_logits", "caption_nf4",
+SECTIONS = ("setup", "weights_nf4", "stage2", "fits", "stage1", "stage2_full_logits", "caption_nf4",
             "weights_bf16", "caption_bf16", "stage2_bf16")
 OOM_ERRORS: tuple[type[BaseException], ...] = ()
 
@@ -414,35 +414,27 @@ def free(mem: Memory, *objects) -> dict[str, Any]:
     return {"leftover_gib": gib(mem.allocated())}
 
 
-def tail_logits_module(captioner):
-    """Like the trainer's `CaptionLoss(captioner)`, with `tail_logits_loss` as the loss head."""
+def full_logits_module(captioner):
+    """Like the trainer's `CaptionLoss(captioner)`, with `full_logits_loss` as the loss head."""
     from torch import nn
 
-    class TailLogitsLoss(nn.Module):
+    class FullLogitsLoss(nn.Module):
         def __init__(self, cap):
             super().__init__()
             self.captioner = cap
 
         def forward(self, features, captions):
-            return tail_logits_loss(self.captioner, features, captions)
+            return full_logits_loss(self.captioner, features, captions)
 
-    return TailLogitsLoss(captioner)
+    return FullLogitsLoss(captioner)
 
 
-def tail_logits_loss(captioner, features, captions):
-    """The proposed loss head: logits only where a label is (the caption tail, ~400 positions),
-    not for all ~5,000 prompt + visual positions. Same mean cross-entropy as `Captioner.loss`;
-    saves the (B, L, 151936) logits, their fp32 copy and its gradient."""
-    import torch.nn.functional as F
-
+def full_logits_loss(captioner, features, captions):
+    """kvcap's loss head before this bench (the "before" of issue [8/8]): the LLM's own loss,
+    which computes logits for all ~5,000 prompt + visual + caption positions. `Captioner.loss`
+    now computes them only where a label is; the value must be the same."""
     batch = captioner.training_batch(features, captions)
-    labels = batch.pop("labels")  # (B, L)
-    labelled = (labels != -100).any(dim=0).nonzero()
-    first = int(labelled[0])  # earliest labelled position over the batch
-    keep = labels.shape[1] - first + 1  # logits at first-1 .. L-1 predict labels first .. L
-    logits = captioner.llm(**batch, use_cache=False, logits_to_keep=keep).logits[:, :-1]  # (B, keep-1, V)
-    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels[:, first:].reshape(-1),
-                           ignore_index=-100)
+    return captioner.llm(**batch, use_cache=False).loss
 
 
 def measure_training(captioner, cfg, stage: int, batch: int, captions: list[str], *, plan: Plan, mem: Memory,
@@ -466,7 +458,7 @@ def measure_training(captioner, cfg, stage: int, batch: int, captions: list[str]
     acc = make_accelerator(cfg)
     params = [p for p in captioner.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=stage_cfg.lr, weight_decay=cfg.train.weight_decay)
-    head = CaptionLoss(captioner) if loss == "kvcap" else tail_logits_module(captioner)
+    head = CaptionLoss(captioner) if loss == "kvcap" else full_logits_module(captioner)
     model = acc.prepare_model(head, device_placement=False)
     opt = acc.prepare_optimizer(optimizer, device_placement=False)
     captioner.train()
@@ -685,7 +677,7 @@ def compute_fits(rec: Recorder) -> dict[str, Any]:
             table.append({"what": label, **{f"{c}GB": largest_fitting(rows, c) for c in CARDS_GIB}})
 
     add("stage 2, 4-bit, LoRA r64, GC (max batch)", rows2)
-    add("stage 2, 4-bit, caption-only logits (max batch)", s.get("stage2_tail_logits", {}).get("rows", []))
+    add("before: stage 2, 4-bit, full-logits loss (max batch)", s.get("stage2_full_logits", {}).get("rows", []))
     add("stage 2, bf16, LoRA r64, GC (max batch)", s.get("stage2_bf16", {}).get("rows", []))
     add("stage 1, 4-bit, cached features (batch)", [r for r in s.get("stage1", {}).get("rows", []) if r.get("mode") == "cached"])
     for quant in ("nf4", "bf16"):
@@ -718,11 +710,11 @@ def summarize(rec: Recorder) -> dict[str, Any]:
         summary["stage2_samples_per_s_batch1"] = b1["samples_per_s"]
     if "largest_batch" in s.get("stage2", {}):
         summary["stage2_largest_batch"] = s["stage2"]["largest_batch"]
-    tail = s.get("stage2_tail_logits", {}).get("rows", [])
+    tail = s.get("stage2_full_logits", {}).get("rows", [])
     t1 = next((r for r in tail if r["batch"] == 1 and r.get("status") == "ok"), None)
     if b1 and t1:
-        summary["tail_logits_peak_gib_batch1"] = t1["peak_gib"]
-        summary["tail_logits_saves_gib_batch1"] = round(b1["peak_gib"] - t1["peak_gib"], 3)
+        summary["full_logits_peak_gib_batch1"] = t1["peak_gib"]
+        summary["caption_logits_saves_gib_batch1"] = round(t1["peak_gib"] - b1["peak_gib"], 3)
     st1 = s.get("stage1", {})
     if "cache_speedup" in st1:
         summary["stage1_cache_speedup"] = st1["cache_speedup"]
@@ -771,10 +763,11 @@ def print_report(rec: Recorder) -> None:
     st2 = s.get("stage2", {})
     print_table(f"(b) stage 2, 4-bit, linear, {st2.get('seq_len', '?')} tokens/sample (visual {st2.get('visual_tokens', '?')}, "
                 f"caption {st2.get('caption_tokens', '?')}), LoRA r{st2.get('lora_r', '?')}, GC", head, train_rows(st2.get("rows", [])))
-    tail = s.get("stage2_tail_logits", {})
-    print_table("(b') stage 2 with caption-only logits (proposed loss head; same loss)", head, train_rows(tail.get("rows", [])))
+    tail = s.get("stage2_full_logits", {})
+    print_table("(b') before: stage 2 with the LLM's full-logits loss (kvcap now keeps caption logits only; same loss)",
+                head, train_rows(tail.get("rows", [])))
     if "loss_abs_diff" in tail:
-        print(f"  |loss(kvcap) - loss(caption-only logits)| = {tail['loss_abs_diff']}")
+        print(f"  |loss(kvcap) - loss(full logits)| = {tail['loss_abs_diff']}")
     fit = s.get("fits", {})
     if fit.get("table"):
         print_table(f"(e) what fits ({fit['rule']}); stage 2 batch 1 fits 24 GB: {fit.get('fits_24gb')}",
@@ -797,7 +790,7 @@ def print_report(rec: Recorder) -> None:
 RESULTS_HEADING = "## gpu"
 RESULTS_HEADER = (
     "| date | card | commit | run | LLM bf16 GiB | LLM nf4 GiB | nf4 cut | stage-2 peak b1 GiB | fits 24 GB | "
-    "stage-2 max batch | stage-2 samples/s b1 | caption-only logits peak b1 GiB | stage-1 cache speedup | "
+    "stage-2 max batch | stage-2 samples/s b1 | before: full-logits peak b1 GiB | stage-1 cache speedup | "
     "caption tok/s nf4 linear/perceiver (largest batch) | wall s |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
@@ -816,7 +809,7 @@ def results_row(rec: Recorder) -> str:
     tok = f"{v('caption_tok_s_nf4_linear_bmax')}/{v('caption_tok_s_nf4_perceiver_bmax')} (b{max(m['gen_batches'])})"
     return (f"| {m['date']} | {m['card']} | {m['commit']} | {run} | {v('llm_bf16_gib')} | {v('llm_nf4_gib')} | "
             f"{v('nf4_cut_pct', '%')} | {v('stage2_peak_gib_batch1')} | {v('fits_24gb')} | {v('stage2_largest_batch')} | "
-            f"{v('stage2_samples_per_s_batch1')} | {v('tail_logits_peak_gib_batch1')} | {v('stage1_cache_speedup', 'x')} | "
+            f"{v('stage2_samples_per_s_batch1')} | {v('full_logits_peak_gib_batch1')} | {v('stage1_cache_speedup', 'x')} | "
             f"{tok} | {m.get('wall_s', '-')} |")
 
 
@@ -995,22 +988,23 @@ class Bench:
         sec["cache_time_saved_pct"] = round(100 * (1 - times["cached"] / times["uncached"]), 1)
         sec["note"] = "uncached = uint8 frames through the frozen CLIP each step (video decoding not included)"
 
-    def stage2_tail(self, sec: dict) -> None:
-        """(b') stage 2 with caption-only logits: batch 1, and the batch kvcap's loss ran out of
-        memory at (does the fix make it fit?); then both loss heads on one batch must agree."""
+    def stage2_full(self, sec: dict) -> None:
+        """(b') before/after: stage 2 with the old full-logits loss head at batch 1 and at kvcap's
+        largest batch (does the old head run out of memory there?); then both heads must agree."""
         import torch
 
         cap, plan = self.cap, self.plan
         self.apply_stage(2)  # the adapters train again
         rows = sec.setdefault("rows", [])
         stage2_rows = self.rec.section("stage2").get("rows", [])
-        for batch in [1] + [r["batch"] for r in stage2_rows if r["status"] == "oom"][:1]:
+        largest = max([r["batch"] for r in stage2_rows if r["status"] == "ok"], default=1)
+        for batch in sorted({1, largest}):
             need = training_estimate(stage2_rows, batch, 0, plan.first_step_guess_s)
             if batch > 1 and not self.budget.allows(need, self.reserve_s):
                 rows.append({"batch": batch, "status": "skipped", "reason": "budget"})
                 continue
             # The larger batch only has to show whether it fits: one (warm-up) step, untimed.
-            rows.append(measure_training(cap, self.cfg, 2, batch, self.captions, plan=plan, mem=self.mem, loss="tail",
+            rows.append(measure_training(cap, self.cfg, 2, batch, self.captions, plan=plan, mem=self.mem, loss="full",
                                          steps=0 if batch > 1 else min(plan.timed_steps, 2)))
             self.rec.save()
         sec["largest_batch"] = max([r["batch"] for r in rows if r["status"] == "ok"], default=0)
@@ -1019,10 +1013,10 @@ class Bench:
         cap.eval()
         with torch.no_grad(), torch.autocast(plan.device, dtype=cap.compute_dtype, enabled=self.mem.cuda):
             a = float(cap.loss(features, self.captions))
-            b = float(tail_logits_loss(cap, features, self.captions))
+            b = float(full_logits_loss(cap, features, self.captions))
         sec["loss_abs_diff"] = round(abs(a - b), 6)
         if not abs(a - b) <= 1e-3 * max(1.0, abs(a)) + (2e-2 if self.mem.cuda else 0):
-            raise RuntimeError(f"caption-only logits changed the loss: {a} vs {b}")
+            raise RuntimeError(f"caption-only logits changed the loss: {a} vs full logits {b}")
 
     def caption(self, quant: str, reserve_s: float) -> Callable[[dict], None]:
         def measure(sec: dict) -> None:
@@ -1059,7 +1053,7 @@ class Bench:
             # Two modes of warm-up + 2 steps, scaled from stage 2 (about the same cost per sample).
             need = 2 * training_estimate(self.rec.section("stage2").get("rows", []), self.plan.stage1_batch, 2, guess)
             self.section("stage1", self.stage1, need_s=min(need, 150), reserve_s=self.reserve_s, skip=no_model)
-            self.section("stage2_tail_logits", self.stage2_tail, need_s=guess / 2, reserve_s=self.reserve_s, skip=no_model)
+            self.section("stage2_full_logits", self.stage2_full, need_s=guess / 2, reserve_s=self.reserve_s, skip=no_model)
             self.section("fits", self.fits)
             self.section("caption_nf4", self.caption("nf4", self.reserve_s), need_s=guess / 2, reserve_s=self.reserve_s,
                          skip=no_model)

@@ -211,3 +211,12 @@ def test_tokenizer_without_a_placeholder_gets_one_and_is_bundled(tiny_models, tm
     assert loaded.prompt.suffix_ids == captioner.prompt.suffix_ids
     gen = GenerationConfig(max_new_tokens=6)
     assert loaded.generate_ids(features, gen) == captioner.generate_ids(features, gen)
+
+
+def test_loss_over_caption_logits_equals_the_full_logits_loss(tiny_captioner):
+    """`Captioner.loss` keeps logits only from the first label on; the value must not change."""
+    torch.manual_seed(0)
+    features = random_features(tiny_captioner, 3)
+    captions = ["바다 위로 해가 뜬다.", "밤의 도시에 비가 내린다. 자동차가 지나간다.", "눈"]
+    full = tiny_captioner.llm(**tiny_captioner.training_batch(features, captions), use_cache=False).loss
+    assert torch.allclose(tiny_captioner.loss(features, captions), full, atol=1e-6)

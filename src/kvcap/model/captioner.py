@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kvcap.model import checkpoint as ckpt
@@ -325,9 +326,21 @@ class Captioner(nn.Module):
         return {"inputs_embeds": embeds, "attention_mask": mask, "labels": labels}
 
     def loss(self, features: torch.Tensor, captions: list[str]) -> torch.Tensor:
-        """Mean cross-entropy over the caption + end-of-turn tokens."""
+        """Mean cross-entropy over the caption + end-of-turn tokens.
+
+        Logits are computed only from the first labelled position on (the caption tail,
+        ~400 positions), not over the ~4,600 visual ones: with Qwen3's 151,936-token vocabulary
+        the full (B, L, V) logits, their fp32 copy and its gradient cost ~9 GB a sample (issue
+        [8/8]). The value equals the LLM's own full-logits loss (tested).
+        """
         batch = self.training_batch(features, captions)
-        return self.llm(**batch, use_cache=False).loss
+        labels = batch.pop("labels")  # (B, L)
+        first = int((labels != IGNORE_INDEX).any(dim=0).nonzero()[0])  # earliest labelled position
+        keep = labels.shape[1] - first + 1  # logits at first-1 .. L-1 predict labels first .. L-1
+        logits = self.llm(**batch, use_cache=False, logits_to_keep=keep).logits[:, :-1]  # (B, keep-1, V)
+        return F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), labels[:, first:].reshape(-1), ignore_index=IGNORE_INDEX
+        )
 
     def prompt_batch(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompt embeddings (B, L, Dl) and attention mask (B, L) for generation."""
