@@ -29,9 +29,12 @@ from kvcap.commands.options import config_options, resolve_config
               help="An earlier `kvcap score --json` output, for the 'SigLIP2 up, diversity down' alarm.")
 @click.option("--device", default="auto", show_default=True,
               help="Device for SigLIP2: auto (cuda when present), cpu or cuda.")
+@click.option("--grounding", is_flag=True,
+              help="Also: METEOR against another clip's reference (blind baseline) and, where the "
+                   "manifest has `attributes`, attribute accuracy (kvcap.metrics.grounding).")
 @config_options
 def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip, previous, device,
-          config_path, overrides):
+          grounding, config_path, overrides):
     """Score PREDICTIONS (captions.jsonl, or JSONL with id/video + caption) against --refs.
 
     Predictions match references by id, else by video path (as written in the manifest, then
@@ -71,6 +74,13 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
                                    previous=previous_report, device=device, progress=progress)
     except (SiglipUnavailable, UnknownMetricError, TokenizerError) as exc:
         raise click.ClickException(str(exc)) from None
+    if grounding:
+        from kvcap.metrics.grounding import add_grounding
+
+        try:
+            add_grounding(report, matched, references.captions, refs, cfg.score)
+        except ScoreInputError as exc:
+            raise click.ClickException(str(exc)) from None
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
     if per_clip:
@@ -83,6 +93,10 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         from rich.console import Console
 
         Console(file=sys.stdout).print(render_table(report))
+        if grounding:
+            from kvcap.metrics.grounding import render_grounding
+
+            Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
 
 
 def _load_previous(path: str) -> dict:

@@ -90,6 +90,9 @@ def save_checkpoint(
         atomic_write_json(tmp / "position.json", position)
     for _, old in list_checkpoints(checkpoints_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
+    # Temp dirs of a save that was killed half-way (only rank 0 of one run writes here).
+    for debris in Path(checkpoints_dir).glob(".step-*"):
+        shutil.rmtree(debris, ignore_errors=True)
     return target
 
 

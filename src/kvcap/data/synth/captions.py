@@ -17,7 +17,7 @@ import copy
 
 import numpy as np
 
-from kvcap.data.synth.scenes import SceneSpec, sample_scene
+from kvcap.data.synth.scenes import ATTRIBUTE_VALUES, SceneSpec, sample_scene
 
 # --- surface forms -------------------------------------------------------------------------
 
@@ -207,11 +207,40 @@ def _pick(rng: np.random.Generator, options) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _setting_sentence(spec: SceneSpec, rng: np.random.Generator, with_weather: bool) -> str:
-    time = _pick(rng, TIME_NOUNS[spec.time_of_day])
-    scene = f"{_pick(rng, VARIANT_ADJECTIVES[spec.variant])} {_pick(rng, SCENE_NOUNS[spec.scene])}"
+class _Wording:
+    """Chooses among phrasings: by another *visible* attribute (the default), or at random.
+
+    A captioner decodes greedily, so it can only reproduce wording that follows from what it
+    sees. Grounded wording therefore picks each phrasing by the value of a named attribute of
+    the same scene (e.g. the time-of-day word by the weather), which varies the captions
+    across scenes as much as random wording does while staying learnable from the pixels.
+    `paraphrase=True` picks at random instead (extra reference captions of one clip).
+    """
+
+    def __init__(self, spec: SceneSpec, rng: np.random.Generator, paraphrase: bool):
+        self.values = spec.attributes()
+        self.rng = rng
+        self.paraphrase = paraphrase
+
+    def index(self, n: int, *keys: str) -> int:
+        """An index in range(n): from the values of attributes `keys`, or random."""
+        if self.paraphrase:
+            return int(self.rng.integers(n))
+        position = 0
+        for key in keys:
+            values = ATTRIBUTE_VALUES[key]
+            position = position * len(values) + values.index(self.values[key])
+        return position % n
+
+    def pick(self, options, *keys: str):
+        return options[self.index(len(options), *keys)]
+
+
+def _setting_sentence(spec: SceneSpec, words: _Wording, with_weather: bool) -> str:
+    time = words.pick(TIME_NOUNS[spec.time_of_day], "weather")
+    scene = f"{words.pick(VARIANT_ADJECTIVES[spec.variant], 'time_of_day')} {words.pick(SCENE_NOUNS[spec.scene], 'motion')}"
     if with_weather:
-        weather = _pick(rng, WEATHER_ADJECTIVES[spec.weather])
+        weather = words.pick(WEATHER_ADJECTIVES[spec.weather], "scene")
         templates = (
             f"{weather} {time}의 {scene} 풍경이다.",
             f"{weather} {time}, {_particle(scene, '이', '가')} 펼쳐져 있다.",
@@ -224,22 +253,22 @@ def _setting_sentence(spec: SceneSpec, rng: np.random.Generator, with_weather: b
             f"{scene}의 {time} 모습을 담은 영상이다.",
             f"{time}에 바라본 {scene}의 모습이다.",
         )
-    return _pick(rng, templates)
+    return words.pick(templates, "time_of_day")
 
 
-def _object_sentence(spec: SceneSpec, rng: np.random.Generator) -> str:
+def _object_sentence(spec: SceneSpec, words: _Wording) -> str:
     if spec.objects == "없음":
-        return _pick(rng, NO_OBJECT_SENTENCES)
-    noun = _pick(rng, OBJECT_NOUNS[spec.objects])
+        return words.pick(NO_OBJECT_SENTENCES, "time_of_day")
+    noun = words.pick(OBJECT_NOUNS[spec.objects], "count")
     if spec.color != "없음":
         noun = f"{spec.color} {noun}"
     counted = f"{NUMBER_WORDS[spec.count]} {UNITS[spec.objects]}"
-    if rng.random() < 0.5:
+    if words.index(2, "scene") == 0:
         subject = _particle(f"{noun} {counted}", "이", "가")  # "빨간 자동차 두 대가"
     else:
         subject = _particle(f"{counted}의 {noun}", "이", "가")  # "두 대의 빨간 자동차가"
-    direction = _pick(rng, DIRECTION_PHRASES[spec.direction])
-    return f"{subject} {direction} {_pick(rng, OBJECT_VERBS[spec.objects])}"
+    direction = words.pick(DIRECTION_PHRASES[spec.direction], "time_of_day")
+    return f"{subject} {direction} {words.pick(OBJECT_VERBS[spec.objects], 'weather')}"
 
 
 def _details(spec: SceneSpec) -> list[str]:
@@ -255,19 +284,32 @@ def _details(spec: SceneSpec) -> list[str]:
 MAX_CHARS = 200
 
 
-def compose_caption(spec: SceneSpec, rng: np.random.Generator) -> str:
-    """One Korean caption for `spec`; the phrasing, order and details come from `rng`."""
-    with_weather = bool(rng.random() < 0.5)
-    setting = _setting_sentence(spec, rng, with_weather)
-    body = [_object_sentence(spec, rng), _pick(rng, CAMERA_SENTENCES[spec.motion])]
+def compose_caption(spec: SceneSpec, rng: np.random.Generator, paraphrase: bool = False) -> str:
+    """One Korean caption for `spec`.
+
+    By default every choice of phrasing, sentence order and detail follows from the scene's
+    own attributes (see `_Wording`), so a scene has one caption that a model can learn to
+    write; `paraphrase=True` draws those choices from `rng` (other wordings of the same
+    scene, e.g. extra references). Either way the caption names every attribute.
+    """
+    words = _Wording(spec, rng, paraphrase)
+    with_weather = words.index(2, "motion") == 0
+    setting = _setting_sentence(spec, words, with_weather)
+    body = [_object_sentence(spec, words), words.pick(CAMERA_SENTENCES[spec.motion], "scene")]
     if not with_weather:
-        body.append(_pick(rng, WEATHER_SENTENCES[spec.weather]))
+        body.append(words.pick(WEATHER_SENTENCES[spec.weather], "time_of_day"))
     pool = _details(spec)
-    n_details = int(rng.integers(1, 3))
-    picked = [pool[i] for i in rng.permutation(len(pool))[:n_details]]
-    body = [body[i] for i in rng.permutation(len(body))]
-    for detail in picked:
-        body.insert(int(rng.integers(len(body) + 1)), detail)
+    if paraphrase:
+        n_details = int(rng.integers(1, 3))
+        picked = [pool[i] for i in rng.permutation(len(pool))[:n_details]]
+        body = [body[i] for i in rng.permutation(len(body))]
+        for detail in picked:
+            body.insert(int(rng.integers(len(body) + 1)), detail)
+    else:
+        picked = [words.pick(pool, "motion", "direction")]
+        if words.index(2, "weather") == 1:
+            body.reverse()
+        body.insert(words.index(len(body) + 1, "time_of_day"), picked[0])
     sentences = [setting] + body
     # Keep captions short enough for a tiny LLM: drop details first if one ran long.
     while len(" ".join(sentences)) > MAX_CHARS and any(s in picked for s in sentences):

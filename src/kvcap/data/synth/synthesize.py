@@ -116,7 +116,8 @@ def synthesize(
     items: list[ManifestItem] = []
     for index in range(count):
         spec, rng = clip_spec(seed, index)
-        captions = [compose_caption(spec, rng) for _ in range(references)]
+        # The first caption's wording follows from the scene; extra references are paraphrases.
+        captions = [compose_caption(spec, rng, paraphrase=k > 0) for k in range(references)]
         clip_id = f"synth-{seed}-{index:05d}"
         video = out_dir / CLIPS_DIR / f"{clip_id}.mp4"
         encode_mp4(video, render_frames(spec, size, num_frames), fps)
