@@ -26,15 +26,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (bench/benchlib.py: RESULTS.md rows, machine, commit)
 sys.path.insert(0, str(ROOT / "src"))
 
 BATCH = 8
@@ -132,23 +132,6 @@ class GpuLikeModel:
         return ["장면"] * len(features)
 
 
-def append_results(row: str) -> None:
-    """Insert `row` at the end of the `## caption` table (created if missing); other benches'
-    sections are left as they are."""
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    heading = "## caption"
-    if heading not in text.split("\n"):
-        text = text.rstrip("\n") + f"\n\n{heading}\n\n{HEADER}\n"
-    lines = text.rstrip("\n").split("\n")
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines.insert(end, row)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="16 clips instead of 40")
@@ -238,9 +221,7 @@ def main() -> None:
           f"efficiency {small_model / small_kvcap:.2f} is low by design: the model is not the bottleneck")
 
     if not args.no_record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip() or "?"
-        machine = f"{platform.node() or 'vm'} ({cores} cpu)"
+        commit, machine = benchlib.git_commit(), benchlib.machine()
         model = f"qwen3 {BENCH_QWEN3['num_hidden_layers']}x{BENCH_QWEN3['hidden_size']}, {max_new_tokens} tok"
         t = timings
         row = (f"| {dt.datetime.now():%Y-%m-%d %H:%M} | {machine} | {commit} | {count}{' (quick)' if args.quick else ''} | "
@@ -248,7 +229,7 @@ def main() -> None:
                f"{t['no prefetch b8']:.2f} | {t['kvcap b1']:.2f} | {efficiency:.2f} | {speedup:.2f}x | "
                f"{gpu_model_s / gpu_kvcap:.2f} ({gpu_model_s / gpu_serial:.2f}) | "
                f"{small_model:.2f} / {small_kvcap:.2f} |")
-        append_results(row)
+        benchlib.append_row("## caption", HEADER, row)
     print(f"headline: pipeline_efficiency = {efficiency:.2f} (target >= 0.85)")
 
 

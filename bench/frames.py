@@ -21,11 +21,7 @@ alternative's (geometric mean over the clips).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
-import platform
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (bench/benchlib.py: RESULTS.md rows, machine, commit)
 sys.path.insert(0, str(ROOT / "src"))
 
 from kvcap.video import sample_frames  # noqa: E402
@@ -178,23 +176,6 @@ def measure(path: Path, reps: int) -> dict[str, float]:
 
 # ---------------------------------------------------------------- report
 
-def append_results(row: str, header: str) -> None:
-    results = ROOT / "bench" / "RESULTS.md"
-    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
-    heading = "## frames"
-    if heading not in text.split("\n"):
-        text = text.rstrip("\n") + f"\n\n{heading}\n\n{header}\n"
-        results.write_text(text, encoding="utf-8")
-    # Append under our heading: before the next `## ` heading, or at the end.
-    lines = results.read_text(encoding="utf-8").split("\n")
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines.insert(end, row)
-    results.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="6 s clips, 3 rounds")
@@ -228,15 +209,14 @@ def main() -> None:
     headline = math.exp(sum(math.log(r) for r in ratios.values()) / len(ratios))
 
     if not args.no_record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
-        machine = f"{platform.node()} {platform.machine()} {__import__('os').cpu_count()} cpu"
+        commit, machine = benchlib.git_commit(), benchlib.machine()
         cells = " | ".join(f"{table[m][c]:.2f}" for m in METHODS for c in clips)
         header_cells = " | ".join(f"{m} {c}" for m in METHODS for c in clips)
         header = (f"clips/s for {FRAMES} frames at {SIZE}x{SIZE}, H.264 x264 default GOP, 30 fps.\n\n"
                   f"| date | machine | commit | mode | {header_cells} | kvcap/best |\n"
                   f"|---|---|---|---|{'---|' * len(METHODS) * len(clips)}---|")
         mode = f"quick {int(seconds)} s" if args.quick else f"full {int(seconds)} s"
-        append_results(f"| {dt.datetime.now():%Y-%m-%d %H:%M} | {machine} | {commit} | {mode} | {cells} | {headline:.2f} |", header)
+        benchlib.append_row("## frames", header, f"| {benchlib.now()} | {machine} | {commit} | {mode} | {cells} | {headline:.2f} |")
     print(f"headline: kvcap_vs_best_alternative = {headline:.2f} (target >= 1.0)")
 
 

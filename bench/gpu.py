@@ -45,7 +45,6 @@ import platform
 import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +54,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (bench/benchlib.py: RESULTS.md rows, machine, commit)
 sys.path.insert(0, str(ROOT / "src"))
 
 GIB = 2**30
@@ -815,16 +816,7 @@ def results_row(rec: Recorder) -> str:
 
 def append_results(path: Path, row: str) -> None:
     """Insert `row` at the end of the `## gpu` table (created if missing); other sections untouched."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if RESULTS_HEADING not in text.split("\n"):
-        text = text.rstrip("\n") + f"\n\n{RESULTS_HEADING}\n\n{RESULTS_HEADER}\n"
-    lines = text.rstrip("\n").split("\n")
-    start = lines.index(RESULTS_HEADING)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines.insert(end, row)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    benchlib.append_row(RESULTS_HEADING, RESULTS_HEADER, row, path)
 
 
 def headline(rec: Recorder) -> str:
@@ -855,14 +847,10 @@ def environment(plan: Plan, args) -> dict[str, Any]:
         card_gib = round(props.total_memory / GIB, 1)
     else:
         card, card_gib = f"CPU ({platform.machine()}, {os.cpu_count()} cores)", None
-    try:  # the device's copy of the tree may have no .git (or no git)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+    commit = benchlib.git_commit()  # "?" where the device's copy of the tree has no git
     return {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"), "mode": "cpu-tiny" if plan.tiny else "gpu",
-        "card": card, "card_gib": card_gib, "host": platform.node(), "commit": commit or "?",
+        "card": card, "card_gib": card_gib, "host": platform.node(), "commit": commit,
         "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
         "transformers": version("transformers"), "peft": version("peft"), "bitsandbytes": version("bitsandbytes"),
         "accelerate": version("accelerate"), "budget_s": args.budget_s, "new_tokens": plan.new_tokens,

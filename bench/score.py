@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import datetime as dt
 import os
-import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (bench/benchlib.py: RESULTS.md rows, machine, commit)
 sys.path.insert(0, str(ROOT / "src"))
 
 TARGET_CHARS = 575
@@ -123,19 +122,9 @@ def bleu_subset(token_lists) -> tuple[float, float, float, float]:
     return naive_s, time.perf_counter() - start, sum(naive) / len(naive), ours
 
 
-def append_results(row: str) -> None:
-    """Append under a `## score` heading (a new heading if another bench wrote last)."""
-    path = ROOT / "bench" / "RESULTS.md"
-    header = ("| date | machine | commit | pairs | kvcap cold s | kvcap cached s | naive s | "
-              "cold pairs/s | naive pairs/s | speedup | self-BLEU nltk/kvcap (n) | METEOR | diversity |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    headings = [line for line in text.splitlines() if line.startswith("## ")]
-    block = row if headings and headings[-1].strip() == "## score" else f"\n## score\n\n{header}{row}"
-    with open(path, "a", encoding="utf-8") as handle:
-        if not text:
-            handle.write("# Benchmark results\n")
-        handle.write(block)
+SCORE_HEADER = ("| date | machine | commit | pairs | kvcap cold s | kvcap cached s | naive s | "
+                "cold pairs/s | naive pairs/s | speedup | self-BLEU nltk/kvcap (n) | METEOR | diversity |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:
@@ -194,11 +183,9 @@ def main() -> None:
 
     speedup = naive_s / cold_s
     print(f"kvcap cold vs naive: {speedup:.2f}x; cached vs naive: {naive_s / cached_s:.2f}x")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
-    machine = f"{platform.node()} ({os.cpu_count()} cpu)"
-    today = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    append_results(
-        f"| {today} | {machine} | {commit} | {pairs}{' (quick)' if args.quick else ''} | {cold_s:.1f} | {cached_s:.1f} | "
+    benchlib.append_row(
+        "## score", SCORE_HEADER,
+        f"| {benchlib.now()} | {benchlib.machine()} | {benchlib.git_commit()} | {pairs}{' (quick)' if args.quick else ''} | {cold_s:.1f} | {cached_s:.1f} | "
         f"{naive_s:.1f} | {pairs / cold_s:.1f} | {pairs / naive_s:.1f} | {speedup:.2f}x | "
         f"{nltk_bleu_s:.1f}/{ours_bleu_s:.3f} s ({len(subset)}) | {s['meteor']:.4f} | {s['diversity']:.4f} |\n")
     print(f"headline: kvcap_vs_naive_speedup = {speedup:.2f} (target >= 1.0)")

@@ -14,38 +14,21 @@ The last line is the headline; a row goes to bench/RESULTS.md under `## train`.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (bench/benchlib.py: RESULTS.md rows, machine, commit)
 sys.path.insert(0, str(ROOT / "src"))
 
 HEADER = ("| date | machine | commit | clips | frames x size | steps | cached epoch s | uncached epoch s | fill s | speedup |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
 TARGET = 3.0
-
-
-def append_results(row: str) -> None:
-    """Insert `row` at the end of the `## train` table (created if missing); other sections untouched."""
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    heading = "## train"
-    if heading not in text.split("\n"):
-        text = text.rstrip("\n") + f"\n\n{heading}\n\n{HEADER}\n"
-    lines = text.rstrip("\n").split("\n")
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines.insert(end, row)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def run_stage1(cfg, run_dir: Path) -> dict:
@@ -115,11 +98,9 @@ def main() -> None:
     print(f"loss drift cached vs uncached:        {drift:.2e}")
     print(f"speedup: {speedup:.1f}x")
     if not args.no_record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip() or "?"
-        machine = f"{platform.node() or 'vm'} ({os.cpu_count()} cpu)"
-        append_results(
-            f"| {dt.datetime.now():%Y-%m-%d %H:%M} | {machine} | {commit} | {count}{' (quick)' if args.quick else ''} | "
+        benchlib.append_row(
+            "## train", HEADER,
+            f"| {benchlib.now()} | {benchlib.machine()} | {benchlib.git_commit()} | {count}{' (quick)' if args.quick else ''} | "
             f"{frames} x {size} | {cached['steps']} | {t_cached:.2f} | {t_uncached:.2f} | {fill_s:.2f} | {speedup:.1f}x |"
         )
     print(f"headline: cache_speedup = {speedup:.1f} (target >= {TARGET:g})")

@@ -66,8 +66,8 @@ def test_seeded_split_when_the_dataset_has_none(tmp_path):
         _write(src / "labels" / f"s{i:02d}.json", _label({"annotation": {"description": f"설명 {i}"}}))
         _write(src / "videos" / f"s{i:02d}.mp4", b"\x00v")
     a = import_aihub(src, tmp_path / "a", val_fraction=0.25, seed=7)
-    b = import_aihub(src, tmp_path / "b", val_fraction=0.25, seed=7)
-    c = import_aihub(src, tmp_path / "c", val_fraction=0.25, seed=8)
+    import_aihub(src, tmp_path / "b", val_fraction=0.25, seed=7)
+    import_aihub(src, tmp_path / "c", val_fraction=0.25, seed=8)
     assert a.split_source == "seeded"
     assert a.counts["train"] == 15 and a.counts["val"] == 5
     val_a = [it.id for it in read_manifest(tmp_path / "a" / "val.jsonl")]

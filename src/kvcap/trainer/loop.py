@@ -440,7 +440,7 @@ class _Trainer:
     def fit(self) -> dict[str, Any]:
         from kvcap.trainer.features import choose_caption, epoch_order
 
-        cfg, acc, t = self.cfg, self.acc, self.cfg.train
+        acc, t = self.acc, self.cfg.train
         self.t_start = time.perf_counter()
         self.loop_s = 0.0  # time in the step loop alone (no eval, no checkpoints): what bench/train.py compares
         self.captioner.train()
