@@ -41,14 +41,19 @@ def test_tiny_model_overfits_eight_clips(tiny_models, clips, projector):
     features = captioner.encode(frames)  # frozen: computed once
     captioner.apply_plan({"vision": "frozen", "projector": "full", "llm": "full"})
     opt = torch.optim.AdamW([p for p in captioner.parameters() if p.requires_grad], lr=3e-3)
-    captioner.train()
-    for _ in range(300):
+    gen = GenerationConfig(max_new_tokens=80, repetition_penalty=1.0)
+    out: list[str] = []
+    for step in range(1, 401):
+        captioner.train()
         loss = captioner.loss(features, captions)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if loss.item() < 0.03:
-            break
+        # A low mean loss can hide one wrong token where two clips' captions first differ (the
+        # rest is then teacher-forced), so the proof is greedy decoding itself, checked as we go.
+        if loss.item() < 0.1 and step % 20 == 0:
+            out = captioner.generate(features, gen)
+            if out == captions:
+                break
     assert loss.item() < 0.1
-    out = captioner.generate(features, GenerationConfig(max_new_tokens=80, repetition_penalty=1.0))
     assert out == captions
