@@ -176,34 +176,18 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
 
 def _load_captioner(checkpoint: str, device: str):
     """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
-    from kvcap.model.checkpoint import CheckpointError
     from kvcap.model.captioner import Captioner
+    from kvcap.model.checkpoint import CheckpointError
+    from kvcap.model.vision import resolve_device
 
-    device_name = resolve_device(device)
     try:
+        device_name = str(resolve_device(device))
         captioner = Captioner.from_checkpoint(checkpoint, device=device_name)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     path = Path(checkpoint)
     checkpoint_id = str(path.resolve()) if path.is_dir() else checkpoint
     return captioner, checkpoint_id, device_name
-
-
-def resolve_device(device: str) -> str:
-    """`auto` -> cuda when present else cpu; under `accelerate launch`/`torchrun`, the process's
-    own GPU (LOCAL_RANK) becomes the current CUDA device."""
-    import os
-
-    import torch
-
-    cuda = torch.cuda.is_available()
-    if device == "cuda" and not cuda:
-        raise click.ClickException("--device cuda: CUDA is not available here (use --device cpu or auto)")
-    if device == "auto":
-        device = "cuda" if cuda else "cpu"
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    return device
 
 
 def _resume_command() -> str:

@@ -26,7 +26,7 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     """
     from rich.console import Console
 
-    from kvcap.commands.caption import resolve_device
+    from kvcap.model.vision import resolve_device
     from kvcap.demo.run import DEMO_SEED, DemoError, format_clip, run_demo
     from kvcap.metrics.grounding import render_grounding
 
@@ -34,7 +34,7 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     say = lambda message: click.echo(message, err=True)  # noqa: E731
     try:
         result = run_demo(cfg, out_dir, count=count, seed=DEMO_SEED if seed is None else seed,
-                          device=resolve_device(device), say=say)
+                          device=str(resolve_device(device)), say=say)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("")

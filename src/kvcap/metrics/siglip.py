@@ -278,15 +278,8 @@ def _pooled(output):
     return output if hasattr(output, "dim") else output.pooler_output
 
 
-def resolve_device(device: str) -> str:
-    """`auto` -> `cuda` when a GPU is visible, else `cpu`; anything else unchanged."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_siglip(model_id: str, device: str = "cpu", **kwargs) -> SiglipScorer:
     """A :class:`SiglipScorer`, or :class:`SiglipUnavailable` with a one-line reason."""
-    return SiglipScorer(model_id, device=resolve_device(device), **kwargs)
+    from kvcap.model.vision import resolve_device
+
+    return SiglipScorer(model_id, device=str(resolve_device(device)), **kwargs)

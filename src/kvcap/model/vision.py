@@ -7,6 +7,8 @@ or PIL round trip is needed: the video sampler already decoded frames at the enc
 
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
 import numpy as np
@@ -23,13 +25,22 @@ _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """`auto` -> CUDA when present, else CPU."""
+    """`auto` -> CUDA when present, else CPU; CUDA asked for where there is none is a ValueError.
+
+    A bare `cuda` gets an explicit index (bitsandbytes' device_map and tensor comparisons need
+    one): under `accelerate launch` / `torchrun` the process's own GPU (LOCAL_RANK), which also
+    becomes the current CUDA device.
+    """
     if device is None or str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        # An explicit index: bitsandbytes' device_map and tensor comparisons need one.
-        device = torch.device("cuda", torch.cuda.current_device())
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device}: CUDA is not available here (use cpu or auto)")
+        if device.index is None:
+            if "LOCAL_RANK" in os.environ:
+                torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+            device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 
