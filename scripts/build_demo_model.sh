@@ -35,6 +35,7 @@ echo "recipe (synth + stage 1 + stage 2) took $trained s"
 rm -rf "$TARGET"
 mkdir -p "$(dirname "$TARGET")"
 cp -r "$BUILD/runs/demo/best" "$TARGET"
+chmod -R a+rX "$TARGET"   # the trainer writes weights owner-only; the package ships them readable
 du -sh "$TARGET"
 
 # Proof of grounding on held-out scenes, through the shipped checkpoint.

@@ -233,8 +233,9 @@ class ProgressReporter:
                 self.bar.write(f"error: {result.error}", file=self.stream)
         else:
             width = len(str(job.total))
-            status = f"ok  {result.elapsed_s:.2f}s" if result.ok else f"ERROR {result.error}"
-            click.echo(f"[{job.done:>{width}}/{job.total}] {result.video}  {status}", file=self.stream)
+            # an error names its file already
+            status = f"{result.video}  ok  {result.elapsed_s:.2f}s" if result.ok else f"ERROR {result.error}"
+            click.echo(f"[{job.done:>{width}}/{job.total}] {status}", file=self.stream)
 
     def _start(self, job) -> None:
         shard = f" · shard {self.shard}" if self.shard else ""
@@ -267,8 +268,8 @@ class ProgressReporter:
         )
         if self.failures:
             click.echo(f"failed ({len(self.failures)}):")
-            for video, error in self.failures[:MAX_LISTED_FAILURES]:
-                click.echo(f"  {video}: {error}")
+            for _video, error in self.failures[:MAX_LISTED_FAILURES]:
+                click.echo(f"  {error}")  # the error names its file
             if len(self.failures) > MAX_LISTED_FAILURES:
                 click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)")
 

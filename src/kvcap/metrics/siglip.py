@@ -248,7 +248,9 @@ def _load(path: str):
         raise OSError(f"no such directory {path}")  # a path, not a hub id: don't ask the hub
 
     from transformers import AutoModel, AutoProcessor
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # kvcap reports its own progress
     offline = {"local_files_only": True, "adapter_kwargs": {"local_files_only": True}}
     try:
         return AutoModel.from_pretrained(path, **offline), AutoProcessor.from_pretrained(path, local_files_only=True)

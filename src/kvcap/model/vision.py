@@ -8,15 +8,19 @@ or PIL round trip is needed: the video sampler already decoded frames at the enc
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.utils import logging as hf_logging
 
 from kvcap.model.tiny import resolve_model_id
+
+# transformers draws a bar per weight-loading pass; kvcap's commands report their own progress,
+# and those bars would interleave with it (the LLM and captioner modules import this one).
+hf_logging.disable_progress_bar()
 
 CLS_CHOICES = ("drop", "keep")
 # Used when a model ships no preprocessor config (CLIP's published constants).
