@@ -11,4 +11,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # user's ~/.cache/kvcap, so every run starts from the state a clean machine has.
 os.environ["KVCAP_HOME"] = tempfile.mkdtemp(prefix="kvcap-test-home-")
 
+import kvcap  # noqa: E402,F401  (sets OMP_WAIT_POLICY before any test imports torch)
+
 pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model"]
