@@ -13,22 +13,25 @@ cd "$(dirname "$0")/.."
 
 KVCAP=${KVCAP:-.venv/bin/kvcap}
 PYTHON=${PYTHON:-.venv/bin/python}
-BUILD=build/demo
+BUILD=${BUILD:-build/demo}   # override BUILD and TARGET to rebuild elsewhere (e.g. to check reproducibility)
 CONFIG=examples/demo.toml
 TRAIN_SEED=8          # the training/val scenes
 HELDOUT_SEED=9008     # held-out scenes, never trained on (kvcap demo uses yet another seed)
-TARGET=src/kvcap/demo/checkpoint
+TARGET=${TARGET:-src/kvcap/demo/checkpoint}
 
+PATHS=(--set "data.manifest=$BUILD/data/manifest.jsonl" --set "data.cache_dir=$BUILD/cache" --set "train.runs_dir=$BUILD/runs")
+
+[ -n "$BUILD" ] && [ "$BUILD" != / ] || { echo "BUILD must name a build folder" >&2; exit 2; }
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 # A private KVCAP_HOME: the tiny backbones (and the tiny tokenizer, trained on the current
 # caption grammar) are written fresh from their fixed seeds, never taken from an older cache.
-export KVCAP_HOME="$PWD/$BUILD/home"
+export KVCAP_HOME="$(cd "$BUILD" && pwd)/home"
 start=$(date +%s)
 
 "$KVCAP" data synth --out "$BUILD/data" --count 3000 --seed "$TRAIN_SEED" --size 64 --seconds 2 --fps 8 --val-fraction 0.05 --quiet
-"$KVCAP" train --stage 1 --config "$CONFIG" --run demo
-"$KVCAP" train --stage 2 --config "$CONFIG" --run demo
+"$KVCAP" train --stage 1 --config "$CONFIG" "${PATHS[@]}" --run demo
+"$KVCAP" train --stage 2 --config "$CONFIG" "${PATHS[@]}" --run demo
 trained=$(( $(date +%s) - start ))
 echo "recipe (synth + stage 1 + stage 2) took $trained s"
 
@@ -38,11 +41,13 @@ cp -r "$BUILD/runs/demo/best" "$TARGET"
 chmod -R a+rX "$TARGET"   # the trainer writes weights owner-only; the package ships them readable
 du -sh "$TARGET"
 
-# Proof of grounding on held-out scenes, through the shipped checkpoint.
+# Proof of grounding on held-out scenes, through the shipped checkpoint (`--checkpoint demo`).
+CHECKPOINT=demo
+[ "$TARGET" = src/kvcap/demo/checkpoint ] || CHECKPOINT="$TARGET"
 "$KVCAP" data synth --out "$BUILD/heldout" --count 200 --seed "$HELDOUT_SEED" --size 64 --seconds 2 --fps 8 --val-fraction 0 --quiet
-"$KVCAP" caption "$BUILD/heldout/clips" --checkpoint demo --config "$CONFIG" -o "$BUILD/heldout-captions" --format jsonl --overwrite
+"$KVCAP" caption "$BUILD/heldout/clips" --checkpoint "$CHECKPOINT" --config "$CONFIG" -o "$BUILD/heldout-captions" --format jsonl --overwrite
 "$KVCAP" score "$BUILD/heldout-captions/captions.jsonl" --refs "$BUILD/heldout/manifest.jsonl" --config "$CONFIG" --grounding \
     --json > "$BUILD/heldout-score.json"
 "$KVCAP" score "$BUILD/heldout-captions/captions.jsonl" --refs "$BUILD/heldout/manifest.jsonl" --config "$CONFIG" --grounding
-"$PYTHON" -m kvcap.demo.record "$BUILD" --seconds "$trained"   # a dated row in bench/RESULTS.md
+"$PYTHON" -m kvcap.demo.record "$BUILD" --checkpoint "$TARGET" --seconds "$trained"   # a dated row in bench/RESULTS.md
 echo "done in $(( $(date +%s) - start )) s"

@@ -141,7 +141,6 @@ def _shipped_checkpoint():
     return DEMO_DIR
 
 
-@pytest.mark.slow  # Kiwi and the model load in the CLI process: ~20-40 s on 2 busy cores
 def test_demo_captions_unseen_clips_and_scores_them(tmp_path):
     _shipped_checkpoint()
     out = tmp_path / "out"

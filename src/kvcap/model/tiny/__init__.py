@@ -1,7 +1,7 @@
 """Tiny random backbones written from configs, for tests, benchmarks and the demo recipe.
 
 `resolve_model_id("tiny:clip")` (or `tiny:qwen3`, `tiny:siglip2`) writes the model once, with a
-fixed seed, to `$KVCAP_HOME/tiny/<name>-v1` (default `~/.cache/kvcap`) and returns that
+fixed seed, to `$KVCAP_HOME/tiny/<name>-<TINY_VERSION>` (default `~/.cache/kvcap`) and returns that
 directory; every other id (hub id or local path) comes back unchanged. The result is loaded
 through exactly the same `from_pretrained` code as a real backbone.
 """
@@ -16,7 +16,9 @@ from typing import Callable
 from kvcap.fsutil import atomic_dir
 
 TINY_PREFIX = "tiny:"
-TINY_VERSION = "v1"
+# Bump when what a writer produces changes (v2: the tiny Qwen3 tokenizer follows the new
+# synthetic caption grammar), so caches written by an older kvcap are not reused.
+TINY_VERSION = "v2"
 
 # name -> "module:function" that writes the model into a directory (imported lazily: the
 # writers pull in torch and transformers).
