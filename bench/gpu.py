@@ -13,8 +13,9 @@ generation config. Sections, most important first:
   (a) weights       LLM memory after load, bf16 vs 4-bit nf4 (torch.cuda.memory_allocated)
   (b) stage2        8 frames -> linear projector (4,608 visual tokens) + ~400 caption tokens,
                     LoRA r 64, gradient checkpointing, 4-bit: batch 1, 2, 4, ... until OOM;
-                    peak memory and samples/s after a warm-up step. Beside it, the same step
-                    with logits computed only over the caption (the proposed fix; same loss).
+                    peak memory and samples/s after a warm-up step. (b') before/after: the
+                    same step with the LLM's own full-logits loss, which kvcap used before it
+                    computed logits only from the first caption position (same loss).
   (e) fits          does stage 2 fit a 24 GB card; what fits on 24 / 48 / 80 GB
   (c) stage1        stage-1 step from cached features vs frames through the frozen CLIP
   (d) caption       prefill + 400 forced new tokens (greedy), batch 1 / 4 / 16, linear and
@@ -30,6 +31,21 @@ Prints a table per section, appends a dated row with the card's name to bench/RE
 `--tiny` swaps in kvcap's tiny dimensions on the CPU (fp32, 48-token captions, 8 new tokens at
 batch 1 and 4, an OOM simulated at stage-2 batch 4) to check every code path in well under a
 minute; its memory figures are tensor bytes and process RSS, not GPU numbers.
+
+On a lent device machine (no PyPI there; it has its own torch): download the wheels it lacks
+here, carry them, and run the bench from the copied tree (no install of kvcap needed):
+
+    .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+        bitsandbytes==0.50.2 peft==0.21.0 transformers==5.24.0          # ~58 MB; .whl/ is ignored
+    # device run, carry=[".whl"], timeout_s=600:
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; \
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && \
+    PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 timeout -s TERM 570 python3 bench/gpu.py --budget-s 500 \
+        --out $OUT/gpu-results.json --results $OUT/RESULTS-gpu.md --work-dir /tmp/kvcap-gpu | tee $OUT/gpu.log
+
+Then copy gpu-results.json to bench/ and the row from RESULTS-gpu.md under `## gpu`.
 """
 
 from __future__ import annotations
