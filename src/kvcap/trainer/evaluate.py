@@ -32,11 +32,6 @@ class EvalResult:
     failed: list[str] = field(default_factory=list)  # one-line reasons of clips not captioned
 
 
-def normalise_caption(text: str) -> str:
-    """One line, as the caption pipeline writes it (cues and records stay clean)."""
-    return " ".join(str(text).split())
-
-
 def is_better(metric: str, value: float | None, best: float | None) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
@@ -74,15 +69,15 @@ class Evaluator:
         batch_size = max(1, int(self.cfg.caption.batch_size))
         preds: dict[str, str] = {}
         failed: list[str] = []
+        from kvcap.caption.pipeline import caption_folder, clean_text
+
         if source.cached:
             groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
             for features, kept in source.batches(groups, captioner.device):
                 texts = captioner.generate(features, gen)
                 for item, text in zip(kept, texts):
-                    preds[item.id] = normalise_caption(text)
+                    preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
             return preds, failed
-        from kvcap.caption.pipeline import caption_folder
-
         by_path = {Path(it.video).resolve(): it for it in items}
         results = caption_folder(
             [it.video for it in items], captioner, None, formats=("jsonl",), batch_size=batch_size,
@@ -94,7 +89,7 @@ class Evaluator:
             if item is None:
                 continue
             if result.ok:
-                preds[item.id] = normalise_caption(result.caption)
+                preds[item.id] = result.caption  # already cleaned by the pipeline
             else:
                 failed.append(result.error or f"{item.video}: not captioned")
         return preds, failed
