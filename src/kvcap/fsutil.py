@@ -25,6 +25,12 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+def kvcap_home() -> Path:
+    """kvcap's per-user cache root (tiny backbones, token cache): `$KVCAP_HOME`, else `~/.cache/kvcap`."""
+    env = os.environ.get("KVCAP_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "kvcap"
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync, then rename over `path`."""
     path = Path(path)

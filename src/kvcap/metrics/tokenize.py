@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from kvcap.fsutil import atomic_write_text
+from kvcap.fsutil import atomic_write_text, kvcap_home
 
 
 class TokenizerError(ValueError):
@@ -107,12 +107,6 @@ def get_tokenizer(name: str) -> TextTokenizer:
 # ---------------------------------------------------------------------------------------------
 # The on-disk token cache.
 # ---------------------------------------------------------------------------------------------
-
-
-def kvcap_home() -> Path:
-    """kvcap's per-user cache root: `$KVCAP_HOME`, else `~/.cache/kvcap`."""
-    env = os.environ.get("KVCAP_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "kvcap"
 
 
 def text_hash(text: str) -> str:

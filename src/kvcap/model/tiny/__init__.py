@@ -9,11 +9,10 @@ through exactly the same `from_pretrained` code as a real backbone.
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 from typing import Callable
 
-from kvcap.fsutil import atomic_dir
+from kvcap.fsutil import atomic_dir, kvcap_home
 
 TINY_PREFIX = "tiny:"
 # Bump when what a writer produces changes (v2: the tiny Qwen3 tokenizer follows the new
@@ -41,11 +40,6 @@ TINY_OVERRIDES: dict[str, object] = {
     "model.gradient_checkpointing": False,
     "score.siglip": "tiny:siglip2",
 }
-
-
-def kvcap_home() -> Path:
-    """kvcap's cache root: `$KVCAP_HOME`, else `~/.cache/kvcap`."""
-    return Path(os.environ.get("KVCAP_HOME") or Path.home() / ".cache" / "kvcap")
 
 
 def is_tiny(model_id: str) -> bool:
