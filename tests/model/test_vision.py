@@ -36,6 +36,15 @@ def test_cls_keep_adds_one_token_and_layer_changes_features(tiny_models, encoder
     assert not torch.allclose(last.encode(frames), encoder.encode(frames))
 
 
+def test_everything_lives_on_the_device_asked_for(tiny_models):
+    # The GPU bench found the mean/std buffers left on the CPU while CLIP went to CUDA, so
+    # `encoder.device` (and with it the captioner's device and compute dtype) said "cpu". The
+    # meta device stands in for a GPU here: any tensor left behind would show up as "cpu".
+    meta = VisionEncoder("tiny:clip", layer=-2, device="meta")
+    assert meta.device.type == "meta"
+    assert {t.device.type for t in [*meta.parameters(), *meta.buffers()]} == {"meta"}
+
+
 def test_frozen_no_grad_and_stays_eval(encoder):
     assert not any(p.requires_grad for p in encoder.parameters())
     encoder.train()

@@ -116,9 +116,10 @@ class VisionEncoder(nn.Module):
         self.tokens_per_frame = self.patches_per_frame + (1 if cls == "keep" else 0)
         settings = _processor_settings(path)
         self.rescale = settings["rescale"]
-        # Buffers (not parameters): they follow .to(device) and are never trained.
-        self.register_buffer("mean", torch.tensor(settings["mean"]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(settings["std"]).view(1, 3, 1, 1), persistent=False)
+        # Buffers (not parameters): never trained. Made on `device` itself: `self.device` reads
+        # them, and the encoder is never moved as a whole (only its CLIP was, above).
+        self.register_buffer("mean", torch.tensor(settings["mean"], device=device).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(settings["std"], device=device).view(1, 3, 1, 1), persistent=False)
         # Frames per forward pass, to bound activation memory on long batches.
         self.chunk_frames = 64
 
