@@ -21,6 +21,11 @@ generation config. Sections, most important first:
   (d) caption       prefill + 400 forced new tokens (greedy), batch 1 / 4 / 16, linear and
                     perceiver projectors, 4-bit then bf16 (the adapters of a stage-2 model on)
   (f) stage2_bf16   stage 2 without quantization (for the 48 / 80 GB rows)
+  (g) caption_lora  bf16 captioning at batch 1 with the stage-2 LoRA adapters as peft layers vs
+                    folded into the weights (`merge_for_inference`, what `kvcap caption` loads)
+
+`--only stage2_bf16,caption_lora` runs just those (plus the setup and the model they need), for
+a second, short device run.
 
 The bf16 and 4-bit models never share the GPU (freed, cache emptied, leftover recorded). Every
 measurement is written to `--out` as soon as it is taken, so a killed run still leaves its
@@ -90,7 +95,10 @@ CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 SECTIONS = ("setup", "weights_nf4", "stage2", "fits", "stage1", "stage2_full_logits", "caption_nf4",
-            "weights_bf16", "caption_bf16", "stage2_bf16")
+            "weights_bf16", "caption_bf16", "stage2_bf16", "caption_lora")
+# Which loaded model a section needs (for --only: a model loads only when something needs it).
+NEEDS_NF4 = ("stage2", "stage1", "stage2_full_logits", "caption_nf4")
+NEEDS_BF16 = ("caption_bf16", "stage2_bf16", "caption_lora")
 OOM_ERRORS: tuple[type[BaseException], ...] = ()
 
 
@@ -735,6 +743,8 @@ def summarize(rec: Recorder) -> dict[str, Any]:
     st1 = s.get("stage1", {})
     if "cache_speedup" in st1:
         summary["stage1_cache_speedup"] = st1["cache_speedup"]
+    if "merge_speedup" in s.get("caption_lora", {}):
+        summary["caption_lora_merge_speedup"] = s["caption_lora"]["merge_speedup"]
     for quant in ("nf4", "bf16"):
         for r in s.get(f"caption_{quant}", {}).get("rows", []):
             if r.get("status") == "ok" and r["batch"] == top:
@@ -797,11 +807,19 @@ def print_report(rec: Recorder) -> None:
         print(f"  cached is {st1['cache_speedup']}x the speed of uncached ({st1['cache_time_saved_pct']}% less time per step)")
     cap_rows = s.get("caption_nf4", {}).get("rows", []) + s.get("caption_bf16", {}).get("rows", [])
     cap_rows = sorted(cap_rows, key=lambda r: (r["quant"], r["projector"], r["batch"]))
-    print_table(f"(d) captioning: prefill + {m['new_tokens']} forced new tokens, greedy (stage-2 adapters on)",
+    print_table(f"(d) captioning: prefill + {m['new_tokens']} forced new tokens, greedy "
+                "(nf4: stage-2 LoRA as peft layers; bf16: plain weights, as with merged adapters)",
                 ["quant", "projector", "batch", "prompt tok", "status", "prefill s", "total s", "tok/s", "decode tok/s", "videos/s", "peak GiB"],
                 [[r["quant"], r["projector"], r["batch"], r["prompt_tokens"], r["status"], r.get("prefill_s"), r.get("total_s"),
                   r.get("tokens_per_s"), r.get("decode_tokens_per_s"), r.get("videos_per_s"), r.get("peak_gib")] for r in cap_rows])
     print_table("(f) stage 2, bf16 (no quantization), linear", head, train_rows(s.get("stage2_bf16", {}).get("rows", [])))
+    lora = s.get("caption_lora", {})
+    print_table(f"(g) bf16 captioning, batch 1, {m['new_tokens']} new tokens: LoRA as peft layers vs merged into the weights",
+                ["adapters", "status", "prefill s", "total s", "tok/s", "ms/token"],
+                [[r["adapters"], r["status"], r.get("prefill_s"), r.get("total_s"), r.get("tokens_per_s"), r.get("ms_per_token")]
+                 for r in lora.get("rows", [])])
+    if "merge_speedup" in lora:
+        print(f"  merged is {lora['merge_speedup']}x the speed of peft layers")
 
 
 RESULTS_HEADING = "## gpu"
@@ -898,8 +916,15 @@ class Bench:
 
     # -- plumbing -------------------------------------------------------------------------------
 
+    def selected(self, *names: str) -> bool:
+        """Whether --only (if given) asks for any of `names`."""
+        return self.args.only is None or bool(self.args.only.intersection(names))
+
     def section(self, name: str, fn: Callable[[dict], Any], *, need_s: float = 0.0, reserve_s: float = 0.0,
                 skip: str | None = None) -> Any:
+        needed = {"setup": SECTIONS, "fits": SECTIONS, "weights_nf4": NEEDS_NF4, "weights_bf16": NEEDS_BF16}
+        if not self.selected(*needed.get(name, (name,))):
+            skip = "not selected (--only)"
         return run_section(self.rec, name, self.budget, fn, need_s=need_s, reserve_s=reserve_s, skip=skip)
 
     def status(self, name: str) -> str:
@@ -1035,6 +1060,37 @@ class Bench:
         sec.update(lora_r=self.cfg.lora.r, quantization="none", gradient_checkpointing=True)
         self.sweep(sec, self.plan.bf16_train_batches)
 
+    def caption_lora(self, sec: dict) -> None:
+        """(g) bf16 batch-1 captioning, LoRA as peft layers vs merged into the weights."""
+        from kvcap.model.trainable import is_peft_model, merge_for_inference
+
+        import torch
+
+        cap, plan, vision = self.cap, self.plan, self.cap.vision
+        if not is_peft_model(cap.llm):
+            self.apply_stage(2)
+        cap.eval()
+        features = torch.randn(1, plan.frames, vision.tokens_per_frame, vision.hidden_size, dtype=vision.dtype,
+                               device=plan.device)
+        rows = sec.setdefault("rows", [])
+        for adapters in ("peft layers", "merged"):
+            if adapters == "merged":
+                cap.llm = merge_for_inference(cap.llm)
+                if is_peft_model(cap.llm):
+                    raise RuntimeError("merge_for_inference left the bf16 LLM wrapped")
+            timed_generate(cap, features, 2, self.mem)  # warm-up
+            prefill_s, _ = timed_generate(cap, features, 1, self.mem)
+            total_s, produced = timed_generate(cap, features, plan.new_tokens, self.mem)
+            decode_s = total_s - prefill_s
+            rows.append({"quant": "bf16", "projector": "linear", "batch": 1, "adapters": adapters, "status": "ok",
+                         "prefill_s": round(prefill_s, 3), "total_s": round(total_s, 3), "new_tokens": produced,
+                         "tokens_per_s": round(produced / total_s, 2),
+                         "decode_tokens_per_s": round((produced - 1) / decode_s, 2) if decode_s > 0 else None,
+                         "ms_per_token": round(1000 * total_s / produced, 1)})
+            print(f"  bf16 linear batch 1, adapters {adapters}: {rows[-1]['tokens_per_s']} tok/s", flush=True)
+            self.rec.save()
+        sec["merge_speedup"] = round(rows[0]["total_s"] / rows[1]["total_s"], 3)
+
     # -- the order ------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -1067,6 +1123,7 @@ class Bench:
             no_model = None if self.cap is not None else "the bf16 model did not load"
             self.section("caption_bf16", self.caption("bf16", 0.0), need_s=guess / 2, skip=no_model)
             self.section("stage2_bf16", self.stage2_bf16, need_s=guess / 2, skip=no_model)
+            self.section("caption_lora", self.caption_lora, need_s=guess / 2, skip=no_model)
             self.release("weights_bf16")
             self.section("fits", self.fits)
         except KeyboardInterrupt as exc:
@@ -1123,9 +1180,15 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the default temp work dir")
     parser.add_argument("--rewrite", action="store_true", help="write the backbones again even if --work-dir has them")
     parser.add_argument("--new-tokens", type=int, default=None, help="forced new tokens per caption (default 400; tiny 16)")
+    parser.add_argument("--only", default=None, help=f"comma-separated sections to run: {', '.join(SECTIONS[1:])}")
     parser.add_argument("--simulate-oom-from", type=int, default=None,
                         help="raise an OOM at stage-2 batch >= N (tests the sweep's OOM path; tiny default 4)")
     args = parser.parse_args()
+    if args.only is not None:
+        args.only = {name.strip() for name in args.only.split(",") if name.strip()}
+        unknown = sorted(args.only - set(SECTIONS))
+        if unknown:
+            parser.error(f"--only: unknown section {', '.join(unknown)} (choose from {', '.join(SECTIONS[1:])})")
     if args.out is None:
         args.out = str(ROOT / "bench" / ("gpu-results-tiny.json" if args.tiny else "gpu-results.json"))
     if args.budget_s is None:

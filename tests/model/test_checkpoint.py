@@ -12,7 +12,7 @@ from fixtures.model import random_features
 from kvcap.config import GenerationConfig, LoraConfig, TrainConfig
 from kvcap.model.captioner import Captioner
 from kvcap.model.checkpoint import CheckpointError, resolve_checkpoint
-from kvcap.model.trainable import plan_for_stage
+from kvcap.model.trainable import is_peft_model, plan_for_stage
 
 GEN = GenerationConfig(max_new_tokens=10)
 
@@ -54,16 +54,30 @@ def test_layout_and_description(trained):
 
 def test_save_load_generate_gives_identical_tokens(trained):
     captioner, path, features = trained
-    loaded = Captioner.from_checkpoint(path, device="cpu")
     expected = captioner.generate_ids(features, GEN)
+    # For captioning the adapter is folded into the (unquantized) weights: same tokens, plain model.
+    merged = Captioner.from_checkpoint(path, device="cpu")
+    assert not is_peft_model(merged.llm)
+    assert merged.generate_ids(features, GEN) == expected
+    loaded = Captioner.from_checkpoint(path, device="cpu", merge_adapters=False)
+    assert is_peft_model(loaded.llm)
     assert loaded.generate_ids(features, GEN) == expected
     for (name, a), (_, b) in zip(captioner.projector.state_dict().items(), loaded.projector.state_dict().items()):
         assert torch.equal(a, b), name
     assert loaded.trainable_summary() == {"vision": 0, "projector": 0, "llm": 0}
     assert loaded.spec["lora"]["r"] == 4
-    # the loaded model continues into another stage-2 run without re-wrapping the adapter
+    # kept separate, the adapter continues into another stage-2 run without re-wrapping
     loaded.apply_plan(plan_for_stage(TrainConfig().stage2))
     assert loaded.trainable_summary()["llm"] == captioner.trainable_summary()["llm"]
+
+
+def test_quantized_llm_keeps_its_adapter_separate(trained):
+    # Merging into 4-bit weights would requantize them (a different model): the adapter stays.
+    _, path, features = trained
+    loaded = Captioner.from_checkpoint(path, device="cpu", quantization="4bit")
+    assert is_peft_model(loaded.llm)
+    assert any(type(m).__name__ == "Linear4bit" for m in loaded.llm.modules())
+    assert len(loaded.generate_ids(features, GEN)) == features.shape[0]
 
 
 def test_checkpoint_is_self_contained(trained, tmp_path, monkeypatch):

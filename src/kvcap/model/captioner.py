@@ -34,6 +34,7 @@ from kvcap.model.trainable import (
     count_trainable,
     format_summary,
     is_peft_model,
+    merge_for_inference,
 )
 from kvcap.model.vision import VisionEncoder, resolve_device, resolve_dtype
 
@@ -121,11 +122,14 @@ class Captioner(nn.Module):
         device: str | torch.device = "auto",
         quantization: str | None = None,
         gradient_checkpointing: bool = False,
+        merge_adapters: bool = True,
     ) -> "Captioner":
         """Rebuild exactly the saved model (safetensors only), frozen and in eval mode.
 
         `quantization` overrides the saved one (e.g. `none` on a machine without bitsandbytes);
         `gradient_checkpointing` for continuing training (stage 2 from stage 1's best).
+        `merge_adapters` folds a LoRA adapter into unquantized weights (faster generation, see
+        `merge_for_inference`); pass False to keep it separate, to train it further.
         """
         from kvcap.model.projectors import build_projector
 
@@ -183,6 +187,8 @@ class Captioner(nn.Module):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
                 llm = PeftModel.from_pretrained(llm, str(adapter), is_trainable=False)
+            if merge_adapters:
+                llm = merge_for_inference(llm)
         spec["llm"]["quantization"] = quant
         spec["source"] = str(path)
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)

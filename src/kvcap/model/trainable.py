@@ -53,6 +53,21 @@ def is_peft_model(model: nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
+def merge_for_inference(llm: nn.Module) -> nn.Module:
+    """Fold LoRA adapters into unquantized weights for generation; quantized LLMs keep theirs.
+
+    Every adapted layer otherwise runs two extra matmuls and peft's Python wrapper at each
+    decoded token (bench/gpu.py section caption_lora measures the difference). Merging into
+    4-bit / 8-bit weights would dequantize and requantize them, which changes the model, so
+    those stay wrapped. The result trains no further adapter: inference only.
+    """
+    from kvcap.model.llm import is_quantized
+
+    if is_peft_model(llm) and not is_quantized(llm.get_base_model()):
+        return llm.merge_and_unload()
+    return llm
+
+
 def lora_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if "lora_" in n]
 
