@@ -120,6 +120,22 @@ def test_usage_errors_exit_2(h264_folder, tmp_path):
         assert "Try 'kvcap caption --help' for help" in result.output
 
 
+def test_quantization_flag_loads_the_llm_as_asked(h264_folder, tiny_checkpoint, tmp_path):
+    from kvcap.commands.caption import _load_captioner
+
+    def layer_types(quantization):
+        captioner, _, _ = _load_captioner(str(tiny_checkpoint), "cpu", quantization)
+        return {type(m).__name__ for m in captioner.llm.modules()}
+
+    assert "Linear4bit" in layer_types("4bit")
+    assert not {"Linear4bit", "Linear8bitLt"} & layer_types("checkpoint")  # saved unquantized
+    result = invoke(h264_folder(1), "--checkpoint", tiny_checkpoint, "-o", tmp_path / "q", "--quantization", "4bit")
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in records_of(tmp_path / "q")] == ["ok"]
+    result = invoke(h264_folder(1), "--checkpoint", tiny_checkpoint, "--quantization", "int3")
+    assert result.exit_code == 2 and "'int3' is not one of" in result.output
+
+
 def test_bad_checkpoint_is_a_one_line_error(h264_folder, tmp_path):
     result = invoke(h264_folder(1), "--checkpoint", tmp_path / "missing-ckpt", "--device", "cpu")
     assert result.exit_code == 1

@@ -78,12 +78,14 @@ def caption() -> None:
 @click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="auto = CUDA when present, else CPU.")
+@click.option("--quantization", type=click.Choice(["checkpoint", "none", "8bit", "4bit"]), default=None,
+              help="LLM weights: as trained (checkpoint), or none/8bit/4bit; none is fastest where it fits.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None, help="Background decoding threads.")
 @click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
-        overwrite: bool, device: str | None, workers: int | None, backend: str | None,
+        overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
         config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
@@ -111,14 +113,15 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     cfg = resolve_config(config_path, overrides, flags={
         "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
-        "caption.workers": workers, "video.backend": backend,
+        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
     })
     if not cfg.caption.checkpoint:
         raise click.UsageError(NO_CHECKPOINT)
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
 
-    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device)
+    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device,
+                                                            cfg.caption.quantization)
     reporter = ProgressReporter(out_dir=out_dir, checkpoint=checkpoint_id, device=device_name,
                                 batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec)
     stop = threading.Event()
@@ -174,7 +177,7 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
     return "interrupted" if stop.is_set() else "finished"
 
 
-def _load_captioner(checkpoint: str, device: str):
+def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):
     """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
     from kvcap.model.captioner import Captioner
     from kvcap.model.checkpoint import CheckpointError
@@ -182,7 +185,9 @@ def _load_captioner(checkpoint: str, device: str):
 
     try:
         device_name = str(resolve_device(device))
-        captioner = Captioner.from_checkpoint(checkpoint, device=device_name)
+        captioner = Captioner.from_checkpoint(
+            checkpoint, device=device_name, quantization=None if quantization == "checkpoint" else quantization
+        )
     except (CheckpointError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     path = Path(checkpoint)

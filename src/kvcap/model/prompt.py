@@ -1,4 +1,4 @@
-"""The prompt around the video: the tokenizer's chat template, split at the video placeholder.
+r"""The prompt around the video: the tokenizer's chat template, split at the video placeholder.
 
     <|im_start|>user\n<|video_pad|>\n{instruction}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n
     \_______ prefix _______/\_ V visual embeds _/\____________________ suffix ____________________/
