@@ -59,6 +59,11 @@ def test_save_load_generate_gives_identical_tokens(trained):
     merged = Captioner.from_checkpoint(path, device="cpu")
     assert not is_peft_model(merged.llm)
     assert merged.generate_ids(features, GEN) == expected
+    assert merged.spec["lora"] is None and merged.spec["llm"]["merged_lora"]["r"] == 4
+    # saved again, the merged model is self-contained: the whole LLM, no adapter
+    resaved = Captioner.from_checkpoint(merged.save(path.parent / "merged"), device="cpu")
+    assert not (path.parent / "merged" / "adapter").exists()
+    assert resaved.generate_ids(features, GEN) == expected
     loaded = Captioner.from_checkpoint(path, device="cpu", merge_adapters=False)
     assert is_peft_model(loaded.llm)
     assert loaded.generate_ids(features, GEN) == expected

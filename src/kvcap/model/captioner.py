@@ -189,10 +189,15 @@ class Captioner(nn.Module):
                 llm = PeftModel.from_pretrained(llm, str(adapter), is_trainable=False)
             if merge_adapters:
                 llm = merge_for_inference(llm)
+        merged_lora = spec["lora"] if spec.get("lora") and not is_peft_model(llm) else None
         spec["llm"]["quantization"] = quant
         spec["source"] = str(path)
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
         captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
+        if merged_lora:
+            # The LLM's own weights now hold the adapter: saved again, it is saved whole.
+            captioner.spec["llm"]["merged_lora"] = merged_lora
+            captioner.spec["llm"]["trained_full"] = True
         captioner.eval()
         return captioner
 
