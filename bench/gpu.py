@@ -1068,9 +1068,9 @@ class Bench:
 
     def caption_lora(self, sec: dict) -> None:
         """(g) bf16 batch-1 captioning, LoRA as peft layers vs merged into the weights."""
-        from kvcap.model.trainable import is_peft_model, merge_for_inference
-
         import torch
+
+        from kvcap.model.trainable import is_peft_model, merge_for_inference
 
         cap, plan, vision = self.cap, self.plan, self.cap.vision
         if not is_peft_model(cap.llm):
