@@ -28,9 +28,7 @@ class Projector(nn.Module):
 
     def __init__(self, vision_dim: int, llm_dim: int, frames: int, patches: int) -> None:
         super().__init__()
-        for key, value in (("vision_dim", vision_dim), ("llm_dim", llm_dim), ("frames", frames), ("patches", patches)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{self.name} projector: {key} must be a positive integer, got {value!r}")
+        self._check_positive(vision_dim=vision_dim, llm_dim=llm_dim, frames=frames, patches=patches)
         self.vision_dim = vision_dim
         self.llm_dim = llm_dim
         self.frames = frames
@@ -38,6 +36,17 @@ class Projector(nn.Module):
         self._init_args: dict[str, Any] = {
             "vision_dim": vision_dim, "llm_dim": llm_dim, "frames": frames, "patches": patches,
         }
+
+    def _check_positive(self, **values: Any) -> None:
+        """ValueError naming the projector and key for any value that is not an int >= 1."""
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{self.name} projector: {key} must be a positive integer, got {value!r}")
+
+    def _check_hidden(self, hidden: Any) -> None:
+        """`hidden` is 0 (meaning the vision width) or a positive int."""
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+            raise ValueError(f"{self.name} projector: hidden must be 0 (the vision width) or a positive integer, got {hidden!r}")
 
     def _record(self, **args: Any) -> None:
         """Remember projector-specific constructor arguments for :meth:`config`."""

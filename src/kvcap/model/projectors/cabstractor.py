@@ -116,11 +116,8 @@ class CAbstractorProjector(Projector):
         mlp_depth: int = 2,
     ) -> None:
         super().__init__(vision_dim, llm_dim, frames, patches)
-        for key, value in (("num_tokens", num_tokens), ("depth", depth), ("mlp_depth", mlp_depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"cabstractor projector: {key} must be a positive integer, got {value!r}")
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
-            raise ValueError(f"cabstractor projector: hidden must be 0 (the vision width) or a positive integer, got {hidden!r}")
+        self._check_positive(num_tokens=num_tokens, depth=depth, mlp_depth=mlp_depth)
+        self._check_hidden(hidden)
         side = math.isqrt(patches)
         if side * side != patches:
             raise ValueError(

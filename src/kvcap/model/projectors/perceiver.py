@@ -87,11 +87,8 @@ class PerceiverProjector(Projector):
         ff_mult: int = 4,
     ) -> None:
         super().__init__(vision_dim, llm_dim, frames, patches)
-        for key, value in (("num_tokens", num_tokens), ("depth", depth), ("heads", heads), ("ff_mult", ff_mult)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"perceiver projector: {key} must be a positive integer, got {value!r}")
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
-            raise ValueError(f"perceiver projector: hidden must be 0 (the vision width) or a positive integer, got {hidden!r}")
+        self._check_positive(num_tokens=num_tokens, depth=depth, heads=heads, ff_mult=ff_mult)
+        self._check_hidden(hidden)
         width = hidden or vision_dim
         if width % heads:
             raise ValueError(f"perceiver projector: heads ({heads}) must divide the width ({width})")
