@@ -29,7 +29,7 @@ mkdir -p "$BUILD"
 export KVCAP_HOME="$(cd "$BUILD" && pwd)/home"
 start=$(date +%s)
 
-"$KVCAP" data synth --out "$BUILD/data" --count 3000 --seed "$TRAIN_SEED" --size 64 --seconds 2 --fps 8 --val-fraction 0.05 --quiet
+"$KVCAP" data synth --out "$BUILD/data" --count 10000 --seed "$TRAIN_SEED" --size 64 --seconds 2 --fps 8 --val-fraction 0.05 --quiet
 "$KVCAP" train --stage 1 --config "$CONFIG" "${PATHS[@]}" --run demo
 "$KVCAP" train --stage 2 --config "$CONFIG" "${PATHS[@]}" --run demo
 trained=$(( $(date +%s) - start ))

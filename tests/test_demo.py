@@ -207,3 +207,23 @@ def test_shrunken_recipe_learns_from_pixels(tmp_path, monkeypatch):
     g = json.loads(scored.output[scored.output.index("{"):])["summary"]["grounding"]
     assert g["n"] == len(read_manifest(tmp_path / "heldout" / "manifest.jsonl"))
     assert g["meteor"] > g["blind_meteor"] + 0.05, g
+
+
+def test_recorded_commit_says_when_the_tree_was_dirty(tmp_path, monkeypatch):
+    """A RESULTS.md row built from uncommitted changes must not pass for the commit it sits on."""
+    import subprocess
+
+    from kvcap.demo.record import _commit
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "recipe.toml").write_text("epochs = 7\n", encoding="utf-8")
+    git("add", "recipe.toml")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "recipe")
+    monkeypatch.chdir(tmp_path)
+    head = git("rev-parse", "--short", "HEAD")
+    assert _commit() == head
+    (tmp_path / "recipe.toml").write_text("epochs = 20\n", encoding="utf-8")
+    assert _commit() == f"{head}-dirty"

@@ -64,17 +64,17 @@ class ModelConfig:
 @dataclass
 class ProjectorConfig:
     name: str = "mlp2x_gelu"
-    """Projector: `linear`, `mlp2x_gelu`, `perceiver` or `cabstractor`."""
+    """Projector: `linear`, `mlp2x_gelu`, `perceiver`, `cabstractor` or `mixer`."""
     num_tokens: int = 64
-    """Visual tokens out of `perceiver` / `cabstractor` for the whole clip (ignored by the
-    per-patch projectors, which keep frames x patches tokens)."""
+    """Visual tokens out of `perceiver` / `cabstractor` / `mixer` for the whole clip (ignored by
+    the per-patch projectors, which keep frames x patches tokens)."""
     depth: int = 0
     """Perceiver: resampler layers. C-Abstractor: RegNet blocks before and after pooling.
     0 = each projector's own default (perceiver 6 as in Flamingo, cabstractor 3 as in Honeybee)."""
     heads: int = 8
     """Perceiver: attention heads."""
     hidden: int = 0
-    """Inner width of perceiver / cabstractor (0 = the vision width)."""
+    """Inner width of perceiver / cabstractor / mixer (0 = the vision width)."""
     frame_embeddings: bool = True
     """Add learned per-frame embeddings so the projector knows frame order."""
 
@@ -249,7 +249,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.vision_cls": ("drop", "keep"),
     "model.quantization": ("none", "8bit", "4bit"),
     "model.dtype": ("auto", "bf16", "fp16", "fp32"),
-    "projector.name": ("linear", "mlp2x_gelu", "perceiver", "cabstractor"),
+    "projector.name": ("linear", "mlp2x_gelu", "perceiver", "cabstractor", "mixer"),
     "video.backend": ("auto", "decord", "pyav"),
     "train.*.projector": ("full", "frozen"),
     "train.*.llm": ("frozen", "lora", "full"),

@@ -21,7 +21,7 @@ from kvcap.model.projectors import (
 )
 from kvcap.model.projectors.cabstractor import pooled_grid
 
-NAMES = ["linear", "mlp2x_gelu", "perceiver", "cabstractor"]
+NAMES = ["linear", "mlp2x_gelu", "perceiver", "cabstractor", "mixer"]
 
 # Small dimensions: Dv 32, Dl 48, 8 frames of a 4x4 patch grid.
 DV, DL, T, N = 32, 48, 8, 16
@@ -30,8 +30,9 @@ SMALL_ARGS = {
     "mlp2x_gelu": {},
     "perceiver": {"num_tokens": 16, "depth": 2, "heads": 4},
     "cabstractor": {"num_tokens": 16, "depth": 1},
+    "mixer": {"num_tokens": 16},
 }
-SMALL_TOKENS = {"linear": T * N, "mlp2x_gelu": T * N, "perceiver": 16, "cabstractor": 16}
+SMALL_TOKENS = {"linear": T * N, "mlp2x_gelu": T * N, "perceiver": 16, "cabstractor": 16, "mixer": 16}
 
 # Real dimensions: CLIP ViT-L/14-336 (1024-d, 576 patches) -> Qwen3-8B (4096-d), 8 frames.
 REAL = dict(vision_dim=1024, llm_dim=4096, frames=8, patches=576)
@@ -84,6 +85,8 @@ def test_gradient_reaches_every_parameter(name):
         ("perceiver", {"num_tokens": 8, "depth": 1, "heads": 2, "hidden": 24, "frame_embeddings": False, "ff_mult": 2}),
         ("cabstractor", {"num_tokens": 16, "depth": 1}),
         ("cabstractor", {"num_tokens": 32, "depth": 2, "hidden": 40, "frame_embeddings": False, "mlp_depth": 1}),
+        ("mixer", {"num_tokens": 16}),
+        ("mixer", {"num_tokens": 8, "hidden": 24}),
     ],
 )
 def test_config_round_trip_rebuilds_the_same_module(name, args):
@@ -165,6 +168,30 @@ def test_cabstractor_keeps_frames_in_order():
     assert [f for f, d in differs if d] == [3]
 
 
+def test_mixer_weights_belong_to_frames_and_places():
+    """Each output token is a weighted sum over (frame, patch): the same change moves the output
+    differently depending on which frame it happens in, and a token can be set to compare the
+    same place in the first and last frame (zero when nothing changed, camera motion otherwise)."""
+    projector = small("mixer")
+    x = features(batch=1)
+    early, late = x.clone(), x.clone()
+    early[:, 0] += 1.0
+    late[:, T - 1] += 1.0
+    assert not torch.allclose(projector(early), projector(late), atol=1e-5)
+
+    with torch.no_grad():
+        weights = torch.zeros(16, T, N)
+        weights[0, 0, 5], weights[0, T - 1, 5] = 1.0, -1.0  # token 0 = place 5, first minus last frame
+        projector.mix.weight.copy_(weights.reshape(16, T * N))
+    still = features(batch=1)[:, :1].expand(1, T, N, DV)  # the same frame 8 times
+    mixed = projector.mix(projector.channels_in(still).reshape(1, T * N, -1).transpose(1, 2))  # (1, D, K)
+    assert mixed[0, :, 0].abs().max() == 0
+    moved = still.clone()
+    moved[:, T - 1, 5] = still[:, 0, 6]  # place 5 shows what place 6 showed: the view shifted
+    mixed = projector.mix(projector.channels_in(moved).reshape(1, T * N, -1).transpose(1, 2))
+    assert mixed[0, :, 0].abs().max() > 0
+
+
 # ---- parameter counts at real dimensions (meta device, nothing allocated) --------------------
 
 
@@ -194,6 +221,14 @@ def test_cabstractor_lands_in_the_seed_range(depth):
     args = {} if depth is None else {"depth": depth}
     params, tokens = count_projector("cabstractor", **REAL, **args)
     assert 30e6 <= params <= 200e6 and tokens == 64
+
+
+def test_mixer_matches_its_formula():
+    dv, dl, positions = REAL["vision_dim"], REAL["llm_dim"], REAL["frames"] * REAL["patches"]
+    # channel MLP in (Dv -> Dv) + mixing (T*N -> K, no bias) + LayerNorm + readout MLP (Dv -> Dl -> Dl)
+    expected = (dv * dv + dv) + positions * 64 + 2 * dv + (dv * dl + dl) + (dl * dl + dl)
+    assert count_projector("mixer", **REAL) == (expected, 64)
+    assert count_projector("mixer", **REAL, num_tokens=128)[0] - expected == positions * 64
 
 
 def test_counting_on_meta_matches_a_real_build():
@@ -310,6 +345,7 @@ def test_cli_reproduces_the_seed_table_offline(tmp_path, monkeypatch):
     assert number(table["mlp2x_gelu"][1]) == 20_979_712 and number(table["mlp2x_gelu"][2]) == 4_608
     assert 30e6 <= number(table["cabstractor"][1]) <= 200e6 and number(table["cabstractor"][2]) == 64
     assert number(table["perceiver"][2]) == 64
+    assert number(table["mixer"][2]) == 64
     # The perceiver row is built from the config's settings, whatever they are.
     expected = count_projector("perceiver", **REAL, **projector_kwargs(Config().projector, "perceiver"))[0]
     assert number(table["perceiver"][1]) == expected

@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kvcap.model.tiny import resolve_model_id, tiny_dir
@@ -22,7 +23,7 @@ def test_non_tiny_ids_pass_through(tmp_path):
 
 
 def test_unknown_tiny_name_lists_valid(tiny_models):
-    with pytest.raises(ValueError, match="tiny:clip, tiny:qwen3, tiny:siglip2"):
+    with pytest.raises(ValueError, match="tiny:clip, tiny:clip8, tiny:qwen3, tiny:siglip2"):
         resolve_model_id("tiny:gpt5")
 
 
@@ -42,6 +43,17 @@ def test_writers_are_deterministic(tmp_path):
     assert _digest(a) == _digest(b)
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
     assert _digest(write_tiny_clip(tmp_path / "c")) == _digest(write_tiny_clip(tmp_path / "d"))
+
+
+def test_tiny_clip8_has_four_times_the_patches(tiny_models):
+    from kvcap.model.dims import vision_dims
+    from kvcap.model.vision import VisionEncoder
+
+    assert vision_dims("tiny:clip") == (64, 16)
+    assert vision_dims("tiny:clip8") == (64, 64)
+    encoder = VisionEncoder("tiny:clip8", layer=-2, cls="drop", device="cpu")
+    frames = np.zeros((1, 2, 64, 64, 3), dtype=np.uint8)
+    assert tuple(encoder.encode(frames).shape) == (1, 2, 64, 64)  # (B, T, 8 x 8 patches, width)
 
 
 def test_concurrent_first_use_is_safe(tmp_path, monkeypatch):

@@ -27,10 +27,13 @@ INTRO = ("Issue 8: the bundled demo model (`scripts/build_demo_model.sh`, `examp
 
 
 def _commit() -> str:
+    """The short HEAD commit, with git's `-dirty` suffix when tracked files differ from it."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        clean = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True).returncode == 0
     except (OSError, subprocess.CalledProcessError):
         return "-"
+    return commit if clean else f"{commit}-dirty"
 
 
 def _dir_mb(path: Path) -> float:

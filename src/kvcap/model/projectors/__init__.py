@@ -1,6 +1,6 @@
 """The projector registry: the bridge from frozen vision features to the LLM's input.
 
-    PROJECTORS["linear" | "mlp2x_gelu" | "perceiver" | "cabstractor"] -> Projector subclass
+    PROJECTORS["linear" | "mlp2x_gelu" | "perceiver" | "cabstractor" | "mixer"] -> Projector subclass
     build_projector(name, vision_dim, llm_dim, frames, patches, **args) -> Projector
     projector_kwargs(cfg.projector) -> the constructor arguments the user's config sets
     count_projector(name, ...) -> (parameters, visual tokens), built on the meta device
@@ -19,12 +19,13 @@ import torch
 
 from kvcap.model.projectors.base import Projector
 from kvcap.model.projectors.cabstractor import CAbstractorProjector
+from kvcap.model.projectors.mixer import MixerProjector
 from kvcap.model.projectors.mlp import LinearProjector, MLP2xGeluProjector
 from kvcap.model.projectors.perceiver import PerceiverProjector
 
 # Keyed by the name users write in `projector.name` and checkpoints store.
 PROJECTORS: dict[str, type[Projector]] = {
-    cls.name: cls for cls in (LinearProjector, MLP2xGeluProjector, PerceiverProjector, CAbstractorProjector)
+    cls.name: cls for cls in (LinearProjector, MLP2xGeluProjector, PerceiverProjector, CAbstractorProjector, MixerProjector)
 }
 
 # Constructor arguments every projector takes (the rest are projector-specific).

@@ -1,8 +1,8 @@
 """Tiny random backbones written from configs, for tests, benchmarks and the demo recipe.
 
-`resolve_model_id("tiny:clip")` (or `tiny:qwen3`, `tiny:siglip2`) writes the model once, with a
-fixed seed, to `$KVCAP_HOME/tiny/<name>-<TINY_VERSION>` (default `~/.cache/kvcap`) and returns that
-directory; every other id (hub id or local path) comes back unchanged. The result is loaded
+`resolve_model_id("tiny:clip")` (or `tiny:clip8`, `tiny:qwen3`, `tiny:siglip2`) writes the model
+once, with a fixed seed, to `$KVCAP_HOME/tiny/<name>-<TINY_VERSION>` (default `~/.cache/kvcap`)
+and returns that directory; every other id (hub id or local path) comes back unchanged. The result is loaded
 through exactly the same `from_pretrained` code as a real backbone.
 """
 
@@ -23,6 +23,7 @@ TINY_VERSION = "v2"
 # writers pull in torch and transformers).
 TINY_WRITERS: dict[str, str] = {
     "clip": "kvcap.model.tiny.clip:write_tiny_clip",
+    "clip8": "kvcap.model.tiny.clip:write_tiny_clip8",
     "qwen3": "kvcap.model.tiny.qwen3:write_tiny_qwen3",
     "siglip2": "kvcap.model.tiny.siglip2:write_tiny_siglip2",
 }
