@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the bundled demo model with kvcap's own pipeline, then prove it on held-out clips.
 #
-#   scripts/build_demo_model.sh            # ~25 min on a 2-core CPU; writes build/demo/ and
+#   scripts/build_demo_model.sh            # ~21 min on a 2-core CPU; writes build/demo/ and
 #                                          # src/kvcap/demo/checkpoint/
 #
 # Steps: synthetic scenes (fixed seed) -> stage 1 -> stage 2 (examples/demo.toml) -> copy

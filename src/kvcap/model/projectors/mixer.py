@@ -11,6 +11,12 @@ A LayerNorm and a second MLP read the pooled tokens out to the LLM width.
 
 Parameters: about ``Dv*D + T*N*num_tokens + D*Dl + Dl*Dl``; at CLIP ViT-L/14-336 (8 x 576
 patches) -> Qwen3-8B with 64 tokens that is about 0.3M for the mixing weights plus the MLPs.
+The weights are tied to T and N, like the perceiver's frame embeddings: a checkpoint captions
+with the frame count and vision tower it was trained with.
+
+Measured on the demo model (tiny backbones, synthetic scenes, bench/RESULTS.md "demo
+ablation"): held-out camera motion 77.5% against 64% for mlp2x_gelu with the same data and
+epochs. Plain torch (one Linear over the position axis); no library ships it as a projector.
 """
 
 from __future__ import annotations
