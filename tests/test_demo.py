@@ -167,8 +167,10 @@ def test_shipped_demo_model_is_grounded_on_unseen_clips(tmp_path):
     g = result.grounding
     assert g["n"] == 40
     assert g["meteor"] > g["blind_meteor"] + 0.1, g
-    for name in ("time_of_day", "scene"):
+    for name in ("time_of_day", "scene", "weather"):
         assert g["attributes"][name]["accuracy"] >= 0.7, (name, g["attributes"][name])
+    # Camera motion is read across frames (0.80 on these 40; per-patch tokens gave 0.35 on 200).
+    assert g["attributes"]["motion"]["accuracy"] >= 0.6, g["attributes"]["motion"]
 
 
 # --- the recipe, shrunken (CI) ------------------------------------------------------------------
