@@ -15,7 +15,7 @@ the model and write `to_dict()`; readers parse with `from_dict()`.
 
 from kvcap.records._coerce import parse_time, utc_now
 from kvcap.records.caption import CAPTION_STATUSES, JOB_STATUSES, CaptionRecord, JobState
-from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_jsonl
+from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_json_object, read_jsonl
 from kvcap.records.liveness import STALE_AFTER_S, PidAlive, live_status, pid_alive
 from kvcap.records.run import (
     RUN_STATUSES,
@@ -36,6 +36,6 @@ __all__ = [
     "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
     "SampleRow", "Targets", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
-    "iter_jsonl", "latest_per_video", "live_status", "parse_time", "pid_alive", "read_jsonl",
+    "iter_jsonl", "latest_per_video", "live_status", "parse_time", "pid_alive", "read_json_object", "read_jsonl",
     "select_best", "utc_now",
 ]

@@ -75,3 +75,13 @@ def latest_per_video(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, A
 def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:
     """The text of a JSONL file holding `records` (UTF-8 kept readable, one line each)."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """The JSON object in `path` (state.json, job.json, summary.json), or None when missing,
+    unreadable, half-written or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

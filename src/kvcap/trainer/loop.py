@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from kvcap.records import EvalRow, RunSummary, SampleRow, TrainRow
 from kvcap.trainer.rundir import RunDir, utc_now
 
 
@@ -489,10 +490,10 @@ class _Trainer:
                     stats = torch.tensor([step_loss, float(clips_since_log)], device=acc.device)
                     stats = acc.reduce(stats, reduction="sum") if self.world > 1 else stats
                     now = time.perf_counter()
-                    row = {"kind": "train", "stage": self.stage, "step": self.step, "epoch": round(progress_epoch, 4),
-                           "loss": float(stats[0]) / self.world, "lr": lr, "grad_norm": float(norm),
-                           "samples_per_s": round(float(stats[1]) / max(now - last_log_time, 1e-9), 3),
-                           "mem_mb": memory_mb(acc.device), "time": utc_now()}
+                    row = TrainRow(stage=self.stage, step=self.step, epoch=round(progress_epoch, 4),
+                                   loss=float(stats[0]) / self.world, lr=lr, grad_norm=float(norm),
+                                   samples_per_s=round(float(stats[1]) / max(now - last_log_time, 1e-9), 3),
+                                   mem_mb=memory_mb(acc.device), time=utc_now()).to_dict()
                     self.run.log_metrics(row)
                     last_log_time, clips_since_log = now, 0
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
@@ -543,7 +544,7 @@ class _Trainer:
             self.collapsed, self.best = flag
 
     def _eval_main(self, epoch_value: float) -> None:
-        from kvcap.trainer.evaluate import is_better
+        from kvcap.records import is_better
 
         t = self.cfg.train
         captioner = self.captioner
@@ -556,18 +557,19 @@ class _Trainer:
             return
         result = self.evaluator.run(captioner, self.val_items, self.source, epoch=int(epoch_value))
         s = result.summary
-        row = {"kind": "eval", "stage": self.stage, "step": self.step, "epoch": epoch_value, "loss": result.loss,
-               "meteor": s.get("meteor"), "siglip": s.get("siglip"), "siglip_cosine": s.get("siglip_cosine"),
-               "diversity": s.get("diversity"), "ref_diversity": s.get("ref_diversity"),
-               "unique_ratio": s.get("unique_ratio"), "collapse": bool(s.get("collapse")),
-               "collapse_reasons": list(s.get("collapse_reasons") or []), "n": s.get("n"),
-               "eval_s": round(result.seconds, 2), "time": utc_now()}
+        row = EvalRow(stage=self.stage, step=self.step, epoch=epoch_value, loss=result.loss,
+                      meteor=s.get("meteor"), siglip=s.get("siglip"), siglip_cosine=s.get("siglip_cosine"),
+                      diversity=s.get("diversity"), ref_diversity=s.get("ref_diversity"),
+                      unique_ratio=s.get("unique_ratio"), collapse=bool(s.get("collapse")),
+                      collapse_reasons=list(s.get("collapse_reasons") or []), n=s.get("n"),
+                      eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
         self.run.log_metrics(row)
         by_id = {it.id: it for it in self.val_items}
         for clip_id, prediction in result.predictions.items():
             item = by_id[clip_id]
-            self.run.log_sample({"stage": self.stage, "epoch": epoch_value, "step": self.step, "id": clip_id,
-                                 "video": str(item.video), "prediction": prediction, "reference": item.references[0]})
+            self.run.log_sample(SampleRow(stage=self.stage, epoch=epoch_value, step=self.step, id=clip_id,
+                                          video=str(item.video), prediction=prediction,
+                                          reference=item.references[0]).to_dict())
         self.run.write_predictions([
             {"id": clip_id, "video": str(by_id[clip_id].video), "caption": text, "stage": self.stage, "step": self.step}
             for clip_id, text in result.predictions.items()
@@ -616,17 +618,17 @@ class _Trainer:
         stage_times = dict(previous.get("stage_times_s") or {})
         stage_times[str(self.stage)] = round(elapsed, 2)
         projector_params = sum(p.numel() for p in self.captioner.projector.parameters())
-        summary = {
-            "name": self.run.name, "stage": self.stage, "status": "finished", "projector": self.cfg.projector.name,
-            "projector_params": projector_params, "visual_tokens": int(self.captioner.num_visual_tokens),
-            "trainable": self.trainable, "train_time_s": round(sum(stage_times.values()), 2),
-            "stage_times_s": stage_times, "loop_s": round(getattr(self, "loop_s", 0.0), 3), "steps": self.step, "total_steps": self.total_steps,
-            "epochs": self.stage_cfg.epochs, "train_clips": len(self.train_items), "val_clips": len(self.val_items),
-            "bad_clips": getattr(self, "bad_clips", 0), "best": self.best, "best_eval": self.best_eval,
-            "last_eval": self.last_eval, "collapse": bool(self.last_eval and self.last_eval.get("collapse")),
-            "world_size": acc.num_processes, "rank_weight_digests": digests,
-            "init": str(self.init_path) if self.init_path else None, "finished": utc_now(),
-        }
+        summary = RunSummary(
+            name=self.run.name, stage=self.stage, status="finished", projector=self.cfg.projector.name,
+            projector_params=projector_params, visual_tokens=int(self.captioner.num_visual_tokens),
+            trainable=self.trainable, train_time_s=round(sum(stage_times.values()), 2),
+            stage_times_s=stage_times, loop_s=round(getattr(self, "loop_s", 0.0), 3), steps=self.step, total_steps=self.total_steps,
+            epochs=self.stage_cfg.epochs, train_clips=len(self.train_items), val_clips=len(self.val_items),
+            bad_clips=getattr(self, "bad_clips", 0), best=self.best, best_eval=self.best_eval,
+            last_eval=self.last_eval, collapse=bool(self.last_eval and self.last_eval.get("collapse")),
+            world_size=acc.num_processes, rank_weight_digests=digests,
+            init=str(self.init_path) if self.init_path else None, finished=utc_now(),
+        ).to_dict()
         self.run.write_summary(summary)
         self.state.update(status="finished", step=self.step, epoch=self.epoch)
         self.run.write_state(self.state)
