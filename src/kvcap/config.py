@@ -198,7 +198,7 @@ class CaptionConfig:
     """`auto` (CUDA when present), `cpu` or `cuda`."""
     quantization: str = "checkpoint"
     """LLM weights for captioning: `checkpoint` (as trained), `none`, `8bit` or `4bit`. `none`
-    folds LoRA into the weights and decoded 2.4x faster than 4-bit on an H100 (bench/RESULTS.md)."""
+    folds LoRA into the weights (the fastest decode when it fits in memory)."""
     workers: int = 2
     """Background decoding workers."""
 
