@@ -30,7 +30,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from kvcap.records import EvalRow, RunSummary, SampleRow, TrainRow
+from kvcap.records import EvalRow, RunState, RunSummary, SampleRow, TrainRow, live_status
 from kvcap.trainer.rundir import RunDir, utc_now
 
 
@@ -105,6 +105,12 @@ def _truncate_rows(path: Path, stage: int, step: int) -> None:
     kept = [r for r in rows if not (int(r.get("stage", 0)) == stage and int(r.get("step", 0)) > step)]
     if len(kept) != len(rows) or path.read_bytes()[-1:] not in (b"\n", b""):
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+
+
+def _still_running(state: dict[str, Any]) -> bool:
+    """state.json says running and its process is alive and updating (kvcap.records.live_status)."""
+    run = RunState.from_dict(state)
+    return live_status(run.status, run.pid, run.host, run.updated_s, time.time()) == "running"
 
 
 @contextlib.contextmanager
@@ -201,6 +207,9 @@ class _Trainer:
                                  f"run `kvcap train --stage {stage} --run {run.name}` without --resume to start stage {stage}")
             if previous.get("status") == "finished":
                 raise TrainError(f"{where}: stage {stage} already finished; nothing to resume")
+            if _still_running(previous):
+                raise TrainError(f"{where}: still being trained (pid {previous.get('pid')} on {previous.get('host')}); "
+                                 "stop it first or wait for it")
             from kvcap.trainer.resume import latest_checkpoint
 
             if latest_checkpoint(run.checkpoints_dir) is None:
