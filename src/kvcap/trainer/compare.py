@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kvcap.records import SEED_TARGETS, compare_figures
+from kvcap.records import SEED_TARGETS, Targets, compare_figures
 from kvcap.trainer.rundir import RunDir
 
 COLUMNS = ("run", "projector", "params", "visual_tokens", "meteor", "siglip", "diversity", "train_time_s", "collapse", "stage", "status")
@@ -60,7 +60,7 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
     """A rich Table; metric cells are green when they pass the seed target, red when not."""
     from rich.table import Table
 
-    targets = targets or SEED_TARGETS.to_dict()
+    marks = Targets.from_dict(targets) if targets else SEED_TARGETS
     table = Table(title="projector comparison")
     for title, justify in (("run", "left"), ("projector", "left"), ("params", "right"), ("visual tokens", "right"),
                            ("METEOR", "right"), ("SigLIP2", "right"), ("Diversity", "right"),
@@ -71,7 +71,7 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
         value = row.get(key)
         if value is None:
             return "-"
-        ok = value > targets[key]
+        ok = marks.passes(key, value)
         return f"[{'green' if ok else 'red'}]{value:.3f}[/]"
 
     for row in rows:
