@@ -20,7 +20,8 @@
 
 Both stages of one run share the directory: rows carry their `stage`, and `best/` is always the
 latest stage's best, so `kvcap caption --checkpoint runs/<name>/best` takes the finished model.
-Every JSON file is replaced atomically; JSONL lines are appended whole and flushed.
+Every JSON file is replaced atomically; JSONL lines are appended whole and flushed. The typed
+model of each file (RunState, TrainRow, EvalRow, SampleRow, RunSummary) is in kvcap.records.
 """
 
 from __future__ import annotations
