@@ -25,6 +25,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+from kvcap.records.targets import SEED_TARGETS
+
 DEFAULT_CONFIG_NAME = "kvcap.toml"
 
 
@@ -196,7 +198,7 @@ class CaptionConfig:
     """`auto` (CUDA when present), `cpu` or `cuda`."""
     quantization: str = "checkpoint"
     """LLM weights for captioning: `checkpoint` (as trained), `none`, `8bit` or `4bit`. `none`
-    folds LoRA into the weights and decoded 2.4x faster than 4-bit on an H100 (bench/RESULTS.md)."""
+    folds LoRA into the weights (the fastest decode when it fits in memory)."""
     workers: int = 2
     """Background decoding workers."""
 
@@ -211,11 +213,11 @@ class ScoreConfig:
     """SigLIP2 model (hub id or local directory) for image-text alignment."""
     siglip_frames: int = 8
     """Frames per clip embedded and averaged for SigLIP2."""
-    target_meteor: float = 0.40
+    target_meteor: float = SEED_TARGETS.meteor
     """Seed target: METEOR must exceed this."""
-    target_siglip: float = 0.10
+    target_siglip: float = SEED_TARGETS.siglip
     """Seed target: SigLIP2 score must exceed this."""
-    target_diversity: float = 0.50
+    target_diversity: float = SEED_TARGETS.diversity
     """Seed target: diversity (1 - self-BLEU-4) must exceed this."""
 
 

@@ -87,34 +87,8 @@ def append_jsonl(handle, record: dict[str, Any]) -> None:
     handle.flush()
 
 
-def read_jsonl(path: str | Path, *, strict: bool = False) -> list[dict[str, Any]]:
-    """Read a JSONL file written by `append_jsonl`.
-
-    A last line without its newline is a write in progress (or a killed writer) and is skipped.
-    Other undecodable lines raise ValueError naming the file and line when `strict`, else are
-    skipped.
-    """
-    path = Path(path)
-    records: list[dict[str, Any]] = []
-    with open(path, "rb") as handle:
-        data = handle.read()
-    lines = data.split(b"\n")
-    complete, tail = lines[:-1], lines[-1]
-    for number, raw in enumerate(complete, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if strict:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-        elif strict:
-            raise ValueError(f"{path}:{number}: expected a JSON object")
-    del tail  # unterminated: still being written
-    return records
+# The one JSONL reader lives with the file contracts (kvcap.records.jsonl); re-exported here.
+from kvcap.records.jsonl import read_jsonl  # noqa: E402,F401
 
 
 def repair_jsonl_tail(path: str | Path) -> None:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_captioner import FakeCaptioner  # noqa: E402
 
+import kvcap.caption.job as job  # noqa: E402
 import kvcap.caption.writers as writers  # noqa: E402
-import kvcap.fsutil as fsutil  # noqa: E402
 from kvcap.caption import caption_folder  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def die() -> None:
 
 def install(point: str, nth: int) -> None:
     calls = {"n": 0}
-    real_append, real_atomic = writers.append_jsonl, fsutil.atomic_write_text
+    real_append, real_atomic = writers.append_jsonl, job.atomic_write_text
 
     def hit() -> bool:
         calls["n"] += 1
@@ -72,7 +72,7 @@ def install(point: str, nth: int) -> None:
                 die()
             real_atomic(path, text)
 
-        fsutil.atomic_write_text = atomic
+        job.atomic_write_text = atomic  # CaptionsLedger.compact's writer
     else:
         raise SystemExit(f"unknown kill point {point}")
 

@@ -175,20 +175,27 @@ def test_gradient_checkpointing_gives_the_same_loss_and_grads(tiny_models):
         torch.testing.assert_close(a, b)
 
 
-def test_trainable_state_round_trip(tiny_captioner):
+def test_trainable_state_round_trip(tiny_captioner, tmp_path):
+    """Resumable checkpoints (kvcap.trainer.resume) carry exactly the trained parameters."""
     from kvcap.model.trainable import Mode
+    from kvcap.trainer.resume import ResumeError, load_checkpoint, save_checkpoint, trainable_state
 
     tiny_captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FULL, "llm": Mode.FROZEN})
-    state = {k: v.clone() for k, v in tiny_captioner.trainable_state_dict().items()}
+    state = trainable_state(tiny_captioner)
     assert state and all(k.startswith("projector.") for k in state)
+    optimizer = torch.optim.AdamW(tiny_captioner.trainable_parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    saved = save_checkpoint(tmp_path / "checkpoints", model=tiny_captioner, optimizer=optimizer, scheduler=scheduler,
+                            position={"step": 1}, keep_last=1)
     with torch.no_grad():
         for p in tiny_captioner.trainable_parameters():
             p.zero_()
-    tiny_captioner.load_trainable_state_dict(state)
-    for name, value in tiny_captioner.trainable_state_dict().items():
+    load_checkpoint(saved, model=tiny_captioner, optimizer=optimizer, scheduler=scheduler)
+    for name, value in trainable_state(tiny_captioner).items():
         assert torch.equal(value, state[name])
-    with pytest.raises(ValueError, match="missing"):
-        tiny_captioner.load_trainable_state_dict({})
+    tiny_captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FULL})
+    with pytest.raises(ResumeError, match="missing"):
+        load_checkpoint(saved, model=tiny_captioner, optimizer=optimizer, scheduler=scheduler)
 
 
 def test_tokenizer_without_a_placeholder_gets_one_and_is_bundled(tiny_models, tmp_path, monkeypatch):

@@ -18,18 +18,12 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kvcap.fsutil import atomic_write_json
+from kvcap.fsutil import atomic_write_json, atomic_write_text
+from kvcap.records import JOB_STATUSES, JobState, dumps_jsonl, latest_per_video, read_jsonl, utc_now
 
-STATUSES = ("running", "finished", "interrupted", "failed")
-
-
-def utc_now() -> str:
-    """ISO-8601 UTC time, seconds precision (as the run directory's state.json)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 @dataclass
@@ -103,20 +97,11 @@ class JobFile:
     def state(self) -> dict[str, Any]:
         p = self.progress
         eta = p.eta_s
-        return {
-            "status": self.status,
-            **{k: self._static[k] for k in ("pid", "host", "checkpoint", "inputs", "output", "shard")},
-            "total": p.total,
-            "done": p.done,
-            "ok": p.ok,
-            "failed": p.failed,
-            "skipped": p.skipped,
-            "throughput": round(p.throughput, 4),
-            "eta_s": None if eta is None else round(eta, 1),
-            "started": self._static["started"],
-            "updated": utc_now(),
-            "error": self.error,
-        }
+        return JobState(
+            status=self.status, **self._static, total=p.total, done=p.done, ok=p.ok, failed=p.failed,
+            skipped=p.skipped, throughput=round(p.throughput, 4), eta_s=None if eta is None else round(eta, 1),
+            updated=utc_now(), error=self.error,
+        ).to_dict()
 
     def update(self, *, force: bool = False) -> bool:
         """Write the file if `min_interval` has passed since the last write (or `force`)."""
@@ -129,8 +114,8 @@ class JobFile:
 
     def close(self, status: str, error: str | None = None) -> None:
         """Record the final status (always written)."""
-        if status not in STATUSES:
-            raise ValueError(f"job status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if status not in JOB_STATUSES:
+            raise ValueError(f"job status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
         self.status = status
         self.error = error
         self.update(force=True)
@@ -190,24 +175,14 @@ class CaptionsLedger:
         from kvcap.caption.writers import CaptionsJsonl
 
         self._lock()
-        self._log = CaptionsJsonl(self.path).open()  # cuts a torn last line
-        return self.read(self.path)
+        self._log = CaptionsJsonl(self.path).open()  # cuts a torn last line, reads the records
+        return dict(self._log.latest)
 
     @staticmethod
     def read(path: str | Path) -> dict[str, dict[str, Any]]:
         """{video: last record} from a captions JSONL (undecodable lines skipped)."""
-        from kvcap.fsutil import read_jsonl
-
         path = Path(path)
-        if not path.exists():
-            return {}
-        records: dict[str, dict[str, Any]] = {}
-        for record in read_jsonl(path):
-            if "video" in record:
-                key = str(record["video"])
-                records.pop(key, None)  # keep the file order of the latest record
-                records[key] = record
-        return records
+        return latest_per_video(read_jsonl(path)) if path.exists() else {}
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record (validated by CaptionsJsonl: known keys, status, one-line error)."""
@@ -219,15 +194,11 @@ class CaptionsLedger:
 
         Videos in `order` come first in that order, then any others in file order.
         """
-        import json
-
-        from kvcap.fsutil import atomic_write_text
-
         records = self.read(self.path)
         keys = [k for k in (order or []) if k in records]
         seen = set(keys)
         keys += [k for k in records if k not in seen]
-        atomic_write_text(self.path, "".join(json.dumps(records[k], ensure_ascii=False) + "\n" for k in keys))
+        atomic_write_text(self.path, dumps_jsonl(records[k] for k in keys))
         if self._log is not None:  # the old handle points at the replaced file: reopen
             self._log.close()
             self._log.open()

@@ -181,26 +181,24 @@ class CaptionResult:
         return self.status == "ok"
 
     def record(self) -> dict[str, Any]:
-        return {
-            "video": self.video,
-            "status": self.status,
-            "caption": self.caption,
-            "segments": self.segments,
-            "duration": self.duration,
-            "frame_times": self.frame_times,
-            "checkpoint": self.checkpoint,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "error": self.error,
-        }
+        """Its captions.jsonl line (kvcap.records.CaptionRecord)."""
+        from kvcap.records import CaptionRecord
+
+        return CaptionRecord(
+            video=self.video, status=self.status, caption=self.caption, segments=self.segments,
+            duration=self.duration, frame_times=self.frame_times, checkpoint=self.checkpoint,
+            elapsed_s=round(self.elapsed_s, 3), error=self.error,
+        ).to_dict()
 
     @classmethod
     def from_record(cls, record: dict[str, Any], path: Path, skipped: bool = True) -> "CaptionResult":
+        from kvcap.records import CaptionRecord
+
+        r = CaptionRecord.from_dict(record)
         return cls(
-            video=str(record["video"]), path=path, status=str(record.get("status")),
-            caption=record.get("caption"), segments=list(record.get("segments") or []),
-            duration=record.get("duration"), frame_times=list(record.get("frame_times") or []),
-            checkpoint=record.get("checkpoint"), elapsed_s=float(record.get("elapsed_s") or 0.0),
-            error=record.get("error"), skipped=skipped,
+            video=r.video, path=path, status=r.status, caption=r.caption, segments=r.segments,
+            duration=r.duration, frame_times=r.frame_times, checkpoint=r.checkpoint,
+            elapsed_s=float(r.elapsed_s or 0.0), error=r.error, skipped=skipped,
         )
 
 

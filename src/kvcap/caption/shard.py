@@ -8,14 +8,14 @@ processes (each one lists the same folder and takes its own slice). Each shard w
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, TypeVar
 
-from kvcap.fsutil import atomic_write_text, read_jsonl
+from kvcap.fsutil import atomic_write_text
+from kvcap.records import dumps_jsonl, latest_per_video, read_jsonl
 
 JSONL_NAME = "captions.jsonl"
 JOB_NAME = "job.json"
@@ -127,14 +127,10 @@ def merge_shards(out_dir: str | Path, count: int | None = None) -> MergeReport:
     if missing:
         names = ", ".join(f"captions.shard-{i}-of-{count}.jsonl" for i in missing)
         raise ShardError(f"{out_dir}: missing shard {', '.join(f'{i}/{count}' for i in missing)} ({names}); run it, then merge again")
-    by_video: dict[str, dict] = {}
     ordered = [parts[i] for i in range(count)]
-    for part in ordered:
-        for record in read_jsonl(part):
-            if "video" in record:
-                by_video[str(record["video"])] = record
+    by_video = latest_per_video(record for part in ordered for record in read_jsonl(part))
     records = [by_video[key] for key in sorted(by_video)]
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    text = dumps_jsonl(records)
     target = out_dir / JSONL_NAME
     atomic_write_text(target, text)
     ok = sum(1 for r in records if r.get("status") == "ok")

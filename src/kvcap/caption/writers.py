@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import datetime
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from kvcap.fsutil import append_jsonl, atomic_write_text, read_jsonl, repair_jsonl_tail
+from kvcap.fsutil import append_jsonl, atomic_write_text, repair_jsonl_tail
+from kvcap.records import CaptionRecord, latest_per_video, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -144,39 +145,7 @@ SUBTITLE_WRITERS: dict[str, Callable[[str | Path, Iterable[Segment]], Path]] = {
 # captions.jsonl
 
 
-STATUSES = ("ok", "error")
-
-
-@dataclass
-class CaptionRecord:
-    """One line of `captions.jsonl` (DESIGN, Output)."""
-
-    video: str
-    """Path relative to its input root (POSIX separators)."""
-    status: str
-    """`ok` or `error`."""
-    caption: str | None = None
-    segments: list[dict[str, Any]] = field(default_factory=list)
-    """`[{"start", "end", "text"}]`, one per window (one for a whole clip)."""
-    duration: float | None = None
-    frame_times: list[float] = field(default_factory=list)
-    checkpoint: str | None = None
-    elapsed_s: float | None = None
-    error: str | None = None
-    """One line, or None when `ok`."""
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"record for {self.video}: status {self.status!r} is not one of {', '.join(STATUSES)}")
-        if self.error is not None and "\n" in self.error:
-            # The contract is one line per error; keep the first line, the rest is a traceback.
-            self.error = self.error.strip().splitlines()[0] if self.error.strip() else ""
-        self.segments = [
-            asdict(s) if isinstance(s, Segment) else dict(s) for s in self.segments
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# CaptionRecord (one line of captions.jsonl) is defined in kvcap.records.caption.
 
 
 class CaptionsJsonl:
@@ -193,24 +162,20 @@ class CaptionsJsonl:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._handle = None
+        self.latest: dict[str, dict[str, Any]] = {}
+        """Video -> the last record written for it (read by `open`, kept up to date by `append`)."""
         self.done: dict[str, dict[str, Any]] = {}
         """Video -> its latest record, for videos whose latest record is `ok`."""
 
     def read_latest(self) -> dict[str, dict[str, Any]]:
         """Video -> the last record written for it (a rerun's record wins over older ones)."""
-        if not self.path.exists():
-            return {}
-        latest: dict[str, dict[str, Any]] = {}
-        for record in read_jsonl(self.path):
-            video = record.get("video")
-            if isinstance(video, str):
-                latest[video] = record
-        return latest
+        return latest_per_video(read_jsonl(self.path)) if self.path.exists() else {}
 
     def open(self) -> "CaptionsJsonl":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_jsonl_tail(self.path)
-        self.done = {v: r for v, r in self.read_latest().items() if r.get("status") == "ok"}
+        self.latest = self.read_latest()
+        self.done = {v: r for v, r in self.latest.items() if r.get("status") == "ok"}
         self._handle = open(self.path, "a", encoding="utf-8")
         return self
 
@@ -218,13 +183,13 @@ class CaptionsJsonl:
         if self._handle is None:
             raise RuntimeError(f"{self.path}: open() the log before appending")
         if not isinstance(record, CaptionRecord):
-            unknown = sorted(set(record) - {f.name for f in fields(CaptionRecord)})
-            if unknown:
-                raise ValueError(f"{self.path}: unknown record key(s) {', '.join(unknown)}")
+            CaptionRecord.check_keys(record, self.path)
             # Validate a plain dict the same way as a record (status, one-line error).
             record = CaptionRecord(**record)
         data = record.to_dict()
         append_jsonl(self._handle, data)
+        self.latest.pop(data["video"], None)
+        self.latest[data["video"]] = data
         if data["status"] == "ok":
             self.done[data["video"]] = data
         else:

@@ -32,5 +32,6 @@ def compare(runs: tuple[str, ...], as_json: bool, config_path: str | None, overr
         return
     from rich.console import Console
 
-    targets = {"meteor": cfg.score.target_meteor, "siglip": cfg.score.target_siglip, "diversity": cfg.score.target_diversity}
-    Console().print(render_compare(rows, targets))
+    from kvcap.records import Targets
+
+    Console().print(render_compare(rows, Targets.from_score_config(cfg.score).to_dict()))

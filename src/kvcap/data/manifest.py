@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kvcap.fsutil import atomic_write_text
+from kvcap.records.jsonl import iter_jsonl
 
 SPLITS = ("train", "val", "test")
 REQUIRED_KEYS = ("id", "video", "caption", "split")
@@ -111,13 +112,9 @@ def read_manifest(path: str | Path) -> list[ManifestItem]:
     base = path.resolve().parent
     items: list[ManifestItem] = []
     first_line_of: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise _fail(path, number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    for number, record in iter_jsonl(text):
+        if isinstance(record, json.JSONDecodeError):
+            raise _fail(path, number, f"not valid JSON ({record.msg} at column {record.colno})") from None
         _check_record(record, path, number)
         item_id = record["id"]
         if item_id in first_line_of:

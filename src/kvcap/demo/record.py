@@ -17,6 +17,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from kvcap.records import RunSummary
+
 HEADING = "## demo"
 COLUMNS = ["date", "machine", "commit", "train clips", "stage 2 epochs", "recipe s", "checkpoint MB", "held-out n",
            "METEOR", "blind METEOR", "gap", "diversity / refs", "time_of_day", "scene", "weather", "motion", "objects", "targets"]
@@ -43,7 +45,7 @@ def _dir_mb(path: Path) -> float:
 def build_row(build_dir: Path, checkpoint: Path, seconds: float | None) -> list[str]:
     score = json.loads((build_dir / "heldout-score.json").read_text(encoding="utf-8"))["summary"]
     g = score["grounding"]
-    summary = json.loads((build_dir / "runs" / "demo" / "summary.json").read_text(encoding="utf-8"))
+    summary = RunSummary.from_dict(json.loads((build_dir / "runs" / "demo" / "summary.json").read_text(encoding="utf-8")))
     attrs = g.get("attributes", {})
 
     def pct(name: str) -> str:
@@ -54,8 +56,8 @@ def build_row(build_dir: Path, checkpoint: Path, seconds: float | None) -> list[
         dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         f"{platform.machine()} {os.cpu_count()} cpu",
         _commit(),
-        str(summary.get("train_clips")),
-        f"{summary.get('epochs')}",
+        str(summary.train_clips),
+        f"{summary.epochs}",
         f"{seconds:.0f}" if seconds is not None else "-",
         f"{_dir_mb(checkpoint):.1f}",
         str(g["n"]),

@@ -20,7 +20,6 @@ does not name an attribute counts as wrong for it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -187,10 +186,6 @@ def render_grounding(summary: Mapping[str, Any]):
         table.caption = "no `attributes` in the references manifest: attribute accuracy not measured"
         table.caption_justify = "left"
     return table
-
-
-def grounding_json(summary: Mapping[str, Any]) -> str:
-    return json.dumps(summary, ensure_ascii=False, indent=2)
 
 
 def add_grounding(report, predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],

@@ -28,6 +28,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from kvcap.records.jsonl import iter_jsonl
+
 
 class ScoreInputError(ValueError):
     """A predictions or references file kvcap cannot use (one line, names file and line)."""
@@ -67,13 +69,9 @@ def _records(path: Path, what: str):
     except UnicodeDecodeError:
         raise ScoreInputError(f"{path}: {what} file is not UTF-8 text") from None
     found = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ScoreInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    for number, record in iter_jsonl(text):
+        if isinstance(record, json.JSONDecodeError):
+            raise ScoreInputError(f"{path}:{number}: not valid JSON ({record.msg})") from None
         if not isinstance(record, dict):
             raise ScoreInputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
         found = True

@@ -17,6 +17,7 @@ from kvcap.metrics.collapse import collapse_reasons
 from kvcap.metrics.diversity import compression_ratio, diversity_stats, REPETITION_RATIO
 from kvcap.metrics.meteor import meteor
 from kvcap.metrics.tokenize import TokenCache, TokenizeStats, get_tokenizer, tokenize_texts
+from kvcap.records.targets import Targets
 
 METRICS = ("meteor", "siglip", "diversity")
 EXAMPLES = 5  # unmatched ids listed by name in the report
@@ -103,7 +104,7 @@ def score_predictions(
         "unmatched_prediction_examples": unmatched_predictions[:EXAMPLES],
         "missing_predictions": len(missing_predictions),
         "missing_prediction_examples": missing_predictions[:EXAMPLES],
-        "targets": {"meteor": cfg.target_meteor, "siglip": cfg.target_siglip, "diversity": cfg.target_diversity},
+        "targets": Targets.from_score_config(cfg).to_dict(),
     }
     per_clip: list[dict[str, Any]] = [
         {"id": i, "prediction": predictions[i], "reference": list(references[i])[0] if references[i] else None}

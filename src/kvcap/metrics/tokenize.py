@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from kvcap.fsutil import atomic_write_text, kvcap_home
+from kvcap.records.jsonl import read_jsonl
 
 
 class TokenizerError(ValueError):
@@ -136,15 +137,12 @@ class TokenCache:
             return found
         for shard in sorted(folder.glob("*.jsonl")):
             try:
-                text = shard.read_text(encoding="utf-8")
+                records = read_jsonl(shard)  # a damaged line is skipped: just a cache miss
             except OSError:
                 continue
-            for line in text.splitlines():
-                try:
-                    record = json.loads(line)
+            for record in records:
+                if isinstance(record.get("h"), str) and isinstance(record.get("t"), list):
                     found[record["h"]] = record["t"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # a damaged line is just a cache miss
         return found
 
     def store(self, tokenizer: TextTokenizer, entries: dict[str, list[str]]) -> None:

@@ -262,20 +262,6 @@ class Captioner(nn.Module):
         """The parameters the current plan trains (what the optimizer gets)."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """{name: tensor} of the trained parameters only (for resumable training checkpoints)."""
-        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
-
-    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Inverse of `trainable_state_dict`; names must match the current plan exactly."""
-        params = {n: p for n, p in self.named_parameters() if p.requires_grad}
-        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
-        if missing or unexpected:
-            raise ValueError(f"trainable state does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        with torch.no_grad():
-            for name, param in params.items():
-                param.copy_(state[name].to(param.device, param.dtype))
-
     def train(self, mode: bool = True) -> "Captioner":
         super().train(mode)
         self.vision.train(False)  # always frozen (VisionEncoder ignores it too)
@@ -341,8 +327,8 @@ class Captioner(nn.Module):
 
         Logits are computed only from the first labelled position on (the caption tail,
         ~400 positions), not over the ~4,600 visual ones: with Qwen3's 151,936-token vocabulary
-        the full (B, L, V) logits, their fp32 copy and its gradient cost ~9 GB a sample (issue
-        [8/8]). The value equals the LLM's own full-logits loss (tested).
+        the full (B, L, V) logits, their fp32 copy and its gradient cost ~9 GB a sample. The value
+        equals the LLM's own full-logits loss (tested).
         """
         batch = self.training_batch(features, captions)
         labels = batch.pop("labels")  # (B, L)

@@ -8,5 +8,6 @@
     rundir.py     the run directory the TUI and `kvcap compare` read
     compare.py    the projector comparison table
 
-Nothing is imported here, so `import kvcap.trainer.rundir` (the TUI) stays free of torch.
+Nothing is imported here: `kvcap compare` imports compare.py and rundir.py without loading
+torch. The file contracts those two read and write are kvcap.records.
 """

@@ -8,9 +8,11 @@ and the eval rows of `metrics.jsonl`, so it can be compared while it trains.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kvcap.records import SEED_TARGETS, Targets, compare_figures
 from kvcap.trainer.rundir import RunDir
 
 COLUMNS = ("run", "projector", "params", "visual_tokens", "meteor", "siglip", "diversity", "train_time_s", "collapse", "stage", "status")
@@ -20,45 +22,16 @@ class CompareError(ValueError):
     """A run that cannot be compared (one line naming the directory)."""
 
 
-def _best_eval(rows: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
-    evals = [r for r in rows if r.get("kind") == "eval"]
-    if not evals:
-        return None
-    latest_stage = max(int(r.get("stage", 1)) for r in evals)
-    evals = [r for r in evals if int(r.get("stage", 1)) == latest_stage]
-    if metric == "loss":
-        return min(evals, key=lambda r: r.get("loss") if r.get("loss") is not None else float("inf"))
-    return max(evals, key=lambda r: r.get(metric) if r.get(metric) is not None else float("-inf"))
-
-
 def run_row(path: str | Path) -> dict[str, Any]:
-    """The comparison row of one run directory."""
+    """The comparison row of one run directory (figures by kvcap.records.compare_figures)."""
     run = RunDir(path)
     if not run.path.is_dir():
         raise CompareError(f"{run.path}: no such run directory")
-    summary = run.read_summary()
-    state = run.read_state() or {}
-    if summary is None and not state:
+    summary, state = run.run_summary(), run.run_state()
+    if summary is None and state is None:
         raise CompareError(f"{run.path}: not a run directory (no summary.json or state.json)")
-    summary = summary or {}
-    best = summary.get("best_eval")
-    if best is None:
-        metric = (state.get("best") or {}).get("metric") or "meteor"
-        best = _best_eval(run.metrics(), metric) or {}
-    return {
-        "run": run.name,
-        "path": str(run.path),
-        "projector": summary.get("projector") or state.get("projector"),
-        "params": summary.get("projector_params"),
-        "visual_tokens": summary.get("visual_tokens"),
-        "meteor": best.get("meteor"),
-        "siglip": best.get("siglip"),
-        "diversity": best.get("diversity"),
-        "train_time_s": summary.get("train_time_s"),
-        "collapse": bool(best.get("collapse")) if best else None,
-        "stage": summary.get("stage", state.get("stage")),
-        "status": state.get("status", summary.get("status")),
-    }
+    figures = asdict(compare_figures(run.name, summary, state, run.eval_rows()))
+    return {"run": figures.pop("name"), "path": str(run.path), **figures}
 
 
 def compare_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
@@ -87,7 +60,7 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
     """A rich Table; metric cells are green when they pass the seed target, red when not."""
     from rich.table import Table
 
-    targets = targets or {"meteor": 0.40, "siglip": 0.10, "diversity": 0.50}
+    marks = Targets.from_dict(targets) if targets else SEED_TARGETS
     table = Table(title="projector comparison")
     for title, justify in (("run", "left"), ("projector", "left"), ("params", "right"), ("visual tokens", "right"),
                            ("METEOR", "right"), ("SigLIP2", "right"), ("Diversity", "right"),
@@ -98,7 +71,7 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
         value = row.get(key)
         if value is None:
             return "-"
-        ok = value > targets[key]
+        ok = marks.passes(key, value)
         return f"[{'green' if ok else 'red'}]{value:.3f}[/]"
 
     for row in rows:

@@ -11,16 +11,12 @@ Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kvcap.data.manifest import ManifestItem
-
-# Which way is better for each metric `train.best_metric` may name.
-HIGHER_IS_BETTER = {"meteor": True, "siglip": True, "diversity": True, "loss": False}
 
 
 @dataclass
@@ -30,14 +26,6 @@ class EvalResult:
     loss: float | None
     seconds: float
     failed: list[str] = field(default_factory=list)  # one-line reasons of clips not captioned
-
-
-def is_better(metric: str, value: float | None, best: float | None) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    if best is None:
-        return True
-    return value > best if HIGHER_IS_BETTER[metric] else value < best
 
 
 class Evaluator:

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kvcap.data.manifest import ManifestItem
@@ -226,6 +225,3 @@ def epoch_order(n: int, epoch: int, seed: int, batch_size: int, rank: int = 0, w
     mine = order[rank::world]
     return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
 
-
-def videos_of(items: Iterable[ManifestItem]) -> dict[str, Path]:
-    return {it.id: Path(it.video) for it in items}

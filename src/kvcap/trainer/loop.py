@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from kvcap.records import EvalRow, RunState, RunSummary, SampleRow, TrainRow, live_status
 from kvcap.trainer.rundir import RunDir, utc_now
 
 
@@ -104,6 +105,12 @@ def _truncate_rows(path: Path, stage: int, step: int) -> None:
     kept = [r for r in rows if not (int(r.get("stage", 0)) == stage and int(r.get("step", 0)) > step)]
     if len(kept) != len(rows) or path.read_bytes()[-1:] not in (b"\n", b""):
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+
+
+def _still_running(state: dict[str, Any]) -> bool:
+    """state.json says running and its process is alive and updating (kvcap.records.live_status)."""
+    run = RunState.from_dict(state)
+    return live_status(run.status, run.pid, run.host, run.updated_s, time.time()) == "running"
 
 
 @contextlib.contextmanager
@@ -200,6 +207,9 @@ class _Trainer:
                                  f"run `kvcap train --stage {stage} --run {run.name}` without --resume to start stage {stage}")
             if previous.get("status") == "finished":
                 raise TrainError(f"{where}: stage {stage} already finished; nothing to resume")
+            if _still_running(previous):
+                raise TrainError(f"{where}: still being trained (pid {previous.get('pid')} on {previous.get('host')}); "
+                                 "stop it first or wait for it")
             from kvcap.trainer.resume import latest_checkpoint
 
             if latest_checkpoint(run.checkpoints_dir) is None:
@@ -489,10 +499,10 @@ class _Trainer:
                     stats = torch.tensor([step_loss, float(clips_since_log)], device=acc.device)
                     stats = acc.reduce(stats, reduction="sum") if self.world > 1 else stats
                     now = time.perf_counter()
-                    row = {"kind": "train", "stage": self.stage, "step": self.step, "epoch": round(progress_epoch, 4),
-                           "loss": float(stats[0]) / self.world, "lr": lr, "grad_norm": float(norm),
-                           "samples_per_s": round(float(stats[1]) / max(now - last_log_time, 1e-9), 3),
-                           "mem_mb": memory_mb(acc.device), "time": utc_now()}
+                    row = TrainRow(stage=self.stage, step=self.step, epoch=round(progress_epoch, 4),
+                                   loss=float(stats[0]) / self.world, lr=lr, grad_norm=float(norm),
+                                   samples_per_s=round(float(stats[1]) / max(now - last_log_time, 1e-9), 3),
+                                   mem_mb=memory_mb(acc.device), time=utc_now()).to_dict()
                     self.run.log_metrics(row)
                     last_log_time, clips_since_log = now, 0
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
@@ -543,7 +553,7 @@ class _Trainer:
             self.collapsed, self.best = flag
 
     def _eval_main(self, epoch_value: float) -> None:
-        from kvcap.trainer.evaluate import is_better
+        from kvcap.records import is_better
 
         t = self.cfg.train
         captioner = self.captioner
@@ -556,18 +566,19 @@ class _Trainer:
             return
         result = self.evaluator.run(captioner, self.val_items, self.source, epoch=int(epoch_value))
         s = result.summary
-        row = {"kind": "eval", "stage": self.stage, "step": self.step, "epoch": epoch_value, "loss": result.loss,
-               "meteor": s.get("meteor"), "siglip": s.get("siglip"), "siglip_cosine": s.get("siglip_cosine"),
-               "diversity": s.get("diversity"), "ref_diversity": s.get("ref_diversity"),
-               "unique_ratio": s.get("unique_ratio"), "collapse": bool(s.get("collapse")),
-               "collapse_reasons": list(s.get("collapse_reasons") or []), "n": s.get("n"),
-               "eval_s": round(result.seconds, 2), "time": utc_now()}
+        row = EvalRow(stage=self.stage, step=self.step, epoch=epoch_value, loss=result.loss,
+                      meteor=s.get("meteor"), siglip=s.get("siglip"), siglip_cosine=s.get("siglip_cosine"),
+                      diversity=s.get("diversity"), ref_diversity=s.get("ref_diversity"),
+                      unique_ratio=s.get("unique_ratio"), collapse=bool(s.get("collapse")),
+                      collapse_reasons=list(s.get("collapse_reasons") or []), n=s.get("n"),
+                      eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
         self.run.log_metrics(row)
         by_id = {it.id: it for it in self.val_items}
         for clip_id, prediction in result.predictions.items():
             item = by_id[clip_id]
-            self.run.log_sample({"stage": self.stage, "epoch": epoch_value, "step": self.step, "id": clip_id,
-                                 "video": str(item.video), "prediction": prediction, "reference": item.references[0]})
+            self.run.log_sample(SampleRow(stage=self.stage, epoch=epoch_value, step=self.step, id=clip_id,
+                                          video=str(item.video), prediction=prediction,
+                                          reference=item.references[0]).to_dict())
         self.run.write_predictions([
             {"id": clip_id, "video": str(by_id[clip_id].video), "caption": text, "stage": self.stage, "step": self.step}
             for clip_id, text in result.predictions.items()
@@ -616,17 +627,17 @@ class _Trainer:
         stage_times = dict(previous.get("stage_times_s") or {})
         stage_times[str(self.stage)] = round(elapsed, 2)
         projector_params = sum(p.numel() for p in self.captioner.projector.parameters())
-        summary = {
-            "name": self.run.name, "stage": self.stage, "status": "finished", "projector": self.cfg.projector.name,
-            "projector_params": projector_params, "visual_tokens": int(self.captioner.num_visual_tokens),
-            "trainable": self.trainable, "train_time_s": round(sum(stage_times.values()), 2),
-            "stage_times_s": stage_times, "loop_s": round(getattr(self, "loop_s", 0.0), 3), "steps": self.step, "total_steps": self.total_steps,
-            "epochs": self.stage_cfg.epochs, "train_clips": len(self.train_items), "val_clips": len(self.val_items),
-            "bad_clips": getattr(self, "bad_clips", 0), "best": self.best, "best_eval": self.best_eval,
-            "last_eval": self.last_eval, "collapse": bool(self.last_eval and self.last_eval.get("collapse")),
-            "world_size": acc.num_processes, "rank_weight_digests": digests,
-            "init": str(self.init_path) if self.init_path else None, "finished": utc_now(),
-        }
+        summary = RunSummary(
+            name=self.run.name, stage=self.stage, status="finished", projector=self.cfg.projector.name,
+            projector_params=projector_params, visual_tokens=int(self.captioner.num_visual_tokens),
+            trainable=self.trainable, train_time_s=round(sum(stage_times.values()), 2),
+            stage_times_s=stage_times, loop_s=round(getattr(self, "loop_s", 0.0), 3), steps=self.step, total_steps=self.total_steps,
+            epochs=self.stage_cfg.epochs, train_clips=len(self.train_items), val_clips=len(self.val_items),
+            bad_clips=getattr(self, "bad_clips", 0), best=self.best, best_eval=self.best_eval,
+            last_eval=self.last_eval, collapse=bool(self.last_eval and self.last_eval.get("collapse")),
+            world_size=acc.num_processes, rank_weight_digests=digests,
+            init=str(self.init_path) if self.init_path else None, finished=utc_now(),
+        ).to_dict()
         self.run.write_summary(summary)
         self.state.update(status="finished", step=self.step, epoch=self.epoch)
         self.run.write_state(self.state)

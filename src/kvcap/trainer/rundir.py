@@ -20,7 +20,8 @@
 
 Both stages of one run share the directory: rows carry their `stage`, and `best/` is always the
 latest stage's best, so `kvcap caption --checkpoint runs/<name>/best` takes the finished model.
-Every JSON file is replaced atomically; JSONL lines are appended whole and flushed.
+Every JSON file is replaced atomically; JSONL lines are appended whole and flushed. The typed
+model of each file (RunState, TrainRow, EvalRow, SampleRow, RunSummary) is in kvcap.records.
 """
 
 from __future__ import annotations
@@ -28,18 +29,20 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kvcap.fsutil import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl_tail
-
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
-
-
-def utc_now() -> str:
-    """ISO-8601 UTC, seconds precision."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+from kvcap.fsutil import append_jsonl, atomic_write_json, atomic_write_text, repair_jsonl_tail
+from kvcap.records import (  # noqa: F401  (RUN_STATUSES, utc_now: re-exported for the trainer)
+    RUN_STATUSES,
+    EvalRow,
+    RunState,
+    RunSummary,
+    dumps_jsonl,
+    read_json_object,
+    read_jsonl,
+    utc_now,
+)
 
 
 def resolve_run_path(run: str | None, runs_dir: str | Path, default_name: str) -> Path:
@@ -103,27 +106,27 @@ class RunDir:
 
     # reading ----------------------------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
-        import json
-
-        if not self.state_path.is_file():
-            return None
-        try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        return read_json_object(self.state_path)
 
     def read_summary(self) -> dict[str, Any] | None:
-        import json
+        return read_json_object(self.summary_path)
 
-        if not self.summary_path.is_file():
-            return None
-        try:
-            return json.loads(self.summary_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+    def run_state(self) -> RunState | None:
+        """state.json, typed (None when absent or unreadable)."""
+        data = self.read_state()
+        return RunState.from_dict(data, self.name) if data is not None else None
+
+    def run_summary(self) -> RunSummary | None:
+        """summary.json, typed (None before the first stage finished)."""
+        data = self.read_summary()
+        return RunSummary.from_dict(data) if data is not None else None
 
     def metrics(self) -> list[dict[str, Any]]:
         return read_jsonl(self.metrics_path) if self.metrics_path.is_file() else []
+
+    def eval_rows(self) -> list[EvalRow]:
+        """The `kind: eval` rows of metrics.jsonl, typed."""
+        return [row for r in self.metrics() if r.get("kind") == "eval" and (row := EvalRow.from_dict(r)) is not None]
 
     # writing ----------------------------------------------------------------------------------
     def create(self) -> None:
@@ -141,12 +144,11 @@ class RunDir:
 
     def new_state(self, *, stage: int, projector: str, total_steps: int, epochs: float, previous: dict | None) -> dict[str, Any]:
         """A fresh `state.json` body for a stage, carrying the earlier stage's facts along."""
-        state = {
-            "name": self.name, "status": "running", "pid": os.getpid(), "host": socket.gethostname(),
-            "stage": stage, "projector": projector, "step": 0, "total_steps": total_steps,
-            "epoch": 0, "epochs": epochs, "started": utc_now(), "updated": utc_now(), "error": None,
-            "best": None,
-        }
+        state = RunState(
+            name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(), stage=stage,
+            projector=projector, step=0, total_steps=total_steps, epoch=0, epochs=epochs, started=utc_now(),
+            updated=utc_now(), error=None, best=None,
+        ).to_dict()
         for key in ("stage1_best",):
             if previous and previous.get(key):
                 state[key] = previous[key]
@@ -173,9 +175,7 @@ class RunDir:
     def write_predictions(self, records: list[dict[str, Any]]) -> None:
         """Replace predictions.jsonl with the latest eval's captions (one atomic rename)."""
         if self.writer:
-            import json
-
-            atomic_write_text(self.predictions_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+            atomic_write_text(self.predictions_path, dumps_jsonl(records))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.writer:

@@ -1,12 +1,14 @@
-"""Read the files `kvcap train` and `kvcap caption` write, into plain dataclasses.
+"""Follow the files `kvcap train` and `kvcap caption` write, for the TUI.
 
-Pure Python: no textual, no torch, so `kvcap compare` and scripts can use it too. The formats
-are the contract in docs/internals.md ("Run directory" and `OUT/job.json`).
+The file contracts (state.json, metrics.jsonl, samples.jsonl, summary.json, job.json,
+captions.jsonl) and the rules over them (best eval, targets, liveness) are kvcap.records; this
+module only tails the files and keeps what it read. No textual, no torch.
 
 Live files are followed, not reloaded: :class:`JsonlTail` remembers the byte offset it has
-read up to and, on each poll, reads only the complete lines appended since. A last line
-without its newline is a write in progress: it is left for the next poll. A file that shrank
-or was replaced (a compaction renames a new file over it) is read again from the start.
+read up to and, on each poll, parses only the complete lines appended since (with the one
+JSONL parser, kvcap.records.iter_jsonl). A last line without its newline is a write in
+progress: it is left for the next poll. A file that shrank or was replaced (a compaction
+renames a new file over it) is read again from the start.
 
 Missing or half-written files never raise here: a reader reports what it could read, and
 `RunReader.gone` / `JobReader.gone` say when the directory itself has disappeared.
@@ -14,94 +16,38 @@ Missing or half-written files never raise here: a reader reports what it could r
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import socket
 import sys
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from kvcap.records import (
+    CaptionRecord,
+    EvalRow,
+    JobState,
+    PidAlive,
+    RunState,
+    RunSummary,
+    SampleRow,
+    Targets,
+    TrainRow,
+    compare_figures,
+    iter_jsonl,
+    live_status,
+    parse_time,  # noqa: F401  (re-exported for the app and tests)
+    pid_alive,
+    read_json_object,
+    select_best,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-STALE_AFTER_S = 600.0
-"""A run that says `running` but has not updated state.json for this long is stale."""
-
-# The original design's seed targets (ScoreConfig.target_*): value must exceed these.
-TARGETS: dict[str, float] = {"meteor": 0.40, "siglip": 0.10, "diversity": 0.50}
-
 Clock = Callable[[], float]  # seconds since the epoch
-PidAlive = Callable[[int], bool]
-
-
-# ---------------------------------------------------------------------------------------------
-# Small parsing helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> float | None:
-    """Epoch seconds from an ISO-8601 string (naive = UTC) or a number; None when absent/bad."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
-    return None
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _int(value: Any, default: int = 0) -> int:
-    number = _num(value)
-    return int(number) if number is not None else default
-
-
-def _str(value: Any, default: str = "") -> str:
-    return value if isinstance(value, str) else default
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def read_json_file(path: Path) -> dict[str, Any] | None:
-    """A JSON object from `path`, or None when missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,10 +63,6 @@ class JsonlTail:
         self.offset = 0
         self.bad_lines = 0
         self._inode: int | None = None
-
-    def reset(self) -> None:
-        self.offset = 0
-        self._inode = None
 
     def poll(self) -> tuple[list[dict[str, Any]], bool]:
         """(new records, restarted): `restarted` is True when the file was replaced/shrunk and
@@ -145,17 +87,10 @@ class JsonlTail:
             return [], restarted
         self.offset += end + 1
         records: list[dict[str, Any]] = []
-        for raw in data[:end].split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                self.bad_lines += 1
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-            else:
+        for _, value in iter_jsonl(data[: end + 1], complete_only=True):
+            if isinstance(value, dict):
+                records.append(value)
+            else:  # not JSON, or not an object
                 self.bad_lines += 1
         return records, restarted
 
@@ -163,139 +98,6 @@ class JsonlTail:
 # ---------------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunState:
-    """state.json, typed. Missing keys get neutral defaults."""
-
-    name: str
-    status: str = "unknown"
-    pid: int = 0
-    host: str = ""
-    stage: int | str = ""
-    projector: str = ""
-    step: int = 0
-    total_steps: int = 0
-    epoch: float = 0.0
-    epochs: float = 0.0
-    started: float | None = None
-    updated: float | None = None
-    error: str | None = None
-    best_metric: str = ""
-    best_value: float | None = None
-    best_step: int | None = None
-
-    @classmethod
-    def from_dict(cls, name: str, data: dict[str, Any]) -> "RunState":
-        best = data.get("best") if isinstance(data.get("best"), dict) else {}
-        stage = data.get("stage", "")
-        return cls(
-            name=_str(data.get("name"), name) or name,
-            status=_str(data.get("status"), "unknown"),
-            pid=_int(data.get("pid")),
-            host=_str(data.get("host")),
-            stage=stage if isinstance(stage, (int, str)) and not isinstance(stage, bool) else "",
-            projector=_str(data.get("projector")),
-            step=_int(data.get("step")),
-            total_steps=_int(data.get("total_steps")),
-            epoch=_num(data.get("epoch")) or 0.0,
-            epochs=_num(data.get("epochs")) or 0.0,
-            started=parse_time(data.get("started")),
-            updated=parse_time(data.get("updated")),
-            error=data.get("error") if isinstance(data.get("error"), str) else None,
-            best_metric=_str(best.get("metric")),
-            best_value=_num(best.get("value")),
-            best_step=_int(best.get("step")) if best.get("step") is not None else None,
-        )
-
-
-@dataclass
-class TrainPoint:
-    """A `kind: train` row of metrics.jsonl."""
-
-    step: int
-    stage: int | str = ""
-    epoch: float | None = None
-    loss: float | None = None
-    lr: float | None = None
-    grad_norm: float | None = None
-    samples_per_s: float | None = None
-    mem_mb: float | None = None
-    time: float | None = None
-
-
-@dataclass
-class EvalRow:
-    """A `kind: eval` row of metrics.jsonl."""
-
-    step: int
-    stage: int | str = ""
-    epoch: float | None = None
-    loss: float | None = None
-    meteor: float | None = None
-    siglip: float | None = None
-    siglip_cosine: float | None = None
-    diversity: float | None = None
-    ref_diversity: float | None = None
-    unique_ratio: float | None = None
-    collapse: bool = False
-    collapse_reasons: list[str] = field(default_factory=list)
-    time: float | None = None
-
-
-@dataclass
-class Sample:
-    """A line of samples.jsonl: one eval prediction beside its reference."""
-
-    stage: int | str
-    epoch: float | None
-    step: int
-    id: str
-    video: str
-    prediction: str
-    reference: str
-
-
-def _stage(value: Any) -> int | str:
-    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
-
-
-def train_point(record: dict[str, Any]) -> TrainPoint | None:
-    if record.get("kind") != "train" or _num(record.get("step")) is None:
-        return None
-    return TrainPoint(
-        step=_int(record["step"]), stage=_stage(record.get("stage")), epoch=_num(record.get("epoch")),
-        loss=_num(record.get("loss")), lr=_num(record.get("lr")), grad_norm=_num(record.get("grad_norm")),
-        samples_per_s=_num(record.get("samples_per_s")), mem_mb=_num(record.get("mem_mb")),
-        time=parse_time(record.get("time")),
-    )
-
-
-def eval_row(record: dict[str, Any]) -> EvalRow | None:
-    if record.get("kind") != "eval":
-        return None
-    reasons = record.get("collapse_reasons")
-    return EvalRow(
-        step=_int(record.get("step")), stage=_stage(record.get("stage")), epoch=_num(record.get("epoch")),
-        loss=_num(record.get("loss")), meteor=_num(record.get("meteor")), siglip=_num(record.get("siglip")),
-        siglip_cosine=_num(record.get("siglip_cosine")), diversity=_num(record.get("diversity")),
-        ref_diversity=_num(record.get("ref_diversity")), unique_ratio=_num(record.get("unique_ratio")),
-        collapse=record.get("collapse") is True,
-        collapse_reasons=[str(r) for r in reasons] if isinstance(reasons, list) else [],
-        time=parse_time(record.get("time")),
-    )
-
-
-def sample(record: dict[str, Any]) -> Sample:
-    reference = record.get("reference")
-    if isinstance(reference, list):  # several references: show the first
-        reference = reference[0] if reference else ""
-    return Sample(
-        stage=_stage(record.get("stage")), epoch=_num(record.get("epoch")), step=_int(record.get("step")),
-        id=str(record.get("id", "")), video=str(record.get("video", "")),
-        prediction=str(record.get("prediction", "")), reference=str(reference or ""),
-    )
 
 
 def downsample(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
@@ -343,13 +145,13 @@ class RunReader:
         self.state = RunState(name=self.name)
         self.has_state = False
         self.gone = False
-        self.train: list[TrainPoint] = []
+        self.train: list[TrainRow] = []
         self._stage_start = 0  # index in `train` where the latest stage's rows begin
         self.evals: list[EvalRow] = []
-        self.samples: deque[Sample] = deque(maxlen=self.SAMPLES_KEPT)
+        self.samples: deque[SampleRow] = deque(maxlen=self.SAMPLES_KEPT)
         self.samples_seen = 0  # total ever read (for "new since" checks)
         self.config_text: str | None = None
-        self.summary: dict[str, Any] | None = None
+        self.summary: RunSummary | None = None
         self.version = 0  # bumps whenever anything readable changed
         self._metrics = JsonlTail(self.path / "metrics.jsonl")
         self._samples = JsonlTail(self.path / "samples.jsonl")
@@ -390,11 +192,11 @@ class RunReader:
         mtime = self._mtime(path)
         if mtime is None or mtime == self._state_mtime:
             return False
-        data = read_json_file(path)
+        data = read_json_object(path)
         if data is None:  # being replaced right now, or broken: try again next poll
             return False
         self._state_mtime = mtime
-        self.state = RunState.from_dict(self.name, data)
+        self.state = RunState.from_dict(data, self.name)
         self.has_state = True
         return True
 
@@ -405,15 +207,18 @@ class RunReader:
             self.evals.clear()
             self._stage_start = 0
         for record in records:
-            point = train_point(record)
-            if point is not None:
+            kind = record.get("kind")
+            if kind == TrainRow.KIND:
+                point = TrainRow.from_dict(record)
+                if point is None:
+                    continue
                 if self.train and point.stage != self.train[-1].stage:
                     self._stage_start = len(self.train)
                 self.train.append(point)
-                continue
-            row = eval_row(record)
-            if row is not None:
-                self.evals.append(row)
+            elif kind == EvalRow.KIND:
+                row = EvalRow.from_dict(record)
+                if row is not None:
+                    self.evals.append(row)
         return bool(records) or restarted
 
     def _poll_samples(self) -> bool:
@@ -421,7 +226,7 @@ class RunReader:
         if restarted:
             self.samples.clear()
         for record in records:
-            self.samples.append(sample(record))
+            self.samples.append(SampleRow.from_dict(record))
         self.samples_seen += len(records)
         return bool(records) or restarted
 
@@ -440,7 +245,8 @@ class RunReader:
         mtime = self._mtime(path)
         if mtime != self._summary_mtime:
             self._summary_mtime = mtime
-            self.summary = read_json_file(path)
+            data = read_json_object(path)
+            self.summary = RunSummary.from_dict(data) if data is not None else None
             changed = True
         return changed
 
@@ -454,42 +260,33 @@ class RunReader:
         except tomllib.TOMLDecodeError:
             return {}
 
-    def targets(self) -> dict[str, float]:
+    def targets(self) -> Targets:
         """The run's own score targets (its config's score.target_*), else the seed targets."""
         score = self.config().get("score")
-        score = score if isinstance(score, dict) else {}
-        return {m: _num(score.get(f"target_{m}")) if _num(score.get(f"target_{m}")) is not None else v
-                for m, v in TARGETS.items()}
+        return Targets.from_score_config(score if isinstance(score, dict) else {})
 
     def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
         """The status to show: state.json's, or `stale` when it claims running but its
         process is gone (same host) or it stopped updating; `gone` when deleted."""
         if self.gone:
             return "gone"
-        state = self.state
         if not self.has_state:
             return "unknown"
-        if state.status != "running":
-            return state.status
-        this_host = host if host is not None else socket.gethostname()
-        if state.pid and (not state.host or state.host == this_host) and not alive(state.pid):
-            return "stale"
-        if state.updated is not None and now - state.updated > STALE_AFTER_S:
-            return "stale"
-        return "running"
+        state = self.state
+        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
 
-    def current_stage_train(self) -> list[TrainPoint]:
+    def current_stage_train(self) -> list[TrainRow]:
         """Train rows of the latest stage (stage 2 counts its steps from 0 again)."""
         return self.train[self._stage_start:]
 
     def step_rate(self, window: int = 20) -> float | None:
         """Optimizer steps per second over the last `window` timed train rows of this stage."""
-        timed = [p for p in self.current_stage_train()[-window:] if p.time is not None]
+        timed = [(p.step, t) for p in self.current_stage_train()[-window:] if (t := p.time_s) is not None]
         if len(timed) < 2:
             return None
-        first, last = timed[0], timed[-1]
-        dt = last.time - first.time  # type: ignore[operator]
-        ds = last.step - first.step
+        (first_step, first_time), (last_step, last_time) = timed[0], timed[-1]
+        dt = last_time - first_time
+        ds = last_step - first_step
         if dt <= 0 or ds <= 0:
             return None
         return ds / dt
@@ -510,13 +307,15 @@ class RunReader:
                 return point.loss
         return None
 
+    def best_eval(self) -> EvalRow | None:
+        """The run's best eval by the rule `kvcap compare` uses (kvcap.records.select_best)."""
+        return select_best(self.summary, self.state if self.has_state else None, self.evals)
+
     def best_meteor(self) -> float | None:
-        values = [e.meteor for e in self.evals if e.meteor is not None]
-        if values:
-            return max(values)
-        if self.state.best_metric == "meteor":
-            return self.state.best_value
-        return None
+        best = self.best_eval()
+        if best is not None:
+            return best.meteor
+        return self.state.best_value if self.state.best_metric == "meteor" else None
 
     def collapsed(self) -> bool:
         """The latest eval raised the mode-collapse alarm."""
@@ -533,7 +332,8 @@ class RunReader:
 
     def _config_projector(self) -> str:
         projector = self.config().get("projector")
-        return _str(projector.get("name")) if isinstance(projector, dict) else ""
+        value = projector.get("name") if isinstance(projector, dict) else None
+        return value if isinstance(value, str) else ""
 
     def curve(self, attr: str, limit: int = 400) -> tuple[list[float], list[float]]:
         """(steps, values) of a train metric in the current stage, at most `limit` points."""
@@ -559,98 +359,24 @@ class CompareRow:
     best_diversity: float | None
     train_time_s: float | None
     collapse: bool
-
-
-def _stage_number(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 1
-
-
-def best_eval(evals: list[EvalRow], metric: str = "meteor") -> EvalRow | None:
-    """The best eval of the latest stage by `metric` (lowest for `loss`), as `kvcap compare` picks it."""
-    if not evals:
-        return None
-    latest = max(_stage_number(e.stage) for e in evals)
-    rows = [e for e in evals if _stage_number(e.stage) == latest]
-    if metric == "loss":
-        return min(rows, key=lambda e: e.loss if e.loss is not None else math.inf)
-    return max(rows, key=lambda e: getattr(e, metric, None) if getattr(e, metric, None) is not None else -math.inf)
+    targets: Targets
+    """The run's own pass marks (its config's score.target_*)."""
 
 
 def compare_row(run: RunReader) -> CompareRow:
-    """The comparison figures of a run, with the semantics of `kvcap compare`
-    (kvcap.trainer.compare): sizes and time from summary.json; metrics and the collapse flag
-    from the best eval (summary's `best_eval`, else the best eval of the latest stage so far)."""
-    summary = run.summary or {}
-    best = summary.get("best_eval") if isinstance(summary.get("best_eval"), dict) else None
-    if best is not None:
-        row = eval_row(dict(best, kind="eval"))
-    else:
-        row = best_eval(run.evals, run.state.best_metric or "meteor")
-    params = _num(summary.get("projector_params"))
-    tokens = _num(summary.get("visual_tokens"))
-    projector = _str(summary.get("projector")) or run.state.projector or run._config_projector()
+    """The comparison figures of a run, as `kvcap compare` prints them (kvcap.records.compare_figures)."""
+    f = compare_figures(run.state.name or run.name, run.summary, run.state if run.has_state else None,
+                        run.evals, run._config_projector())
     return CompareRow(
-        name=run.state.name or run.name, projector=projector,
-        params=int(params) if params is not None else None,
-        visual_tokens=int(tokens) if tokens is not None else None,
-        best_meteor=row.meteor if row else None, best_siglip=row.siglip if row else None,
-        best_diversity=row.diversity if row else None, train_time_s=_num(summary.get("train_time_s")),
-        collapse=bool(row and row.collapse),
+        name=f.name, projector=f.projector or "", params=f.params, visual_tokens=f.visual_tokens,
+        best_meteor=f.meteor, best_siglip=f.siglip, best_diversity=f.diversity, train_time_s=f.train_time_s,
+        collapse=bool(f.collapse), targets=run.targets(),
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # Caption jobs
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class JobState:
-    """job.json, typed."""
-
-    status: str = "unknown"
-    pid: int = 0
-    host: str = ""
-    checkpoint: str = ""
-    inputs: list[str] = field(default_factory=list)
-    total: int = 0
-    done: int = 0
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-    throughput: float | None = None
-    eta_s: float | None = None
-    started: float | None = None
-    updated: float | None = None
-    error: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "JobState":
-        inputs = data.get("inputs")
-        return cls(
-            status=_str(data.get("status"), "unknown"), pid=_int(data.get("pid")), host=_str(data.get("host")),
-            checkpoint=str(data.get("checkpoint") or ""),
-            inputs=[str(i) for i in inputs] if isinstance(inputs, list) else [],
-            total=_int(data.get("total")), done=_int(data.get("done")), ok=_int(data.get("ok")),
-            failed=_int(data.get("failed")), skipped=_int(data.get("skipped")),
-            throughput=_num(data.get("throughput")), eta_s=_num(data.get("eta_s")),
-            started=parse_time(data.get("started")), updated=parse_time(data.get("updated")),
-            error=data.get("error") if isinstance(data.get("error"), str) else None,
-        )
-
-
-@dataclass
-class CaptionRecord:
-    """A line of captions.jsonl."""
-
-    video: str
-    status: str
-    caption: str
-    error: str | None
-    elapsed_s: float | None
 
 
 class JobReader:
@@ -684,7 +410,7 @@ class JobReader:
         path = self.path / self._state_name
         mtime = RunReader._mtime(path)
         if mtime is not None and mtime != self._state_mtime:
-            data = read_json_file(path)
+            data = read_json_object(path)
             if data is not None:
                 self._state_mtime = mtime
                 self.state = JobState.from_dict(data)
@@ -695,12 +421,11 @@ class JobReader:
             self.latest.clear()
             self.failures.clear()
         for record in records:
-            item = CaptionRecord(
-                video=str(record.get("video", "")), status=_str(record.get("status"), "?"),
-                caption=str(record.get("caption") or ""),
-                error=record.get("error") if isinstance(record.get("error"), str) else None,
-                elapsed_s=_num(record.get("elapsed_s")),
-            )
+            try:
+                item = CaptionRecord.from_dict(record)
+            except ValueError:  # not a caption record
+                self._captions.bad_lines += 1
+                continue
             if item.status == "error":
                 self.failures[item.video] = item
             else:
@@ -717,14 +442,7 @@ class JobReader:
         if not self.has_state:
             return "unknown"
         state = self.state
-        if state.status != "running":
-            return state.status
-        this_host = host if host is not None else socket.gethostname()
-        if state.pid and (not state.host or state.host == this_host) and not alive(state.pid):
-            return "stale"
-        if state.updated is not None and now - state.updated > STALE_AFTER_S:
-            return "stale"
-        return "running"
+        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from kvcap.tui.format import DASH, fmt_count, fmt_duration, fmt_float, fmt_lr, fmt_progress
-from kvcap.tui.runfiles import TARGETS, JobReader, RunReader, compare_row
+from kvcap.records import SEED_TARGETS
+from kvcap.tui.runfiles import JobReader, RunReader, compare_row
 from kvcap.tui.style import pass_fail, status_text, styled
 from kvcap.tui.widgets import Curve
 
@@ -51,10 +52,7 @@ class RunDetailScreen(Screen):
                     yield Curve("loss", id="loss-curve")
                     yield Curve("learning rate", id="lr-curve")
             with TabPane("Eval", id="eval-tab"):
-                targets = self.reader.targets()
-                shown = " · ".join(f"{label} > {targets[key]:.2f}" for key, label in
-                                   (("meteor", "METEOR"), ("siglip", "SigLIP2"), ("diversity", "Diversity")))
-                yield Static(f"Targets: {shown}", id="targets", classes="hint")
+                yield Static(f"Targets: {self.reader.targets().describe()}", id="targets", classes="hint")
                 yield DataTable(id="evals", cursor_type="row", zebra_stripes=True)
             with TabPane("Samples", id="samples-tab"):
                 yield VerticalScroll(id="samples")
@@ -151,8 +149,8 @@ class RunDetailScreen(Screen):
         for row in evals[self._drawn_evals:]:
             table.add_row(
                 str(row.stage) or DASH, _epoch(row.epoch), str(row.step), fmt_float(row.loss),
-                pass_fail(app, row.meteor, targets["meteor"]), pass_fail(app, row.siglip, targets["siglip"]),
-                pass_fail(app, row.diversity, targets["diversity"]), fmt_float(row.ref_diversity),
+                pass_fail(app, row.meteor, targets.meteor), pass_fail(app, row.siglip, targets.siglip),
+                pass_fail(app, row.diversity, targets.diversity), fmt_float(row.ref_diversity),
                 styled(app, "⚠ yes", "error", bold=True) if row.collapse else "no",
             )
         self._drawn_evals = len(evals)
@@ -174,7 +172,7 @@ class RunDetailScreen(Screen):
             widgets.append(Static(f"{item.id}  {item.video}", classes="sample-title", markup=False))
             widgets.append(Horizontal(
                 Static(item.prediction or DASH, classes="prediction", markup=False),
-                Static(item.reference or DASH, classes="reference", markup=False),
+                Static(item.first_reference or DASH, classes="reference", markup=False),
                 classes="sample",
             ))
         box.mount_all(widgets)
@@ -283,7 +281,7 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Targets: METEOR > 0.40 · SigLIP2 > 0.10 · Diversity > 0.50 · "
+        yield Static(f"Targets: {SEED_TARGETS.describe()} unless a run's config sets its own · "
                      "– = not in summary.json yet", classes="hint")
         yield DataTable(id="compare", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -311,8 +309,8 @@ class CompareScreen(Screen):
             row = compare_row(reader)
             table.add_row(
                 row.name, row.projector or DASH, fmt_count(row.params), fmt_count(row.visual_tokens),
-                pass_fail(app, row.best_meteor, TARGETS["meteor"]), pass_fail(app, row.best_siglip, TARGETS["siglip"]),
-                pass_fail(app, row.best_diversity, TARGETS["diversity"]), fmt_duration(row.train_time_s),
+                pass_fail(app, row.best_meteor, row.targets.meteor), pass_fail(app, row.best_siglip, row.targets.siglip),
+                pass_fail(app, row.best_diversity, row.targets.diversity), fmt_duration(row.train_time_s),
                 styled(app, "⚠ yes", "error", bold=True) if row.collapse else "no",
             )
 

@@ -14,9 +14,8 @@ patches) -> Qwen3-8B with 64 tokens that is about 0.3M for the mixing weights pl
 The weights are tied to T and N, like the perceiver's frame embeddings: a checkpoint captions
 with the frame count and vision tower it was trained with.
 
-Measured on the demo model (tiny backbones, synthetic scenes, bench/RESULTS.md "demo
-ablation"): held-out camera motion 77.5% against 64% for mlp2x_gelu with the same data and
-epochs. Plain torch (one Linear over the position axis); no library ships it as a projector.
+Plain torch (one Linear over the position axis); no library ships it as a projector. How it
+compares with the other projectors: bench/RESULTS.md ("demo ablation").
 """
 
 from __future__ import annotations

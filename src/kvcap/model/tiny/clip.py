@@ -3,8 +3,7 @@
 `tiny:clip` cuts a frame into 16 px patches (4 x 4 = 16 tokens a frame): cheap, for tests.
 `tiny:clip8` cuts it into 8 px patches (8 x 8 = 64 tokens a frame). A random tower keeps only
 what a random 64-d projection of each patch keeps; smaller patches lose less of where things
-are, which is what telling a pan from a still camera takes (the demo model, issue 8: held-out
-camera motion 78.5% -> 86.5% with the same projector and data in a sweep).
+are, which is what telling a pan from a still camera takes (the demo model uses it).
 """
 
 from __future__ import annotations

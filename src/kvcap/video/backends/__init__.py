@@ -19,11 +19,6 @@ def decord_available() -> bool:
     return importlib.util.find_spec("decord") is not None
 
 
-def decord_can_read(info) -> bool:
-    """decord decodes the codec and the frames need no rotation (decord ignores it)."""
-    return decord_available() and info.codec in DECORD_CODECS and info.rotation == 0
-
-
 def choose_backend(info, backend: str) -> str:
     """The backend to use for one file.
 

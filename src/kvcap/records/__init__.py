@@ -1,0 +1,41 @@
+"""One typed home for each file kvcap writes and reads back. Torch-free, textual-free.
+
+    caption.py    CaptionRecord (a captions.jsonl line), JobState (job.json)
+    run.py        RunState (state.json), TrainRow / EvalRow (metrics.jsonl), SampleRow
+                  (samples.jsonl), RunSummary (summary.json); the best-eval rule and the
+                  `kvcap compare` figures
+    targets.py    Targets: the seed's pass marks, defined once
+    jsonl.py      the one JSONL line parser; "latest record per video"
+    liveness.py   is a `running` state file's process alive?
+
+Each model has `to_dict()` (the exact keys and order on disk) and a lenient `from_dict()`
+(missing keys and wrong types give neutral defaults, so older files still read). Writers build
+the model and write `to_dict()`; readers parse with `from_dict()`.
+"""
+
+from kvcap.records._coerce import parse_time, utc_now
+from kvcap.records.caption import CAPTION_STATUSES, JOB_STATUSES, CaptionRecord, JobState
+from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_json_object, read_jsonl
+from kvcap.records.liveness import STALE_AFTER_S, PidAlive, live_status, pid_alive
+from kvcap.records.run import (
+    RUN_STATUSES,
+    CompareFigures,
+    EvalRow,
+    RunState,
+    RunSummary,
+    SampleRow,
+    TrainRow,
+    best_eval,
+    compare_figures,
+    is_better,
+    select_best,
+)
+from kvcap.records.targets import SEED_TARGETS, Targets
+
+__all__ = [
+    "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
+    "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
+    "SampleRow", "Targets", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
+    "iter_jsonl", "latest_per_video", "live_status", "parse_time", "pid_alive", "read_json_object", "read_jsonl",
+    "select_best", "utc_now",
+]

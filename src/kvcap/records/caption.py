@@ -1,0 +1,128 @@
+"""The caption job's files: a captions.jsonl line and job.json (DESIGN, Output).
+
+    captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
+                     "checkpoint", "elapsed_s", "error"}  one line per video, appended
+    job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
+                     "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
+                     "updated", "error"}  replaced atomically while the job runs
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from kvcap.records import _coerce as c
+
+CAPTION_STATUSES = ("ok", "error")
+JOB_STATUSES = ("running", "finished", "interrupted", "failed")
+
+
+@dataclass
+class CaptionRecord:
+    """One line of `captions.jsonl`."""
+
+    video: str
+    """Path relative to its input root (POSIX separators)."""
+    status: str
+    """`ok` or `error`."""
+    caption: str | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    """`[{"start", "end", "text"}]`, one per window (one for a whole clip)."""
+    duration: float | None = None
+    frame_times: list[float] = field(default_factory=list)
+    checkpoint: str | None = None
+    elapsed_s: float | None = None
+    error: str | None = None
+    """One line, or None when `ok`."""
+
+    def __post_init__(self) -> None:
+        if self.status not in CAPTION_STATUSES:
+            raise ValueError(f"record for {self.video}: status {self.status!r} is not one of {', '.join(CAPTION_STATUSES)}")
+        if self.error is not None and "\n" in self.error:
+            # The contract is one line per error; keep the first line, the rest is a traceback.
+            self.error = self.error.strip().splitlines()[0] if self.error.strip() else ""
+        self.segments = [s if isinstance(s, dict) else asdict(s) for s in self.segments]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CaptionRecord":
+        """Read a line back; raises ValueError for a line that is not a caption record
+        (no `video`, or a status other than ok/error)."""
+        if "video" not in data:
+            raise ValueError("caption record without `video`")
+        segments = data.get("segments")
+        frame_times = data.get("frame_times")
+        return cls(
+            video=str(data["video"]), status=str(data.get("status")),
+            caption=c.opt_text(data.get("caption")),
+            segments=[s for s in segments if isinstance(s, dict)] if isinstance(segments, list) else [],
+            duration=c.opt_num(data.get("duration")),
+            frame_times=[t for t in frame_times if c.num(t) is not None] if isinstance(frame_times, list) else [],
+            checkpoint=c.opt_text(data.get("checkpoint")), elapsed_s=c.opt_num(data.get("elapsed_s")),
+            error=c.opt_text(data.get("error")),
+        )
+
+    @classmethod
+    def check_keys(cls, data: dict[str, Any], where: object) -> None:
+        """Refuse a dict with keys the contract does not have (ValueError naming them)."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{where}: unknown record key(s) {', '.join(unknown)}")
+
+
+@dataclass
+class JobState:
+    """job.json: the live state of one caption job (or one shard of it)."""
+
+    status: str = "unknown"
+    pid: int = 0
+    host: str = ""
+    checkpoint: str | None = None
+    inputs: list[str] = field(default_factory=list)
+    output: str | None = None
+    shard: str | None = None
+    total: int = 0
+    done: int = 0
+    """Every video accounted for: ok + failed + skipped."""
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    throughput: float | None = None
+    """Videos per second captioned by this run (skipped ones excluded)."""
+    eta_s: float | None = None
+    started: str | None = None
+    """ISO-8601 UTC."""
+    updated: str | None = None
+    error: str | None = None
+
+    @property
+    def started_s(self) -> float | None:
+        return c.parse_time(self.started)
+
+    @property
+    def updated_s(self) -> float | None:
+        return c.parse_time(self.updated)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobState":
+        return cls(
+            status=c.text(data.get("status"), "unknown"), pid=c.integer(data.get("pid")), host=c.text(data.get("host")),
+            checkpoint=str(data["checkpoint"]) if data.get("checkpoint") else None,
+            inputs=c.str_list(data.get("inputs")), output=c.opt_text(data.get("output")),
+            shard=c.opt_text(data.get("shard")),
+            total=c.integer(data.get("total")), done=c.integer(data.get("done")), ok=c.integer(data.get("ok")),
+            failed=c.integer(data.get("failed")), skipped=c.integer(data.get("skipped")),
+            throughput=c.opt_num(data.get("throughput")), eta_s=c.opt_num(data.get("eta_s")),
+            started=c.opt_text(data.get("started")), updated=c.opt_text(data.get("updated")),
+            error=c.opt_text(data.get("error")),
+        )
