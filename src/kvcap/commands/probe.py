@@ -16,10 +16,14 @@ import click
 )
 def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
     """Describe videos (folders are searched recursively); exit 1 if any cannot be read."""
-    from kvcap.video import VideoError, list_videos
+    from kvcap.video import VideoError
     from kvcap.video import probe as probe_video
+    from kvcap.video.source import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
 
-    videos = list_videos(paths)
+    try:
+        videos = expand_inputs(paths)
+    except ValueError as exc:  # a bad manifest: its one-line ManifestError
+        raise click.ClickException(str(exc)) from None
     if not videos:
         raise click.ClickException(f"no videos found under {', '.join(paths)}")
     records = []
