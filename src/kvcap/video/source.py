@@ -224,6 +224,11 @@ def input_root(path: str | Path) -> Path:
     given = Path(path)
     if given.is_dir():
         return given
+    if given.suffix.lower() in MANIFEST_SUFFIXES and given.is_file():
+        # A manifest's clips: the deepest folder holding all of them, so keys stay unique.
+        videos = expand_input(given) or []
+        folders = [str(input_root(v)) if is_zip_member(v) else os.path.dirname(os.path.abspath(v)) for v in videos]
+        return Path(os.path.commonpath(folders)) if folders else given.parent
     source = parse_source(given)
     return source.archive.parent if isinstance(source, ZipMember) else given.parent
 
