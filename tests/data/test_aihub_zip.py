@@ -230,3 +230,36 @@ def test_zipfile_member_is_seekable(tmp_path, tiny_clip):
         assert member.seekable()
         member.seek(100)
         assert member.read(8) == tiny_clip.read_bytes()[100:108]
+
+
+def test_members_of_one_archive_decode_in_parallel_threads(tmp_path, tiny_clip):
+    """One shared ZipFile per archive serves several decode threads (the trainer and caption
+    pipeline decode ahead in threads); every thread gets the frames a plain file gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fixtures.video import write_clip
+    from kvcap.video import sample_frames
+    from kvcap.video.source import zip_member_ref
+
+    second = write_clip(tmp_path / "b.mp4", "mpeg4", width=64, height=48, seconds=1.0)
+    archive = write_part(tmp_path, "TS_01", {"a.mp4": tiny_clip, "b.mp4": second}, "stored")
+    plain = {name: sample_frames(path, num_frames=3, size=32).frames for name, path in (("a.mp4", tiny_clip), ("b.mp4", second))}
+    jobs = ["a.mp4", "b.mp4"] * 6
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda name: sample_frames(zip_member_ref(archive, name), num_frames=3, size=32).frames, jobs))
+    assert all((frames == plain[name]).all() for name, frames in zip(jobs, got))
+
+
+def test_probe_reads_a_manifest_with_zip_members(tmp_path, tiny_clip):
+    src = tmp_path / "flat"
+    flat_layout(src, tiny_clip, ["a", "b"], zipped="deflated")
+    import_aihub(src, tmp_path / "out", val_count=1)
+    result = CliRunner().invoke(main, ["probe", "--json", str(tmp_path / "out" / "manifest.jsonl")])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.output)
+    assert [r["path"].rsplit("::", 1)[-1] for r in records] == ["clips/a.mp4", "clips/b.mp4"]
+    assert all(r["status"] == "ok" and r["width"] == 64 for r in records)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    broken = CliRunner().invoke(main, ["probe", str(bad)])
+    assert broken.exit_code != 0 and "bad.jsonl:1: missing key 'video'" in broken.output

@@ -86,7 +86,7 @@ def scan(root: Path) -> Scan:
                 found.labels.append(Entry(ref=path, stem=path.stem, where=where, size=_size(path)))
             elif kind == "video" and _within(path, video_base):
                 found.videos.append(Entry(ref=path, stem=path.stem, where=where, size=_size(path)))
-            elif kind == "zip":
+            elif kind == "zip" and (_within(path, label_base) or _within(path, video_base)):
                 _scan_zip(path, root, _within(path, label_base), _within(path, video_base), found)
     return found
 
