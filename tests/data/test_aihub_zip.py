@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aihub_trees import TRAIN, VAL, SOURCES, LABELS, aihub_layout, caption_of, flat_layout, label_json, write_part
+from aihub_trees import LABELS, SOURCES, TRAIN, aihub_layout, caption_of, flat_layout, label_json, write_part
 from kvcap.cli import main
 from kvcap.data.aihub import AIHubImportError, import_aihub
 from kvcap.data.manifest import read_manifest
@@ -263,3 +263,20 @@ def test_probe_reads_a_manifest_with_zip_members(tmp_path, tiny_clip):
     bad.write_text('{"id": "x"}\n')
     broken = CliRunner().invoke(main, ["probe", str(bad)])
     assert broken.exit_code != 0 and "bad.jsonl:1: missing key 'video'" in broken.output
+
+
+def test_a_damaged_deflated_member_is_skipped_with_its_reason(tmp_path, tiny_clip):
+    src = tmp_path / "aihub"
+    aihub_layout(src, tiny_clip, {"01": ("train", ["a1"], None), "02": ("train", ["b1"], "deflated")})
+    archive = src / TRAIN / SOURCES / "TS_02.zip"
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("b1.mp4")
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data = bytearray(archive.read_bytes())
+    data[start + info.compress_size // 2] ^= 0xFF  # damage the compressed data: a CRC error when unpacked
+    archive.write_bytes(bytes(data))
+    report = import_aihub(src, tmp_path / "out", unpack_to=tmp_path / "unz")
+    assert sorted(_items(tmp_path / "out")) == ["a1"]
+    reasons = {str(p).rsplit("/", 1)[-1]: r for p, r in report.unreadable}
+    assert reasons["TS_02.zip::b1.mp4"].startswith("cannot unpack")
+    assert not list((tmp_path / "unz").rglob("*.part"))

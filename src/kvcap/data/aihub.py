@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -287,7 +288,7 @@ def import_aihub(
                 continue
             try:
                 data, reason = parse_label(reader.read(label))
-            except (OSError, KeyError, ValueError) as exc:
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
                 data, reason = None, f"cannot read ({exc})"
             if data is None:
                 report.unreadable.append((label.ref, reason or "unreadable"))
@@ -316,11 +317,14 @@ def import_aihub(
         report.unpack_dir = Path(unpack_to)
         bar = unpack_progress(sum(v.size for v in deflated)) if unpack_progress else None
         try:
-            done = unpack(deflated, report.unpack_dir, bar.update if bar is not None else None)
+            done, failed = unpack(deflated, report.unpack_dir, bar.update if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
         report.unpacked = len(done)
+        report.unreadable += failed
+        bad = {ref for ref, _ in failed}
+        pairs = [pair for pair in pairs if pair[2].ref not in bad]
         for stem, _, video, _ in pairs:
             paths[stem] = done.get(video.ref, paths[stem])
     elif deflated:

@@ -147,14 +147,18 @@ def unpack_target(entry: Entry, dest: Path) -> Path:
     return dest / entry.archive.stem / Path(entry.member)
 
 
-def unpack(entries: list[Entry], dest: Path, progress: Callable[[int], None] | None = None) -> dict[Path, Path]:
+def unpack(
+    entries: list[Entry], dest: Path, progress: Callable[[int], None] | None = None,
+) -> tuple[dict[Path, Path], list[tuple[Path, str]]]:
     """Unpack zipped videos into `dest` once (a file already there with the right size is kept).
 
-    Returns {reference: unpacked path}. Each file is written beside its target and renamed into
-    place, so an interrupted unpack never leaves a half file under the final name.
-    `progress(bytes)` is called as data is written.
+    Returns ({reference: unpacked path}, [(reference, reason)] for members that failed, e.g. a
+    CRC error). Each file is written beside its target and renamed into place, so an
+    interrupted unpack never leaves a half file under the final name. `progress(bytes)` is
+    called as data is written.
     """
     done: dict[Path, Path] = {}
+    failed: list[tuple[Path, str]] = []
     for entry in entries:
         target = unpack_target(entry, dest)
         if target.is_file() and target.stat().st_size == entry.size:
@@ -164,11 +168,16 @@ def unpack(entries: list[Entry], dest: Path, progress: Callable[[int], None] | N
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.part")
-        with zipfile.ZipFile(entry.archive) as zf, zf.open(entry.member) as src, open(partial, "wb") as out:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-                if progress:
-                    progress(len(chunk))
+        try:
+            with zipfile.ZipFile(entry.archive) as zf, zf.open(entry.member) as src, open(partial, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            partial.unlink(missing_ok=True)
+            failed.append((entry.ref, f"cannot unpack ({exc})"))
+            continue
         os.replace(partial, target)
         done[entry.ref] = target
-    return done
+    return done, failed
