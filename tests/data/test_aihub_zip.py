@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aihub_trees import LABELS, SOURCES, TRAIN, aihub_layout, caption_of, flat_layout, label_json, write_part
+from aihub_trees import LABELS, SOURCES, TRAIN, VAL, aihub_layout, caption_of, flat_layout, label_json, write_part
 from kvcap.cli import main
 from kvcap.data.aihub import AIHubImportError, import_aihub
 from kvcap.data.manifest import read_manifest
@@ -280,3 +280,21 @@ def test_a_damaged_deflated_member_is_skipped_with_its_reason(tmp_path, tiny_cli
     reasons = {str(p).rsplit("/", 1)[-1]: r for p, r in report.unreadable}
     assert reasons["TS_02.zip::b1.mp4"].startswith("cannot unpack")
     assert not list((tmp_path / "unz").rglob("*.part"))
+
+
+def test_caption_inputs_from_a_manifest_a_zip_and_a_member(tmp_path, tiny_clip):
+    """`kvcap caption` names each video by its path from the inputs' root; a member as `a.zip/b`."""
+    from kvcap.caption.pipeline import resolve_inputs, subtitle_names
+    from kvcap.video.source import zip_member_ref
+
+    src = tmp_path / "aihub"
+    aihub_layout(src, tiny_clip, {"01": ("train", ["t1"], None), "01v": ("val", ["v1", "v2"], "stored")})
+    import_aihub(src, tmp_path / "data")
+    keys = [v.key for v in resolve_inputs([tmp_path / "data" / "manifest.jsonl"])]
+    assert keys == ["1.Training/원천데이터/TS_01/t1.mp4", "2.Validation/원천데이터/VS_01v.zip/v1.mp4",
+                    "2.Validation/원천데이터/VS_01v.zip/v2.mp4"]
+    assert subtitle_names(keys)[keys[1]] == "2.Validation/원천데이터/VS_01v.zip/v1"
+    archive = src / VAL / SOURCES / "VS_01v.zip"
+    assert [v.key for v in resolve_inputs([archive])] == ["VS_01v.zip/v1.mp4", "VS_01v.zip/v2.mp4"]
+    member = resolve_inputs([zip_member_ref(archive, "v2.mp4")])
+    assert [v.key for v in member] == ["VS_01v.zip/v2.mp4"] and str(member[0].path).endswith("VS_01v.zip::v2.mp4")
