@@ -265,16 +265,21 @@ def test_probe_reads_a_manifest_with_zip_members(tmp_path, tiny_clip):
     assert broken.exit_code != 0 and "bad.jsonl:1: missing key 'video'" in broken.output
 
 
+def _damage(archive: Path, member: str) -> Path:
+    """Flip a byte in the middle of a deflated member's data: a CRC error when it is read."""
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(member)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)  # after the local header
+    data = bytearray(archive.read_bytes())
+    data[start + info.compress_size // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    return archive
+
+
 def test_a_damaged_deflated_member_is_skipped_with_its_reason(tmp_path, tiny_clip):
     src = tmp_path / "aihub"
     aihub_layout(src, tiny_clip, {"01": ("train", ["a1"], None), "02": ("train", ["b1"], "deflated")})
-    archive = src / TRAIN / SOURCES / "TS_02.zip"
-    with zipfile.ZipFile(archive) as zf:
-        info = zf.getinfo("b1.mp4")
-        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-    data = bytearray(archive.read_bytes())
-    data[start + info.compress_size // 2] ^= 0xFF  # damage the compressed data: a CRC error when unpacked
-    archive.write_bytes(bytes(data))
+    _damage(src / TRAIN / SOURCES / "TS_02.zip", "b1.mp4")
     report = import_aihub(src, tmp_path / "out", unpack_to=tmp_path / "unz")
     assert sorted(_items(tmp_path / "out")) == ["a1"]
     reasons = {str(p).rsplit("/", 1)[-1]: r for p, r in report.unreadable}
@@ -298,3 +303,17 @@ def test_caption_inputs_from_a_manifest_a_zip_and_a_member(tmp_path, tiny_clip):
     assert [v.key for v in resolve_inputs([archive])] == ["VS_01v.zip/v1.mp4", "VS_01v.zip/v2.mp4"]
     member = resolve_inputs([zip_member_ref(archive, "v2.mp4")])
     assert [v.key for v in member] == ["VS_01v.zip/v2.mp4"] and str(member[0].path).endswith("VS_01v.zip::v2.mp4")
+
+
+def test_a_damaged_member_is_a_bad_clip_for_the_feature_cache(tmp_path, tiny_clip):
+    """fill_cache reports clips it cannot hash (OSError) and goes on: a damaged member is one."""
+    from kvcap.data.cache import FeatureCache
+    from kvcap.video.source import zip_member_ref
+
+    archive = _damage(write_part(tmp_path, "TS_01", {"a.mp4": tiny_clip}, "deflated"), "a.mp4")
+    with pytest.raises(OSError, match="damaged zip member"):
+        FeatureCache(tmp_path / "cache", "enc").key_for(zip_member_ref(archive, "a.mp4"), 4)
+    not_a_zip = tmp_path / "TS_02.zip"
+    not_a_zip.write_text("not a zip")
+    with pytest.raises(OSError, match="not a readable zip archive"):
+        FeatureCache(tmp_path / "cache", "enc").key_for(zip_member_ref(not_a_zip, "a.mp4"), 4)

@@ -107,9 +107,18 @@ def shared_archive(path: str | Path) -> zipfile.ZipFile:
         if zf is not opened:
             opened.close()
         while len(_ARCHIVES) > MAX_OPEN_ARCHIVES:
-            _, old = _ARCHIVES.popitem(last=False)
-            old.close()  # members still being read keep the file open (zipfile counts them)
+            # Not closed here: a thread may be about to open a member of it; the ZipFile
+            # closes itself once no one holds it.
+            _ARCHIVES.popitem(last=False)
     return zf
+
+
+def _archive_for_hash(source: ZipMember) -> zipfile.ZipFile:
+    """shared_archive, with a damaged archive as an OSError (what the feature cache reports)."""
+    try:
+        return shared_archive(source.archive)
+    except zipfile.BadZipFile as exc:
+        raise OSError(f"{source.archive}: not a readable zip archive ({exc})") from None
 
 
 def _open_archive(source: ZipMember) -> zipfile.ZipFile:
@@ -124,15 +133,6 @@ def _open_archive(source: ZipMember) -> zipfile.ZipFile:
         raise VideoUnreadable(source.ref, f"{archive}: permission denied") from None
     except OSError as exc:
         raise VideoUnreadable(source.ref, f"{archive}: {exc.strerror or exc}") from None
-
-
-def check_member(path: str | Path) -> ZipMember:
-    """Raise the typed VideoError for a zip member that is missing, empty or encrypted."""
-    source = parse_source(path)
-    if not isinstance(source, ZipMember):
-        raise ValueError(f"{path}: not a zip member reference")
-    _member_info(source, _open_archive(source))
-    return source
 
 
 @contextmanager
@@ -167,7 +167,7 @@ def stat_key(path: str | Path) -> tuple[str, int, int, int]:
         return (str(source.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     st = source.archive.stat()
     try:
-        info = shared_archive(source.archive).getinfo(source.member)
+        info = _archive_for_hash(source).getinfo(source.member)
     except KeyError:
         raise FileNotFoundError(2, f"no member {source.member!r} in {source.archive}") from None
     ref = f"{source.archive.resolve()}{ZIP_SEPARATOR}{source.member}"
@@ -184,12 +184,15 @@ def content_hash(path: str | Path) -> str:
                 digest.update(chunk)
         return digest.hexdigest()
     try:
-        handle = shared_archive(source.archive).open(source.member)
+        handle = _archive_for_hash(source).open(source.member)
     except KeyError:
         raise FileNotFoundError(2, f"no member {source.member!r} in {source.archive}") from None
-    with handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+    try:
+        with handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+    except (zipfile.BadZipFile, EOFError) as exc:  # a CRC error, a truncated member
+        raise OSError(f"{source.ref}: damaged zip member ({exc})") from None
     return digest.hexdigest()
 
 
