@@ -40,8 +40,9 @@ def test_aihub_layout_with_zipped_parts_keeps_every_clip_and_its_split(tmp_path,
         "02v": ("val", ["v2"], None),
     })
     out = tmp_path / "out"
-    report = import_aihub(src, out, unpack_to=tmp_path / "unpacked")
+    report = import_aihub(src, out, unpack_to=tmp_path / "unpacked", val_count=3)
     assert report.split_source == "dataset"
+    assert report.notes == ["--val-count 3 not used: every clip has the dataset's own split"]
     assert _splits(out / "manifest.jsonl") == expected
     assert report.counts == {"train": 5, "val": 2, "test": 0}
     assert report.zips == 6 and report.zipped_videos == 3 and report.unpacked == 1 and not report.skipped

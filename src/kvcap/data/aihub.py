@@ -102,6 +102,7 @@ class ImportReport:
     unpack_dir: Path | None = None
     caption_fields: tuple[str, ...] = (DEFAULT_CAPTION_FIELD,)
     stats: Any = None                                            # kvcap.data.caption_stats.CaptionStats
+    notes: list[str] = field(default_factory=list)               # one-line remarks for the summary
 
     @property
     def total(self) -> int:
@@ -342,6 +343,8 @@ def import_aihub(
         except SplitError as exc:
             raise AIHubImportError(f"{root}: {exc}") from None
         report.split_source = "hashed" if len(undecided) == len(pairs) else "mixed"
+    elif val_count is not None:
+        report.notes.append(f"--val-count {val_count} not used: every clip has the dataset's own split")
 
     items = [
         ManifestItem(id=stem, video=_absolute(paths[stem]), caption=caption, split=splits[stem] or "train")

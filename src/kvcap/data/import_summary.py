@@ -34,6 +34,7 @@ def summary_rows(report: ImportReport) -> list[tuple[str, str]]:
                 rows.append((f"cut by train.max_caption_tokens = {stats.max_caption_tokens}", f"{stats.would_cut} of {stats.captions}"))
         else:
             rows.append(("caption tokens", f"characters only: {stats.tokenizer_note}"))
+    rows += [("note", note) for note in report.notes]
     skipped = report.skipped
     rows.append(("skipped files", f"{len(skipped)}" + (f" (reasons in {report.files.get('skipped')})" if skipped else "")))
     return rows
