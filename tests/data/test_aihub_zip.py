@@ -318,3 +318,14 @@ def test_a_damaged_member_is_a_bad_clip_for_the_feature_cache(tmp_path, tiny_cli
     not_a_zip.write_text("not a zip")
     with pytest.raises(OSError, match="not a readable zip archive"):
         FeatureCache(tmp_path / "cache", "enc").key_for(zip_member_ref(not_a_zip, "a.mp4"), 4)
+
+
+def test_parts_linked_from_elsewhere_are_read_and_a_link_cycle_ends(tmp_path, tiny_clip):
+    elsewhere = tmp_path / "disk2"
+    aihub_layout(elsewhere, tiny_clip, {"01": ("train", ["a1"], "stored")})
+    src = tmp_path / "aihub"
+    src.mkdir()
+    (src / TRAIN).symlink_to(elsewhere / TRAIN, target_is_directory=True)
+    (elsewhere / TRAIN / "loop").symlink_to(elsewhere / TRAIN, target_is_directory=True)
+    report = import_aihub(src, tmp_path / "out")
+    assert report.total == 1 and report.counts["train"] == 1 and not report.duplicates

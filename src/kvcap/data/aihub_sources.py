@@ -73,7 +73,13 @@ def scan(root: Path) -> Scan:
     label_base = root / "labels" if (root / "labels").is_dir() else root
     video_base = root / "videos" if (root / "videos").is_dir() else root
     found = Scan()
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    visited: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):  # parts may be links to other disks
+        real = os.path.realpath(folder)
+        if real in visited:  # a symlink cycle
+            dirs[:] = []
+            continue
+        visited.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         here = Path(folder)
         for name in sorted(files):
