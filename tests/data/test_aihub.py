@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kvcap.cli import main
-from kvcap.data.aihub import AIHubImportError, caption_from_label, import_aihub, split_from_path
+from kvcap.data.aihub import AIHubImportError, caption_from_label, import_aihub, label_caption, split_from_path
 from kvcap.data.manifest import read_manifest
 
 
@@ -29,7 +29,7 @@ def test_split_folders_pairing_and_report(tmp_path):
     for i in range(3):
         _write(src / "labels" / "Training" / "TL_city" / f"clip{i}.json", _label({"annotation": {"description_kr": f"도시 풍경 {i}"}}))
         _write(src / "videos" / "Training" / "TS_city" / f"clip{i}.mp4", b"\x00fake-mp4")
-    _write(src / "labels" / "Validation" / "VL_sea" / "sea0.json", _label({"annotations": [{"description_kr": "바다 풍경"}]}))
+    _write(src / "labels" / "Validation" / "VL_sea" / "sea0.json", _label({"annotation": {"description_kr": "바다 풍경"}}))
     _write(src / "videos" / "Validation" / "VS_sea" / "sea0.mp4", b"\x00fake-mp4")
     # Problems the report must name.
     _write(src / "labels" / "Training" / "TL_city" / "orphan_label.json", _label({"caption": "영상 없음"}))
@@ -60,34 +60,41 @@ def test_split_folders_pairing_and_report(tmp_path):
     assert train[0].caption == "도시 풍경 0"
 
 
-def test_seeded_split_when_the_dataset_has_none(tmp_path):
+def test_hashed_split_when_the_dataset_has_none(tmp_path):
     src = tmp_path / "flat"
     for i in range(20):
-        _write(src / "labels" / f"s{i:02d}.json", _label({"annotation": {"description": f"설명 {i}"}}))
+        _write(src / "labels" / f"s{i:02d}.json", _label({"annotation": {"description_kr": f"설명 {i}"}}))
         _write(src / "videos" / f"s{i:02d}.mp4", b"\x00v")
-    a = import_aihub(src, tmp_path / "a", val_fraction=0.25, seed=7)
-    import_aihub(src, tmp_path / "b", val_fraction=0.25, seed=7)
-    import_aihub(src, tmp_path / "c", val_fraction=0.25, seed=8)
-    assert a.split_source == "seeded"
+    a = import_aihub(src, tmp_path / "a", val_count=5, seed=7)
+    import_aihub(src, tmp_path / "b", val_count=5, seed=7)
+    import_aihub(src, tmp_path / "c", val_count=5, seed=8)
+    assert a.split_source == "hashed"
     assert a.counts["train"] == 15 and a.counts["val"] == 5
     val_a = [it.id for it in read_manifest(tmp_path / "a" / "val.jsonl")]
     assert val_a == [it.id for it in read_manifest(tmp_path / "b" / "val.jsonl")]  # deterministic per seed
     assert val_a != [it.id for it in read_manifest(tmp_path / "c" / "val.jsonl")]
+    # A fraction: each clip on its own; a tiny set still gets one val clip.
+    few = import_aihub(src, tmp_path / "d", val_fraction=0.01, seed=7)
+    assert few.counts["val"] == 1 and few.counts["train"] == 19
 
 
-def test_caption_fallbacks_and_split_words(tmp_path):
+def test_caption_only_from_the_named_fields_and_split_words(tmp_path):
     assert caption_from_label({"annotation": {"description_kr": " 가 ", "description": "나"}}) == "가"
-    assert caption_from_label({"annotation": {"description": "나"}}) == "나"
-    assert caption_from_label({"annotations": [{"description_kr": "다"}]}) == "다"
-    assert caption_from_label({"caption": "라"}) == "라"
-    assert caption_from_label({"captions": ["마", "바"]}) == ["마", "바"]
-    assert caption_from_label({"annotation": {"description_kr": "  "}}) is None
+    assert caption_from_label({"annotation": {"description": "나"}}) is None  # no silent fallback
+    assert caption_from_label({"annotation": {"description_kr": "  ", "description": "나"}}) is None
+    assert caption_from_label({"annotation": {"description": "나"}}, ("annotation.description",)) == "나"
+    assert caption_from_label({"annotations": [{"description_kr": "다"}]}, ("annotations.0.description_kr",)) == "다"
+    assert caption_from_label({"captions": ["마", "바"]}, ("captions",)) == ["마", "바"]
     assert caption_from_label([1, 2]) is None
+    caption, why = label_caption({"annotation": {"description_kr": 3}})
+    assert caption is None and why == "annotation.description_kr is a int, not text"
     root = tmp_path
     assert split_from_path(root / "Validation" / "x.json", root) == "val"
     assert split_from_path(root / "VL_forest" / "x.json", root) == "val"
     assert split_from_path(root / "TL_forest" / "x.json", root) == "train"
     assert split_from_path(root / "misc" / "x.json", root) is None
+    assert split_from_path(root / "1.Training" / "원천데이터" / "x.mp4", root) == "train"
+    assert split_from_path(root / "2.Validation" / "x.json", root) == "val"
 
 
 def test_cli_reports_and_errors(tmp_path):

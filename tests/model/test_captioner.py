@@ -63,10 +63,14 @@ def test_loss_ignores_padding_and_reaches_the_projector(tiny_captioner):
     torch.testing.assert_close(per_token, alone, atol=1e-5, rtol=1e-5)
 
 
-def test_caption_truncated_to_max_tokens_but_still_ends(tiny_captioner):
-    tiny_captioner.max_caption_tokens = 3
+def test_caption_cut_mid_sentence_does_not_end_the_turn(tiny_captioner):
+    tiny_captioner.max_caption_tokens = 3  # inside the first sentence
     ids = tiny_captioner.tokenize_caption(CAPTIONS[1])
-    assert len(ids) == 4 and ids[-1] == tiny_captioner.prompt.end_ids[-1]
+    assert len(ids) == 3 and tiny_captioner.prompt.end_ids[-1] not in ids
+    # Room for the first sentence: cut there, and the turn ends (tests/model/test_caption_truncation.py).
+    first = tiny_captioner.tokenizer.encode(CAPTIONS[1].split(". ")[0] + ".", add_special_tokens=False)
+    tiny_captioner.max_caption_tokens = len(first) + 1
+    assert tiny_captioner.tokenize_caption(CAPTIONS[1]) == first + tiny_captioner.prompt.end_ids
 
 
 def _greedy_by_hand(captioner, features, steps):

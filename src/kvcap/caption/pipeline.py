@@ -65,12 +65,14 @@ def resolve_inputs(paths: Iterable[str | Path]) -> list[VideoInput]:
     with `-2`, `-3` when two roots share a name. A file reached twice is listed once.
     """
     from kvcap.video import list_videos
+    from kvcap.video.source import expand_input, input_root, output_key  # zip parts and manifests too
 
     roots: list[tuple[Path, list[Path]]] = []  # (root dir, files under it) in input order
     for raw in paths:
         given = Path(raw)
-        root = given if given.is_dir() else given.parent
-        files = list_videos([given])
+        root = input_root(given)
+        files = expand_input(given)
+        files = list_videos([given]) if files is None else files
         for existing_root, existing_files in roots:
             if existing_root.resolve() == root.resolve():
                 existing_files.extend(files)
@@ -95,6 +97,7 @@ def resolve_inputs(paths: Iterable[str | Path]) -> list[VideoInput]:
                 continue
             seen.add(real)
             rel = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.name
+            rel = output_key(rel)  # a zip member `a.zip::b.mp4` is written as `a.zip/b`
             key = f"{labels[number]}/{rel}" if labels else rel
             inputs.append(VideoInput(path=file, key=key))
     return inputs

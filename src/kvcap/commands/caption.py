@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from kvcap.commands.options import config_options, resolve_config
+from kvcap.commands.sources import SourcePath
 
 NO_CHECKPOINT = (
     "no checkpoint to caption with: pass --checkpoint DIR (a kvcap checkpoint such as "
@@ -63,7 +64,7 @@ def caption() -> None:
 
 
 @caption.command("run", cls=DefaultSubcommand)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=SourcePath())  # files, folders, .zip, manifests, a.zip::b.mp4
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")

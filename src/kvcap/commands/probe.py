@@ -15,11 +15,19 @@ import click
     help="Decoder to check the files against (decord refuses codecs it cannot decode, e.g. AV1).",
 )
 def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
-    """Describe videos (folders are searched recursively); exit 1 if any cannot be read."""
-    from kvcap.video import VideoError, list_videos
-    from kvcap.video import probe as probe_video
+    """Describe videos (folders are searched recursively); exit 1 if any cannot be read.
 
-    videos = list_videos(paths)
+    A PATH may also be a zip part (its videos), one member of it (`TS_01.zip::A001.mp4`) or a
+    manifest `.jsonl` (its clips).
+    """
+    from kvcap.video import VideoError
+    from kvcap.video import probe as probe_video
+    from kvcap.video.source import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
+
+    try:
+        videos = expand_inputs(paths)
+    except ValueError as exc:  # a bad manifest: its one-line ManifestError
+        raise click.ClickException(str(exc)) from None
     if not videos:
         raise click.ClickException(f"no videos found under {', '.join(paths)}")
     records = []

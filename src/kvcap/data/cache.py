@@ -41,17 +41,16 @@ HASH_CHUNK = 1 << 20
 
 
 def content_hash(path: str | Path) -> str:
-    """sha256 of the file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """sha256 of the file's bytes (hex); of the member's bytes for a zip member `a.zip::b.mp4`."""
+    from kvcap.video.source import content_hash as source_hash
+
+    return source_hash(path)
 
 
 def _stat_key(path: Path) -> tuple[str, int, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    from kvcap.video.source import stat_key  # a plain file or a zip member
+
+    return stat_key(path)
 
 
 @dataclass

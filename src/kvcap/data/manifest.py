@@ -8,6 +8,15 @@ copied as a whole; `read_manifest` hands it back as an absolute path. `caption` 
 reference or a list of several. `attributes` is optional free-form ground truth (synthetic
 scenes put their time of day, scene, weather ... there).
 
+`video` may name a member of a zip archive, as AI-Hub parts arrive:
+
+    {"id": "A001", "video": "parts/TS_01.zip::clips/A001.mp4", ...}
+
+the archive's path (relative to the manifest's folder like any other), `::`, then the member's
+name inside the archive (kvcap.video.source). Every reader accepts it: the trainer, the feature
+cache (keyed by a hash of the member's bytes), `kvcap caption`, SigLIP2 frames, `kvcap probe`.
+Members stored uncompressed are read in place; compressed ones work but seek slowly.
+
 Every problem with a manifest is a `ManifestError` whose message is one line,
 `<file>:<line>: <reason>`, so a user can jump straight to it.
 """
@@ -124,7 +133,7 @@ def read_manifest(path: str | Path) -> list[ManifestItem]:
         items.append(
             ManifestItem(
                 id=item_id,
-                video=video if video.is_absolute() else base / video,
+                video=video if video.is_absolute() else Path(os.path.normpath(base / video)),
                 caption=record["caption"],
                 split=record["split"],
                 attributes=dict(record.get("attributes") or {}),

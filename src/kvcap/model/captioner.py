@@ -292,9 +292,10 @@ class Captioner(nn.Module):
         return self._embedding()(ids)
 
     def tokenize_caption(self, caption: str) -> list[int]:
-        """Caption tokens (truncated to max_caption_tokens) followed by the end-of-turn tokens."""
-        ids = self.tokenizer.encode(caption, add_special_tokens=False)[: self.max_caption_tokens]
-        return ids + self.prompt.end_ids
+        """Caption tokens + end-of-turn tokens; a cut caption ends at a sentence or has no end token."""
+        from kvcap.model.prompt import caption_target_ids
+
+        return caption_target_ids(self.tokenizer, caption, self.max_caption_tokens, self.prompt.end_ids)
 
     def training_batch(self, features: torch.Tensor, captions: list[str]) -> dict[str, torch.Tensor]:
         """Right-padded inputs_embeds, attention_mask and labels (-100 off the assistant tokens)."""

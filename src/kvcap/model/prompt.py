@@ -6,7 +6,9 @@ r"""The prompt around the video: the tokenizer's chat template, split at the vid
 Qwen3's template with `enable_thinking=False` inserts the empty think block, exactly as at
 inference. The assistant target is the caption followed by what the template closes the turn
 with up to the end-of-turn token (`<|im_end|>`), so the model learns to stop. Tokenizers
-without a chat template get a plain `User:/Assistant:` format ending in EOS.
+without a chat template get a plain `User:/Assistant:` format ending in EOS. A caption over
+`train.max_caption_tokens` is cut at a sentence end, or else carries no end token
+(`caption_target_ids`).
 """
 
 from __future__ import annotations
@@ -129,3 +131,32 @@ def clean_caption(text: str) -> str:
     text = text.replace("<think>", "").replace("</think>", "")
     text = _DEBRIS.sub("", text)
     return text.strip()
+
+
+# A sentence ends at . ! ? (or their full-width forms) followed by whitespace, a closing quote
+# or bracket, or the end of the text; "3.5" is not a sentence end.
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026](?=\s|$|[\"'\u201d\u2019)\]])")
+
+
+def caption_target_ids(tokenizer, caption: str, limit: int, end_ids: list[int]) -> list[int]:
+    """The trained assistant tokens: the caption, cut to `limit` tokens, then `end_ids`.
+
+    A caption within the limit ends the turn as usual. A longer one is cut at its last sentence
+    end that fits and still ends the turn; with no sentence end within the limit it is cut at
+    the limit and carries NO end token, so the model is never taught to stop mid-sentence.
+    """
+    ids = tokenizer.encode(caption, add_special_tokens=False)
+    if len(ids) <= limit:
+        return ids + list(end_ids)
+    ends = [m.end() for m in _SENTENCE_END.finditer(caption)]
+    lo, hi, best = 0, len(ends) - 1, None  # the last sentence end whose text fits (binary search)
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        head = tokenizer.encode(caption[: ends[mid]].rstrip(), add_special_tokens=False)
+        if len(head) <= limit:
+            best, lo = head, mid + 1
+        else:
+            hi = mid - 1
+    if best:
+        return best + list(end_ids)
+    return ids[:limit]

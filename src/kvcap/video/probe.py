@@ -71,8 +71,10 @@ def check_file(path: Path) -> None:
 
 def sniff(path: Path) -> tuple[str, str]:
     """('video' | 'image' | 'text' | 'unknown', description) from the first bytes of the file."""
+    from kvcap.video.source import open_source  # a plain file or a zip member (`a.zip::b.mp4`)
+
     try:
-        with open(path, "rb") as fh:
+        with open_source(path) as fh:
             head = fh.read(512)
     except OSError as exc:
         raise VideoUnreadable(path, exc.strerror or str(exc)) from None
@@ -120,7 +122,13 @@ def open_container(path: str | Path) -> Iterator[Any]:
     """`av.open` with every failure mapped to a typed `VideoError`."""
     import av
 
+    from kvcap.video.source import is_zip_member, open_member_container
+
     path = Path(path)
+    if is_zip_member(path):  # `ARCHIVE.zip::MEMBER`: PyAV reads the member through a file object
+        with open_member_container(path, _open_failure) as container:
+            yield container
+        return
     check_file(path)
     try:
         container = av.open(str(path), "r", metadata_errors="ignore")
@@ -223,7 +231,11 @@ def probe(path: str | Path, backend: str = "auto") -> VideoInfo:
     `sample_frames` would pick, and `decord` raises `VideoUnreadable` where decord cannot
     read the file (AV1, say), so a probe table tells the truth about that backend.
     """
+    from kvcap.video.source import is_zip_member
+
     path = Path(path)
+    if backend == "decord" and is_zip_member(path):
+        backend = "pyav"  # decord cannot read a file object: zip members decode with PyAV
     with open_container(path) as container:
         stream = video_stream(container, path)
         info, _ = inspect(container, stream, path, backend)

@@ -64,6 +64,10 @@ def sample_frames(
         raise ValueError(f"size must be >= 1 or None, got {size}")
     path = Path(path)
     window: dict[str, list[float]] = {}
+    from kvcap.video.source import is_zip_member
+
+    if backend == "decord" and is_zip_member(path):
+        backend = "pyav"  # decord cannot read a file object: zip members decode with PyAV
 
     def make_targets(info: VideoInfo) -> list[float]:
         window["targets"] = targets = _window_targets(path, info, num_frames, start, end)
