@@ -62,7 +62,7 @@ def test_stage1_then_stage2_end_to_end(tmp_path, synth_dataset, tiny_models):
     from kvcap.model.captioner import Captioner
 
     model = Captioner.from_checkpoint(run / "best", device="cpu")
-    assert model.spec["llm"]["trained_full"] is True
+    assert model.spec.llm.trained_full is True
     clips = [str(it.video) for it in synth_dataset.val[:2]]
     out = tmp_path / "captions"
     cap = runner.invoke(main, ["caption", *clips, "--checkpoint", str(run / "best"), "-o", str(out), "--format", "jsonl",
