@@ -464,8 +464,9 @@ class Captioner(nn.Module):
             if spec.tokenizer_bundled:
                 self.tokenizer.save_pretrained(tmp / ckpt.TOKENIZER_DIR)
             spec.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            spec.card = card if card is not None else spec.card
             spec.save(tmp)
-            write_card(tmp, spec, card)
+            write_card(tmp, spec, spec.card)
         return out_dir
 
 

@@ -118,3 +118,27 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
               + ", ".join(f"{k} {v}" for k, v in gen.items() if k in ("max_new_tokens", "num_beams", "repetition_penalty"))
               + "."]
     return "\n".join(lines) + "\n"
+
+
+def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | Path) -> dict[str, Any]:
+    """What the trainer knows about a best/ checkpoint: its eval row, data, recipe and targets."""
+    stage_cfg = cfg.train.stage1 if stage == 1 else cfg.train.stage2
+    t = cfg.train
+    metrics = {k: row.get(k) for k in METRICS if row and row.get(k) is not None}
+    n = (row or {}).get("n")
+    return {
+        "name": f"{Path(run_path).name} (stage {stage} best)",
+        "metrics": metrics,
+        "split": "val",
+        "dataset": str(cfg.data.manifest),
+        "data": f"Manifest `{cfg.data.manifest}`: the `train` split for training; "
+                f"{n if n is not None else 'the'} `val` clips scored for these numbers.",
+        "recipe": [
+            f"stage {stage}: projector {stage_cfg.projector}, LLM {stage_cfg.llm}, lr {stage_cfg.lr:g}, "
+            f"{stage_cfg.epochs:g} epochs",
+            f"batch {t.batch_size} x {t.grad_accum} accumulation, warmup {t.warmup_ratio:g}, seed {t.seed}",
+            f"best/ chosen by {t.best_metric}" + (f" at step {row.get('step')}" if row and row.get("step") is not None else ""),
+        ],
+        "targets": {"meteor": cfg.score.target_meteor, "siglip": cfg.score.target_siglip,
+                    "diversity": cfg.score.target_diversity},
+    }

@@ -120,6 +120,8 @@ class CheckpointSpec:
     max_caption_tokens: int = 512
     tokenizer_bundled: bool = False
     created: str | None = None
+    card: dict[str, Any] | None = None
+    """What the model card says beyond this spec (kvcap.model.card facts: metrics, data, recipe)."""
     source: str | None = field(default=None, compare=False)
     """(not saved) the directory it was read from."""
 

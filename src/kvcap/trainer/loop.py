@@ -587,7 +587,9 @@ class _Trainer:
             metric, value = "loss", result.loss
         current = self.best.get("value") if self.best and self.best.get("metric") == metric else None
         if self.best is None or is_better(metric, value, current):
-            captioner.save(self.run.best_dir)
+            from kvcap.model.card import run_facts
+
+            captioner.save(self.run.best_dir, card=run_facts(self.cfg, self.stage, row, self.run.path))
             self.best = {"metric": metric, "value": value, "step": self.step}
             self.best_eval = row
             self.say(f"best/ <- step {self.step} ({metric} {fmt(value)})")
