@@ -372,7 +372,7 @@ class _Trainer:
             bar.update(done - last[0])
             last[0] = done
 
-        report = fill_cache(mine, captioner.encode, cache, batch_size=max(1, cfg.train.batch_size),
+        report = fill_cache(mine, captioner.encode, cache, batch_size=cfg.train.batch_size,
                             workers=cfg.data.num_workers, progress=progress, **common)
         bar.close()
         acc.wait_for_everyone()
