@@ -362,6 +362,7 @@ def _public_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.name not in INTERNAL_FIELDS]
 
 
+@lru_cache(maxsize=None)
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls, include_extras=True)
 

@@ -128,3 +128,17 @@ def test_checkpoint_model_card_parses_and_carries_metrics(local_run):
     assert metrics == {"meteor": 0.42, "diversity": 0.6}
     for section in ("## Data", "## Projector", "## Frames", "## How to caption", "referenced at"):
         assert section in card.text
+
+
+def test_saving_again_keeps_the_references(local_run, tmp_path, monkeypatch):
+    """A checkpoint loaded (adapter kept separate, as stage-2 training does) and saved again from
+    another working directory still references the same folders, and still holds no copy."""
+    monkeypatch.chdir(tmp_path)
+    loaded = Captioner.from_checkpoint(local_run["path"], device="cpu", merge_adapters=False)
+    again = loaded.save(tmp_path / "again")
+    spec = json.loads((again / "kvcap.json").read_text())
+    assert spec["llm"]["ref"]["path"] == str(local_run["llm"].resolve())
+    assert spec["vision"]["ref"]["path"] == str(local_run["vision"].resolve())
+    assert not (again / "llm").exists()
+    expected = local_run["captioner"].generate_ids(local_run["features"], GEN)
+    assert Captioner.from_checkpoint(again, device="cpu").generate_ids(local_run["features"], GEN) == expected

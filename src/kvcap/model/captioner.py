@@ -449,10 +449,10 @@ class Captioner(nn.Module):
             save_file(state, str(tmp / ckpt.PROJECTOR_FILE))
             if is_peft_model(self.llm):
                 self.llm.save_pretrained(str(tmp / ckpt.ADAPTER_DIR), safe_serialization=True)
-            spec.vision.bundled, spec.vision.ref = _placement(spec.vision.id, self.vision.path, bundle_backbones)
+            spec.vision.bundled, spec.vision.ref = _placement(spec.vision, self.vision.path, bundle_backbones)
             if spec.vision.bundled:
                 copy_model_dir(self.vision.path, tmp / ckpt.VISION_DIR)
-            spec.llm.bundled, spec.llm.ref = _placement(spec.llm.id, self.llm_path, bundle_backbones)
+            spec.llm.bundled, spec.llm.ref = _placement(spec.llm, self.llm_path, bundle_backbones)
             if spec.llm.trained_full:
                 spec.llm.bundled, spec.llm.ref = True, None
                 llm_base.save_pretrained(tmp / ckpt.LLM_DIR, safe_serialization=True)
@@ -470,16 +470,18 @@ class Captioner(nn.Module):
         return out_dir
 
 
-def _placement(model_id: str, loaded_from: str, bundle: bool | None) -> tuple[bool, dict[str, Any] | None]:
+def _placement(part: "ckpt.VisionSpec | ckpt.LlmSpec", loaded_from: str, bundle: bool | None) -> tuple[bool, dict[str, Any] | None]:
     """(bundled, reference) for a backbone: `tiny:` ids bundled, local folders referenced (or
-    bundled when asked), hub ids neither."""
+    bundled when asked), hub ids neither. A backbone loaded through a reference stays local even
+    when its id was a path relative to another working directory."""
     from kvcap.model.backbone import reference
 
-    if is_tiny(model_id):
+    if is_tiny(part.id):
         return bundle is not False, None
-    local = Path(str(model_id)).expanduser().is_dir()
-    if not local:
+    folder = next((Path(str(p)).expanduser() for p in (loaded_from, part.id, (part.ref or {}).get("path"))
+                   if p and Path(str(p)).expanduser().is_dir()), None)
+    if folder is None and not part.ref:
         return False, None
     if bundle:
         return True, None
-    return False, reference(loaded_from if Path(str(loaded_from)).is_dir() else model_id)
+    return False, reference(folder) if folder is not None else part.ref
