@@ -1,7 +1,12 @@
 """Typed configuration: ``kvcap.toml`` + CLI overrides, validated with key names.
 
 Every field carries an attribute docstring (the string literal under it); ``kvcap config show``
-prints them as comments. Loading never imports torch.
+prints them as comments. Constraints sit on the fields too (``Literal``, ``Annotated[.., Range]``).
+Loading never imports torch.
+
+Settings come in layers: built-in defaults < the checkpoint's own (frames, prompt, generation)
+< kvcap.toml / --config < --set < command flags. ``Config.provenance`` records which layer set
+each key; ``cfg.explicit_keys()`` are the ones the user set.
 
 Errors are :class:`ConfigError`, whose message is one line naming the file, the key and (where
 it can be found) the line, e.g. ``kvcap.toml:12: train.stage1.lr: expected a number, got 'x'``.
@@ -65,7 +70,7 @@ PROJECTOR_NAMES: tuple[str, ...] = get_args(ProjectorName)
 Quantization = Literal["none", "8bit", "4bit"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 USE_CHECKPOINT = "checkpoint"
-CaptionQuantization = Literal["checkpoint", "none", "8bit", "4bit"]
+CaptionQuantization = Literal[(USE_CHECKPOINT, *QUANTIZATIONS)]
 CaptionFormat = Literal["jsonl", "srt", "vtt"]
 Metric = Literal["meteor", "siglip", "diversity"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -284,7 +289,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     """The two-stage trainer."""
     generation: GenerationConfig = field(default_factory=GenerationConfig)
-    """Decoding captions."""
+    """Decoding captions (when captioning, a checkpoint's saved values hold where these are not set)."""
     caption: CaptionConfig = field(default_factory=CaptionConfig)
     """`kvcap caption` defaults."""
     score: ScoreConfig = field(default_factory=ScoreConfig)
