@@ -142,3 +142,19 @@ def test_saving_again_keeps_the_references(local_run, tmp_path, monkeypatch):
     assert not (again / "llm").exists()
     expected = local_run["captioner"].generate_ids(local_run["features"], GEN)
     assert Captioner.from_checkpoint(again, device="cpu").generate_ids(local_run["features"], GEN) == expected
+
+
+def test_card_names_hub_backbones_as_base_models(local_run):
+    from huggingface_hub import ModelCard
+
+    from kvcap.model.card import build_card
+    from kvcap.model.checkpoint import CheckpointSpec
+
+    spec = CheckpointSpec.load(local_run["path"])
+    spec.vision.id, spec.vision.ref = "openai/clip-vit-large-patch14-336", None
+    spec.llm.id, spec.llm.ref = "Qwen/Qwen3-8B", None
+    card = ModelCard(str(build_card(spec, {"metrics": {"meteor": 0.5}})))
+    assert card.data.base_model == ["openai/clip-vit-large-patch14-336", "Qwen/Qwen3-8B"]
+    assert "tiny-random-backbones" not in card.data.tags
+    # the local run's own card names no local path as a base model
+    assert ModelCard.load(local_run["path"] / "README.md").data.base_model is None
