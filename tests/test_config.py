@@ -296,3 +296,6 @@ def test_caption_quantization_sentinel_in_one_place():
 
     assert quantization_override("checkpoint") is None and quantization_override(None) is None
     assert [quantization_override(q) for q in QUANTIZATIONS] == list(QUANTIZATIONS)
+    from kvcap.model import llm
+
+    assert llm.QUANTIZATIONS is QUANTIZATIONS  # the loader checks against the same tuple
