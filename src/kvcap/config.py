@@ -74,6 +74,8 @@ CaptionQuantization = Literal[(USE_CHECKPOINT, *QUANTIZATIONS)]
 CaptionFormat = Literal["jsonl", "srt", "vtt"]
 Metric = Literal["meteor", "siglip", "diversity"]
 Device = Literal["auto", "cpu", "cuda"]
+VisionCls = Literal["drop", "keep"]
+CLS_CHOICES: tuple[str, ...] = get_args(VisionCls)
 # Sizes of things: at least one.
 Positive = Annotated[int, Range(ge=1)]
 NonNegative = Annotated[int, Range(ge=0)]
@@ -99,7 +101,7 @@ class ModelConfig:
     `tiny:clip` writes a tiny random one on first use (tests, demo)."""
     vision_layer: int = -2
     """Hidden-state layer taken from the vision tower (-2 = penultimate, as in LLaVA)."""
-    vision_cls: Literal["drop", "keep"] = "drop"
+    vision_cls: VisionCls = "drop"
     """What to do with the CLS token: `drop` (patch tokens only) or `keep`."""
     llm: str = "Qwen/Qwen3-8B"
     """Language model: a hub id or local directory of a causal LM with a chat template.
