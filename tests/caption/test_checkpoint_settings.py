@@ -48,3 +48,13 @@ def test_caption_uses_the_checkpoint_generation_settings(short_checkpoint, video
                                   "--set", "generation.max_new_tokens=12"])
     assert result.exit_code == 0, result.output
     assert _caption_tokens(tmp_path / "b", short_checkpoint) > short
+
+
+def test_caption_folder_without_settings_uses_the_checkpoint_ones(short_checkpoint, video_zoo, tmp_path):
+    from kvcap.caption.pipeline import caption_folder
+    from kvcap.model.captioner import Captioner
+
+    captioner = Captioner.from_checkpoint(short_checkpoint, device="cpu")
+    [result] = [r for r in caption_folder([video_zoo.clips["h264"]], captioner, tmp_path, formats=("jsonl",))]
+    assert result.ok, result.error
+    assert 1 <= _caption_tokens(tmp_path, short_checkpoint) <= 4  # 2 new tokens, not the built-in 512
