@@ -215,6 +215,7 @@ def test_a_flag_declared_with_setting_option_is_the_top_layer(tmp_path):
     @click.command()
     @setting_option("--max-new-tokens", "generation.max_new_tokens")
     @setting_option("--siglip", "score.siglip")
+    @setting_option("--temperature", "generation.temperature", implies={"generation.do_sample": True})
     @config_options
     def cmd(config_path, overrides):
         cfg = resolve_config(config_path, overrides)
@@ -230,6 +231,10 @@ def test_a_flag_declared_with_setting_option_is_the_top_layer(tmp_path):
     result = CliRunner().invoke(cmd, ["--siglip", "/models/siglip2"])
     assert result.exit_code == 0, result.output
     assert seen["cfg"].is_explicit("score.siglip") and seen["cfg"].generation.max_new_tokens == 96
+    assert not seen["cfg"].generation.do_sample
+    result = CliRunner().invoke(cmd, ["--temperature", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].generation.do_sample and seen["cfg"].layer_of("generation.do_sample") == "flag"
     # the Click type comes from the field's declared range, and the help from its docstring
     result = CliRunner().invoke(cmd, ["--max-new-tokens", "0"])
     assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output

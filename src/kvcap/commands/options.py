@@ -64,17 +64,20 @@ def choices(key: str) -> list[str]:
     return list(get_args(tp))
 
 
-def setting_option(flag: str, key: str, *, help: str | None = None, **kwargs: Any):
+def setting_option(flag: str, key: str, *, help: str | None = None, implies: dict[str, Any] | None = None, **kwargs: Any):
     """A command flag that sets config key `key` as the top layer (see the module docstring).
 
-    The value does not reach the command function: `resolve_config` applies it.
+    The value does not reach the command function: `resolve_config` applies it. `implies` sets
+    other keys too when the flag is given, e.g. `--temperature` with `{"generation.do_sample": True}`.
     """
     parent, _, leaf = key.rpartition(".")
     doc = help or _field_doc(parent, leaf)
 
     def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
         if value is not None:
-            ctx.meta.setdefault(_FLAGS_META, {})[key] = value
+            given = ctx.meta.setdefault(_FLAGS_META, {})
+            given.update(implies or {})
+            given[key] = value
         return value
 
     return click.option(flag, type=click_type(key), default=None, expose_value=False, callback=remember,
