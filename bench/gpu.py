@@ -602,7 +602,7 @@ def perceiver_twin(captioner, cfg):
                                 frames=captioner.frames, patches=captioner.vision.tokens_per_frame,
                                 **projector_kwargs(cfg.projector, "perceiver"))
     spec = copy.deepcopy(captioner.spec)
-    spec["projector"] = {"name": "perceiver", "config": None}
+    spec.projector = type(spec.projector)(name="perceiver")
     return Captioner(captioner.vision, projector.to(captioner.device), captioner.llm, captioner.tokenizer, spec)
 
 

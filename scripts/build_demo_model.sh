@@ -50,4 +50,5 @@ CHECKPOINT=demo
     --json > "$BUILD/heldout-score.json"
 "$KVCAP" score "$BUILD/heldout-captions/captions.jsonl" --refs "$BUILD/heldout/manifest.jsonl" --config "$CONFIG" --grounding
 "$PYTHON" -m kvcap.demo.record "$BUILD" --checkpoint "$TARGET" --seconds "$trained"   # a dated row in bench/RESULTS.md
+"$PYTHON" -m kvcap.demo.card "$TARGET" --results bench/RESULTS.md   # README.md model card from that row
 echo "done in $(( $(date +%s) - start )) s"

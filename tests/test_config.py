@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from kvcap.config import (
     Config,
     ConfigError,
     apply_overrides,
+    config_from_dict,
     config_to_dict,
     config_to_toml,
     field_docs,
@@ -26,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _all_keys(obj, prefix=""):
     for f in dataclasses.fields(obj):
-        if f.name == "source":
+        if f.name in ("source", "provenance"):
             continue
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
@@ -43,15 +45,37 @@ def _toml_keys(data, prefix=""):
             yield f"{prefix}{key}"
 
 
-def test_repo_kvcap_toml_names_every_key_with_a_comment():
+def _commented_keys(text):
+    """Dotted keys written as `# key = value` lines under their [table] headers."""
+    import re
+
+    table = ""
+    for line in text.splitlines():
+        header = re.match(r"^\[([\w.]+)\]", line)
+        if header:
+            table = header.group(1) + "."
+            continue
+        key = re.match(r"^# (\w+) = ", line)
+        if key:
+            yield table + key.group(1)
+
+
+def test_repo_kvcap_toml_documents_every_key_and_sets_none():
     import tomllib
 
     text = (REPO / "kvcap.toml").read_text(encoding="utf-8")
-    assert set(_toml_keys(tomllib.loads(text))) == set(_all_keys(Config()))
+    assert set(_commented_keys(text)) == set(_all_keys(Config()))
+    # it sets nothing: a key the user did not uncomment falls through to the checkpoint / defaults
+    assert list(_toml_keys(tomllib.loads(text))) == []
+    assert load_config(REPO / "kvcap.toml").explicit_keys() == set()
     lines = text.splitlines()
     for number, line in enumerate(lines):
-        if "=" in line and not line.lstrip().startswith("#"):
-            assert lines[number - 1].lstrip().startswith("#"), f"kvcap.toml:{number + 1} has no comment: {line}"
+        if re.match(r"^# \w+ = ", line):
+            assert lines[number - 1].startswith("# ") and not re.match(r"^# \w+ = ", lines[number - 1]), (
+                f"kvcap.toml:{number + 1} has no doc comment: {line}")
+    # each documented default is the built-in one (uncommenting a line changes nothing by itself)
+    uncommented = re.sub(r"(?m)^# (\w+ = )", r"\1", text)
+    assert config_to_dict(config_from_dict(tomllib.loads(uncommented))) == config_to_dict(Config())
 
 
 def test_every_field_has_a_docstring():
@@ -143,3 +167,140 @@ def test_import_cli_is_light():
     code = "import sys, kvcap.cli; print(sorted(m for m in ('torch', 'textual', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers: defaults < checkpoint < config file < --set < flags
+# ---------------------------------------------------------------------------------------------
+
+CHECKPOINT_LAYER = {"model.frames": 4, "model.prompt": "체크포인트 지시", "generation.max_new_tokens": 96,
+                    "generation.repetition_penalty": 1.0}
+
+
+def test_checkpoint_values_hold_where_the_user_set_nothing():
+    cfg = load_config(REPO / "kvcap.toml").with_checkpoint(CHECKPOINT_LAYER)
+    assert cfg.generation.max_new_tokens == 96 and cfg.generation.repetition_penalty == 1.0
+    assert cfg.model.frames == 4 and cfg.model.prompt == "체크포인트 지시"
+    assert cfg.generation.num_beams == 1  # not in the checkpoint: the built-in default
+    assert cfg.layer_of("generation.max_new_tokens") == "checkpoint" and cfg.layer_of("generation.num_beams") == "default"
+    assert cfg.explicit_keys() == set()
+
+
+def test_each_layer_beats_the_ones_below(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text("[generation]\nmax_new_tokens = 200\nnum_beams = 2\ntop_p = 0.5\n[model]\nframes = 6\n")
+    cfg = load_config(path, ["generation.num_beams=3", "generation.top_p=0.6"])
+    cfg = apply_overrides(cfg, {"generation.top_p": 0.7}, layer="flag")
+    # the checkpoint layer may be applied last: it still only fills what nobody set
+    cfg = cfg.with_checkpoint({**CHECKPOINT_LAYER, "generation.num_beams": 5, "generation.top_p": 0.1})
+    assert cfg.generation.max_new_tokens == 200  # file > checkpoint
+    assert cfg.model.frames == 6                 # file > checkpoint
+    assert cfg.generation.num_beams == 3         # --set > file > checkpoint
+    assert cfg.generation.top_p == pytest.approx(0.7)  # flag > --set > file
+    assert cfg.generation.repetition_penalty == 1.0    # checkpoint > default
+    assert cfg.generation.temperature == pytest.approx(0.7)  # default
+    assert cfg.layer_of("generation.max_new_tokens").endswith("k.toml")  # a file layer is named by its path
+    assert cfg.layer_of("generation.num_beams") == "--set" and cfg.layer_of("generation.top_p") == "flag"
+    assert cfg.explicit_keys() == {"generation.max_new_tokens", "generation.num_beams", "generation.top_p", "model.frames"}
+    assert cfg.is_explicit("model.frames") and not cfg.is_explicit("model.prompt")
+
+
+def test_a_flag_declared_with_setting_option_is_the_top_layer(tmp_path):
+    import click
+
+    from kvcap.commands.options import config_options, resolve_config, setting_option
+
+    seen = {}
+
+    @click.command()
+    @setting_option("--max-new-tokens", "generation.max_new_tokens")
+    @setting_option("--siglip", "score.siglip")
+    @setting_option("--temperature", "generation.temperature", implies={"generation.do_sample": True})
+    @config_options
+    def cmd(config_path, overrides):
+        cfg = resolve_config(config_path, overrides)
+        seen["cfg"] = cfg.with_checkpoint(CHECKPOINT_LAYER)
+
+    path = tmp_path / "k.toml"
+    path.write_text("[generation]\nmax_new_tokens = 200\n")
+    result = CliRunner().invoke(cmd, ["--config", str(path), "--set", "generation.max_new_tokens=300", "--max-new-tokens", "40"])
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert cfg.generation.max_new_tokens == 40 and cfg.layer_of("generation.max_new_tokens") == "flag"
+    assert "score.siglip" not in cfg.explicit_keys()  # not given: "did the user name siglip" is no
+    result = CliRunner().invoke(cmd, ["--siglip", "/models/siglip2"])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].is_explicit("score.siglip") and seen["cfg"].generation.max_new_tokens == 96
+    assert not seen["cfg"].generation.do_sample
+    result = CliRunner().invoke(cmd, ["--temperature", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].generation.do_sample and seen["cfg"].layer_of("generation.do_sample") == "flag"
+    # the Click type comes from the field's declared range, and the help from its docstring
+    result = CliRunner().invoke(cmd, ["--max-new-tokens", "0"])
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output
+    assert "Longest caption generated" in CliRunner().invoke(cmd, ["--help"]).output
+
+
+def test_overrides_keep_earlier_provenance_and_do_not_share_it():
+    base = apply_overrides(Config(), ["train.seed=1"])
+    changed = apply_overrides(base, ["train.seed=2", "train.grad_accum=2"], layer="flag")
+    assert base.provenance == {"train.seed": "--set"}
+    assert changed.provenance == {"train.seed": "flag", "train.grad_accum": "flag"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Constraints live on the fields; Click choices and the projector registry follow them
+# ---------------------------------------------------------------------------------------------
+
+
+def test_no_side_tables_of_choices_or_ranges():
+    import kvcap.config as config
+
+    assert not hasattr(config, "CHOICES") and not hasattr(config, "RANGES") and not hasattr(config, "LIST_CHOICES")
+
+
+@pytest.mark.parametrize("key, bad, message", [
+    ("train.stage1.lr", 2, "must be <= 1"),
+    ("generation.top_p", 0, "must be > 0"),
+    ("model.frames", 257, "must be <= 256"),
+    ("caption.workers", -1, "must be >= 0"),
+    ("caption.device", "tpu", "must be one of auto, cpu, cuda"),
+    ("caption.quantization", "2bit", "must be one of checkpoint, none, 8bit, 4bit"),
+    ("score.metrics", "meteor,bleu", "unknown item 'bleu'"),
+])
+def test_declared_constraints_are_enforced(key, bad, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(Config(), {key: bad})
+
+
+def test_click_types_come_from_the_fields():
+    import click
+
+    from kvcap.commands.caption import run
+    from kvcap.commands.options import click_type
+    from kvcap.config import QUANTIZATIONS, USE_CHECKPOINT
+
+    params = {p.name: p for p in run.params}
+    assert list(params["quantization"].type.choices) == [USE_CHECKPOINT, *QUANTIZATIONS]
+    assert list(params["device"].type.choices) == ["auto", "cpu", "cuda"]
+    assert isinstance(params["batch_size"].type, click.IntRange) and params["batch_size"].type.min == 1
+    frames = click_type("model.frames")
+    assert (frames.min, frames.max) == (1, 256)
+    assert click_type("generation.temperature").min_open
+
+
+def test_projector_names_match_the_registry():
+    from kvcap.config import PROJECTOR_NAMES
+    from kvcap.model.projectors import PROJECTORS
+
+    assert tuple(PROJECTORS) == PROJECTOR_NAMES
+
+
+def test_caption_quantization_sentinel_in_one_place():
+    from kvcap.config import QUANTIZATIONS, quantization_override
+
+    assert quantization_override("checkpoint") is None and quantization_override(None) is None
+    assert [quantization_override(q) for q in QUANTIZATIONS] == list(QUANTIZATIONS)
+    from kvcap.model import llm
+
+    assert llm.QUANTIZATIONS is QUANTIZATIONS  # the loader checks against the same tuple

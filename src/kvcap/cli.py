@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "projectors": "kvcap.commands.projectors:projectors",
     "config": "kvcap.commands.config:config",
     "demo": "kvcap.commands.demo:demo",
+    "export": "kvcap.commands.export:export",
 }
 
 

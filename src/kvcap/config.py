@@ -1,7 +1,12 @@
 """Typed configuration: ``kvcap.toml`` + CLI overrides, validated with key names.
 
 Every field carries an attribute docstring (the string literal under it); ``kvcap config show``
-prints them as comments. Loading never imports torch.
+prints them as comments. Constraints sit on the fields too (``Literal``, ``Annotated[.., Range]``).
+Loading never imports torch.
+
+Settings come in layers: built-in defaults < the checkpoint's own (frames, prompt, generation)
+< kvcap.toml / --config < --set < command flags. ``Config.provenance`` records which layer set
+each key; ``cfg.explicit_keys()`` are the ones the user set.
 
 Errors are :class:`ConfigError`, whose message is one line naming the file, the key and (where
 it can be found) the line, e.g. ``kvcap.toml:12: train.stage1.lr: expected a number, got 'x'``.
@@ -18,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,6 +40,58 @@ class ConfigError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
+# Constraints, declared once on the fields: `Literal[...]` for choices, `Annotated[int, Range(..)]`
+# for numbers. Validation (`_coerce`) and the Click options (`commands/options.py`) read them.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """The interval a number must lie in: `ge`/`gt` the lower bound (inclusive/exclusive), `le` the upper."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is out of range, or None when it fits."""
+        if self.ge is not None and value < self.ge:
+            return f"must be >= {self.ge:g}, got {value:g}"
+        if self.gt is not None and value <= self.gt:
+            return f"must be > {self.gt:g}, got {value:g}"
+        if self.le is not None and value > self.le:
+            return f"must be <= {self.le:g}, got {value:g}"
+        return None
+
+
+# Projector names users write; the torch-side registry (kvcap.model.projectors.PROJECTORS) is
+# tested to hold exactly these.
+ProjectorName = Literal["linear", "mlp2x_gelu", "perceiver", "cabstractor", "mixer"]
+PROJECTOR_NAMES: tuple[str, ...] = get_args(ProjectorName)
+# LLM weights; captioning adds the sentinel USE_CHECKPOINT = "whatever the checkpoint was trained with".
+Quantization = Literal["none", "8bit", "4bit"]
+QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
+USE_CHECKPOINT = "checkpoint"
+CaptionQuantization = Literal[(USE_CHECKPOINT, *QUANTIZATIONS)]
+CaptionFormat = Literal["jsonl", "srt", "vtt"]
+Metric = Literal["meteor", "siglip", "diversity"]
+Device = Literal["auto", "cpu", "cuda"]
+VisionCls = Literal["drop", "keep"]
+CLS_CHOICES: tuple[str, ...] = get_args(VisionCls)
+# Sizes of things: at least one.
+Positive = Annotated[int, Range(ge=1)]
+NonNegative = Annotated[int, Range(ge=0)]
+Workers = Annotated[int, Range(ge=0, le=64)]
+Frames = Annotated[int, Range(ge=1, le=256)]
+Fraction = Annotated[float, Range(ge=0, le=1)]
+
+
+def quantization_override(value: str | None) -> str | None:
+    """`caption.quantization` -> what `Captioner.from_checkpoint` takes (None = as trained)."""
+    return None if value in (None, USE_CHECKPOINT) else value
+
+
+# ---------------------------------------------------------------------------------------------
 # The schema. Order of fields is the order `config show` prints.
 # ---------------------------------------------------------------------------------------------
 
@@ -46,16 +103,16 @@ class ModelConfig:
     `tiny:clip` writes a tiny random one on first use (tests, demo)."""
     vision_layer: int = -2
     """Hidden-state layer taken from the vision tower (-2 = penultimate, as in LLaVA)."""
-    vision_cls: str = "drop"
+    vision_cls: VisionCls = "drop"
     """What to do with the CLS token: `drop` (patch tokens only) or `keep`."""
     llm: str = "Qwen/Qwen3-8B"
     """Language model: a hub id or local directory of a causal LM with a chat template.
     `tiny:qwen3` writes a tiny random one on first use."""
-    quantization: str = "4bit"
+    quantization: Quantization = "4bit"
     """LLM weights: `none`, `8bit` or `4bit` (bitsandbytes nf4, double quant, bf16 compute)."""
-    dtype: str = "auto"
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """Compute dtype: `auto` (bf16 on GPU, fp32 on CPU), `bf16`, `fp16` or `fp32`."""
-    frames: int = 8
+    frames: Frames = 8
     """Frames sampled uniformly per clip (centres of equal segments)."""
     prompt: str = "이 영상을 자세히 설명해 주세요."
     """The instruction in the user turn, after the video placeholder."""
@@ -65,17 +122,17 @@ class ModelConfig:
 
 @dataclass
 class ProjectorConfig:
-    name: str = "mlp2x_gelu"
+    name: ProjectorName = "mlp2x_gelu"
     """Projector: `linear`, `mlp2x_gelu`, `perceiver`, `cabstractor` or `mixer`."""
-    num_tokens: int = 64
+    num_tokens: Positive = 64
     """Visual tokens out of `perceiver` / `cabstractor` / `mixer` for the whole clip (ignored by
     the per-patch projectors, which keep frames x patches tokens)."""
-    depth: int = 0
+    depth: NonNegative = 0
     """Perceiver: resampler layers. C-Abstractor: RegNet blocks before and after pooling.
     0 = each projector's own default (perceiver 6 as in Flamingo, cabstractor 3 as in Honeybee)."""
-    heads: int = 8
+    heads: Positive = 8
     """Perceiver: attention heads."""
-    hidden: int = 0
+    hidden: NonNegative = 0
     """Inner width of perceiver / cabstractor / mixer (0 = the vision width)."""
     frame_embeddings: bool = True
     """Add learned per-frame embeddings so the projector knows frame order."""
@@ -83,11 +140,11 @@ class ProjectorConfig:
 
 @dataclass
 class LoraConfig:
-    r: int = 64
+    r: Positive = 64
     """LoRA rank."""
-    alpha: int = 128
+    alpha: Positive = 128
     """LoRA scaling numerator (scale = alpha / r)."""
-    dropout: float = 0.05
+    dropout: Fraction = 0.05
     """Dropout on the LoRA branch."""
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -97,7 +154,7 @@ class LoraConfig:
 
 @dataclass
 class VideoConfig:
-    backend: str = "auto"
+    backend: Literal["auto", "decord", "pyav"] = "auto"
     """Decoder: `auto`, `decord` or `pyav`. `auto` uses kvcap's PyAV path (GOP-aware seeking,
     in-decoder scaling), measured faster than decord here and able to read AV1 and rotation."""
 
@@ -110,19 +167,19 @@ class DataConfig:
     """Where the frozen encoder's features are cached (safetensors shards)."""
     use_cache: bool = True
     """Read and fill the feature cache during training."""
-    num_workers: int = 2
+    num_workers: Workers = 2
     """Background decoding workers when features are not cached."""
 
 
 @dataclass
 class StageConfig:
-    lr: float = 1e-3
+    lr: Annotated[float, Range(gt=0, le=1)] = 1e-3
     """Peak learning rate (AdamW, cosine with warmup)."""
-    epochs: float = 2
+    epochs: Annotated[float, Range(gt=0)] = 2
     """Epochs over the train split (fractions allowed)."""
-    projector: str = "full"
+    projector: Literal["full", "frozen"] = "full"
     """Projector training: `full` or `frozen`."""
-    llm: str = "frozen"
+    llm: Literal["frozen", "lora", "full"] = "frozen"
     """LLM training: `frozen`, `lora` or `full`."""
 
 
@@ -132,31 +189,31 @@ class TrainConfig:
     """Folder that holds run directories (`--run NAME` lives here)."""
     seed: int = 42
     """Seed for weights, data order and dropout; resume restores the RNG exactly."""
-    batch_size: int = 4
+    batch_size: Positive = 4
     """Clips per optimizer micro-step, per process."""
-    grad_accum: int = 4
+    grad_accum: Positive = 4
     """Micro-steps accumulated per optimizer step."""
-    warmup_ratio: float = 0.03
+    warmup_ratio: Fraction = 0.03
     """Fraction of optimizer steps spent warming the learning rate up."""
-    weight_decay: float = 0.0
+    weight_decay: Annotated[float, Range(ge=0)] = 0.0
     """AdamW weight decay."""
-    max_grad_norm: float = 1.0
+    max_grad_norm: Annotated[float, Range(ge=0)] = 1.0
     """Gradient clipping norm (0 = off)."""
-    max_steps: int = 0
+    max_steps: NonNegative = 0
     """Stop after this many optimizer steps (0 = run all epochs)."""
-    log_every: int = 10
+    log_every: Positive = 10
     """Write a `metrics.jsonl` train row every N optimizer steps."""
-    save_every: int = 500
+    save_every: Positive = 500
     """Write a resumable checkpoint every N optimizer steps (and at each epoch end)."""
-    keep_last: int = 2
+    keep_last: Positive = 2
     """Resumable checkpoints kept in `checkpoints/`."""
-    eval_max_clips: int = 0
+    eval_max_clips: NonNegative = 0
     """Cap on val clips captioned per eval (0 = the whole val split)."""
-    best_metric: str = "meteor"
+    best_metric: Literal["meteor", "siglip", "diversity", "loss"] = "meteor"
     """Metric that picks `best/`: `meteor`, `siglip`, `diversity` or `loss`."""
     early_stop_on_collapse: bool = False
     """Stop training when the eval raises the mode-collapse alarm."""
-    max_caption_tokens: int = 512
+    max_caption_tokens: Annotated[int, Range(ge=8)] = 512
     """Longest caption (tokens) kept in training; longer ones are truncated."""
     stage1: StageConfig = field(default_factory=lambda: StageConfig(lr=1e-3, epochs=2, projector="full", llm="frozen"))
     """Stage 1, alignment: projector only (seed: lr 1e-3, 2 epochs)."""
@@ -166,19 +223,19 @@ class TrainConfig:
 
 @dataclass
 class GenerationConfig:
-    max_new_tokens: int = 512
+    max_new_tokens: Positive = 512
     """Longest caption generated (reference captions are ~400 Qwen3 tokens)."""
-    num_beams: int = 1
+    num_beams: Positive = 1
     """Beam search width (1 = greedy or sampling)."""
     do_sample: bool = False
     """Sample instead of greedy decoding."""
-    temperature: float = 0.7
+    temperature: Annotated[float, Range(gt=0)] = 0.7
     """Sampling temperature (with `do_sample`)."""
-    top_p: float = 0.9
+    top_p: Annotated[float, Range(gt=0, le=1)] = 0.9
     """Nucleus sampling mass (with `do_sample`)."""
-    repetition_penalty: float = 1.05
+    repetition_penalty: Annotated[float, Range(gt=0)] = 1.05
     """>1 discourages repeating tokens (1 = off)."""
-    no_repeat_ngram_size: int = 0
+    no_repeat_ngram_size: NonNegative = 0
     """Forbid repeating any n-gram of this size (0 = off)."""
 
 
@@ -188,30 +245,30 @@ class CaptionConfig:
     """Checkpoint directory for `kvcap caption` (`demo` = the bundled demo model)."""
     output: str = "captions"
     """Output folder for `captions.jsonl` and subtitle files."""
-    formats: list[str] = field(default_factory=lambda: ["jsonl", "srt"])
+    formats: list[CaptionFormat] = field(default_factory=lambda: ["jsonl", "srt"])
     """Outputs: any of `jsonl`, `srt`, `vtt`."""
-    batch_size: int = 4
+    batch_size: Positive = 4
     """Videos per generation batch."""
-    segment: float = 0.0
+    segment: Annotated[float, Range(ge=0)] = 0.0
     """Caption fixed windows of this many seconds, one cue each (0 = whole clip)."""
-    device: str = "auto"
+    device: Device = "auto"
     """`auto` (CUDA when present), `cpu` or `cuda`."""
-    quantization: str = "checkpoint"
+    quantization: CaptionQuantization = "checkpoint"
     """LLM weights for captioning: `checkpoint` (as trained), `none`, `8bit` or `4bit`. `none`
     folds LoRA into the weights (the fastest decode when it fits in memory)."""
-    workers: int = 2
+    workers: Workers = 2
     """Background decoding workers."""
 
 
 @dataclass
 class ScoreConfig:
-    metrics: list[str] = field(default_factory=lambda: ["meteor", "siglip", "diversity"])
+    metrics: list[Metric] = field(default_factory=lambda: ["meteor", "siglip", "diversity"])
     """Metrics to compute: `meteor`, `siglip`, `diversity`."""
-    tokenizer: str = "kiwi"
+    tokenizer: Literal["kiwi", "whitespace", "char"] = "kiwi"
     """Tokens for METEOR and diversity: `kiwi` (morphemes), `whitespace` or `char`."""
     siglip: str = "google/siglip2-base-patch16-224"
     """SigLIP2 model (hub id or local directory) for image-text alignment."""
-    siglip_frames: int = 8
+    siglip_frames: Frames = 8
     """Frames per clip embedded and averaged for SigLIP2."""
     target_meteor: float = SEED_TARGETS.meteor
     """Seed target: METEOR must exceed this."""
@@ -236,7 +293,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     """The two-stage trainer."""
     generation: GenerationConfig = field(default_factory=GenerationConfig)
-    """Decoding captions."""
+    """Decoding captions (when captioning, a checkpoint's saved values hold where these are not set)."""
     caption: CaptionConfig = field(default_factory=CaptionConfig)
     """`kvcap caption` defaults."""
     score: ScoreConfig = field(default_factory=ScoreConfig)
@@ -244,61 +301,44 @@ class Config:
 
     source: str = field(default="<defaults>", compare=False, repr=False)
     """(internal) where this config was read from, for messages."""
+    provenance: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """(internal) dotted key -> the layer that set it (see `layer_rank`); absent = built-in default."""
+
+    def layer_of(self, key: str) -> str:
+        """Which layer set `key`: `default`, `checkpoint`, a config file's path, `--set` or `flag`."""
+        return self.provenance.get(key, DEFAULT_LAYER)
+
+    def explicit_keys(self) -> set[str]:
+        """Keys the user set: in a config file they loaded, with `--set`, or with a command flag."""
+        return {k for k, layer in self.provenance.items() if layer_rank(layer) >= FILE_RANK}
+
+    def is_explicit(self, key: str) -> bool:
+        """Did the user set `key` (file, `--set` or flag), rather than a default or the checkpoint?"""
+        return layer_rank(self.layer_of(key)) >= FILE_RANK
+
+    def with_checkpoint(self, values: dict[str, Any]) -> "Config":
+        """The checkpoint's own settings ({dotted key: value}, see `checkpoint.checkpoint_settings`)
+        layered above the built-in defaults and below everything the user set."""
+        return apply_layer(self, values, CHECKPOINT_LAYER)
 
 
-# Allowed values, keyed by dotted path ("*" matches the stage tables).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "model.vision_cls": ("drop", "keep"),
-    "model.quantization": ("none", "8bit", "4bit"),
-    "model.dtype": ("auto", "bf16", "fp16", "fp32"),
-    "projector.name": ("linear", "mlp2x_gelu", "perceiver", "cabstractor", "mixer"),
-    "video.backend": ("auto", "decord", "pyav"),
-    "train.*.projector": ("full", "frozen"),
-    "train.*.llm": ("frozen", "lora", "full"),
-    "train.best_metric": ("meteor", "siglip", "diversity", "loss"),
-    "caption.device": ("auto", "cpu", "cuda"),
-    "caption.quantization": ("checkpoint", "none", "8bit", "4bit"),
-    "score.tokenizer": ("kiwi", "whitespace", "char"),
-}
-LIST_CHOICES: dict[str, tuple[str, ...]] = {
-    "caption.formats": ("jsonl", "srt", "vtt"),
-    "score.metrics": ("meteor", "siglip", "diversity"),
-}
-# (min, max, min_inclusive) for numbers; None = unbounded on that side.
-RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "model.frames": (1, 256, True),
-    "projector.num_tokens": (1, None, True),
-    "projector.depth": (0, None, True),
-    "projector.heads": (1, None, True),
-    "projector.hidden": (0, None, True),
-    "lora.r": (1, None, True),
-    "lora.alpha": (1, None, True),
-    "lora.dropout": (0, 1, True),
-    "data.num_workers": (0, 64, True),
-    "train.*.lr": (0, 1, False),
-    "train.*.epochs": (0, None, False),
-    "train.batch_size": (1, None, True),
-    "train.grad_accum": (1, None, True),
-    "train.warmup_ratio": (0, 1, True),
-    "train.weight_decay": (0, None, True),
-    "train.max_grad_norm": (0, None, True),
-    "train.max_steps": (0, None, True),
-    "train.log_every": (1, None, True),
-    "train.save_every": (1, None, True),
-    "train.keep_last": (1, None, True),
-    "train.eval_max_clips": (0, None, True),
-    "train.max_caption_tokens": (8, None, True),
-    "generation.max_new_tokens": (1, None, True),
-    "generation.num_beams": (1, None, True),
-    "generation.temperature": (0, None, False),
-    "generation.top_p": (0, 1, False),
-    "generation.repetition_penalty": (0, None, False),
-    "generation.no_repeat_ngram_size": (0, None, True),
-    "caption.batch_size": (1, None, True),
-    "caption.segment": (0, None, True),
-    "caption.workers": (0, 64, True),
-    "score.siglip_frames": (1, 256, True),
-}
+# ---------------------------------------------------------------------------------------------
+# Layers: built-in defaults < the checkpoint's own < kvcap.toml (or --config) < --set < flags.
+# A key's provenance says which layer set it; a lower layer never overwrites a higher one, so
+# the order in which layers are applied does not matter.
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_LAYER = "default"
+CHECKPOINT_LAYER = "checkpoint"
+SET_LAYER = "--set"
+FLAG_LAYER = "flag"
+FILE_RANK = 2
+_RANKS = {DEFAULT_LAYER: 0, CHECKPOINT_LAYER: 1, SET_LAYER: 3, FLAG_LAYER: 4}
+
+
+def layer_rank(layer: str) -> int:
+    """0 default, 1 checkpoint, 2 a config file (named by its path), 3 `--set`, 4 a command flag."""
+    return _RANKS.get(layer, FILE_RANK)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,24 +364,79 @@ def field_docs(cls: type) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+INTERNAL_FIELDS = ("source", "provenance")
+
+
 def _public_fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.name != "source"]
+    return [f for f in dataclasses.fields(cls) if f.name not in INTERNAL_FIELDS]
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls, include_extras=True)
+
+
+def setting_type(key: str) -> Any:
+    """The annotation of dotted `key` (with its Literal / Annotated constraints)."""
+    cls: Any = Config
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        hints = _hints(cls)
+        if part not in hints or part in INTERNAL_FIELDS:
+            raise ConfigError(f"config: {key}: unknown key")
+        tp = hints[part]
+        if i < len(parts) - 1:
+            if not dataclasses.is_dataclass(tp):
+                raise ConfigError(f"config: {key}: unknown key")
+            cls = tp
+    return tp
+
+
+def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for name, value in data.items():
+        if isinstance(value, dict):
+            out.extend(_leaf_keys(value, f"{prefix}{name}."))
+        else:
+            out.append(f"{prefix}{name}")
+    return out
 
 
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
+    if origin is Annotated:
+        return _type_name(get_args(tp)[0])
+    if origin is Literal:
+        return "a string"
     if origin is list:
         return f"a list of {_type_name(get_args(tp)[0])}s"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
 def _coerce(value: Any, tp: Any, key: str, where: "_Where") -> Any:
-    """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
+    """Check `value` against the annotation `tp` (its Literal choices and Range too); ints are
+    accepted where floats are expected."""
     origin = get_origin(tp)
+    if origin is Annotated:
+        base, *meta = get_args(tp)
+        value = _coerce(value, base, key, where)
+        for constraint in meta:
+            if isinstance(constraint, Range) and (problem := constraint.problem(value)):
+                raise where.error(key, problem)
+        return value
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise where.error(key, f"must be one of {', '.join(choices)}, got {_show(value)}")
+        return value
     if origin is list:
         (item_tp,) = get_args(tp)
         if not isinstance(value, list):
             raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
+        if get_origin(item_tp) is Literal:
+            for item in value:
+                if item not in get_args(item_tp):
+                    raise where.error(key, f"unknown item {_show(item)} (valid: {', '.join(get_args(item_tp))})")
         return [_coerce(v, item_tp, key, where) for v in value]
     if tp is bool:
         if not isinstance(value, bool):
@@ -365,26 +460,6 @@ def _coerce(value: Any, tp: Any, key: str, where: "_Where") -> Any:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _pattern_key(key: str) -> str:
-    return re.sub(r"^train\.stage\d\.", "train.*.", key)
-
-
-def _check_value(key: str, value: Any, where: "_Where") -> None:
-    pkey = _pattern_key(key)
-    if pkey in CHOICES and value not in CHOICES[pkey]:
-        raise where.error(key, f"must be one of {', '.join(CHOICES[pkey])}, got {_show(value)}")
-    if pkey in LIST_CHOICES:
-        for item in value:
-            if item not in LIST_CHOICES[pkey]:
-                raise where.error(key, f"unknown item {_show(item)} (valid: {', '.join(LIST_CHOICES[pkey])})")
-    if pkey in RANGES:
-        lo, hi, lo_inclusive = RANGES[pkey]
-        if lo is not None and (value < lo or (value == lo and not lo_inclusive)):
-            raise where.error(key, f"must be {'>=' if lo_inclusive else '>'} {lo:g}, got {value:g}")
-        if hi is not None and value > hi:
-            raise where.error(key, f"must be <= {hi:g}, got {value:g}")
 
 
 class _Where:
@@ -426,7 +501,7 @@ class _Where:
 def _build(base: Any, data: dict[str, Any], prefix: str, where: _Where) -> Any:
     """A copy of dataclass instance `base` with `data` applied on top (nested tables merge)."""
     cls = type(base)
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     known = {f.name for f in _public_fields(cls)}
     out = dataclasses.replace(base)
     for name, value in data.items():
@@ -440,17 +515,20 @@ def _build(base: Any, data: dict[str, Any], prefix: str, where: _Where) -> Any:
                 raise where.error(key, f"expected a table [{key}], got {_show(value)}")
             setattr(out, name, _build(getattr(base, name), value, f"{key}.", where))
         else:
-            value = _coerce(value, hints[name], key, where)
-            _check_value(key, value, where)
-            setattr(out, name, value)
+            setattr(out, name, _coerce(value, hints[name], key, where))
     return out
 
 
-def config_from_dict(data: dict[str, Any], source: str = "<dict>", text: str | None = None, base: Config | None = None) -> Config:
-    """Validate `data` (parsed TOML) and return a Config; `base` supplies values not given."""
+def config_from_dict(data: dict[str, Any], source: str = "<dict>", text: str | None = None, base: Config | None = None,
+                     layer: str | None = None) -> Config:
+    """Validate `data` (parsed TOML) and return a Config; `base` supplies values not given.
+
+    The keys in `data` are recorded as set by `layer` (default: the file `source`).
+    """
     where = _Where(source, text)
     cfg = _build(copy.deepcopy(base) if base is not None else Config(), data, "", where)
     cfg.source = source
+    cfg.provenance = {**cfg.provenance, **{k: layer or source for k in _leaf_keys(data)}}
     return cfg
 
 
@@ -496,6 +574,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
+def commented_toml(cfg: Config | None = None) -> str:
+    """Every key with its doc, values commented out: a file that documents all and sets nothing,
+    so built-in defaults and each checkpoint's own settings hold until a line is uncommented."""
+    out = []
+    for line in config_to_toml(cfg or Config()).splitlines():
+        out.append(f"# {line}" if re.match(r"^[A-Za-z_]\w*\s*=", line) else line)
+    return "\n".join(out) + "\n"
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """`section.key=value` -> (key, value); the value is read as TOML, else as a bare string."""
     if "=" not in item:
@@ -521,19 +608,31 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Config:
-    """Apply `key=value` strings (or a {dotted key: value} dict) on top of `cfg`."""
+def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any], layer: str = SET_LAYER) -> Config:
+    """Apply `key=value` strings (or a {dotted key: value} dict) on top of `cfg`, as `layer`."""
     items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides)
-    for key, value in items:
+    return apply_layer(cfg, dict(items), layer, force=True)
+
+
+def apply_layer(cfg: Config, values: dict[str, Any], layer: str, *, force: bool = False) -> Config:
+    """Set {dotted key: value} as `layer`, except where a higher layer already set the key.
+
+    None values are skipped (a flag not given). `force` also lets the layer override a higher
+    one (`--set` given after a flag in code). Errors name the key, as `--set` ones do.
+    """
+    rank = layer_rank(layer)
+    for key, value in values.items():
         if value is None:
             continue
         current = get_value(cfg, key, source="--set")
+        if not force and layer_rank(cfg.layer_of(key)) > rank:
+            continue
         if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(current, list) and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         source = cfg.source
-        cfg = config_from_dict(_nest(key, value), source="--set", base=cfg)
+        cfg = config_from_dict(_nest(key, value), source="--set", base=cfg, layer=layer)
         cfg.source = source
     return cfg
 

@@ -17,7 +17,7 @@ def test_prompt_is_the_chat_template_split_at_the_placeholder(tiny_captioner):
     tok, prompt = tiny_captioner.tokenizer, tiny_captioner.prompt
     assert prompt.placeholder == "<|video_pad|>" and not prompt.added_placeholder
     assert tok.decode(prompt.prefix_ids) == "<|im_start|>user\n"
-    instruction = tiny_captioner.spec["prompt"]
+    instruction = tiny_captioner.spec.prompt
     assert tok.decode(prompt.suffix_ids) == f"\n{instruction}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
     assert prompt.end_ids == [tok.convert_tokens_to_ids("<|im_end|>")]
     assert tok.convert_tokens_to_ids("<|im_end|>") in prompt.stop_ids

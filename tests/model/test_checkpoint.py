@@ -59,7 +59,7 @@ def test_save_load_generate_gives_identical_tokens(trained):
     merged = Captioner.from_checkpoint(path, device="cpu")
     assert not is_peft_model(merged.llm)
     assert merged.generate_ids(features, GEN) == expected
-    assert merged.spec["lora"] is None and merged.spec["llm"]["merged_lora"]["r"] == 4
+    assert merged.spec.lora is None and merged.spec.llm.merged_lora["r"] == 4
     # saved again, the merged model is self-contained: the whole LLM, no adapter
     resaved = Captioner.from_checkpoint(merged.save(path.parent / "merged"), device="cpu")
     assert not (path.parent / "merged" / "adapter").exists()
@@ -70,7 +70,7 @@ def test_save_load_generate_gives_identical_tokens(trained):
     for (name, a), (_, b) in zip(captioner.projector.state_dict().items(), loaded.projector.state_dict().items()):
         assert torch.equal(a, b), name
     assert loaded.trainable_summary() == {"vision": 0, "projector": 0, "llm": 0}
-    assert loaded.spec["lora"]["r"] == 4
+    assert loaded.spec.lora["r"] == 4
     # kept separate, the adapter continues into another stage-2 run without re-wrapping
     loaded.apply_plan(plan_for_stage(TrainConfig().stage2))
     assert loaded.trainable_summary()["llm"] == captioner.trainable_summary()["llm"]

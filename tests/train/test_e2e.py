@@ -62,7 +62,12 @@ def test_stage1_then_stage2_end_to_end(tmp_path, synth_dataset, tiny_models):
     from kvcap.model.captioner import Captioner
 
     model = Captioner.from_checkpoint(run / "best", device="cpu")
-    assert model.spec["llm"]["trained_full"] is True
+    assert model.spec.llm.trained_full is True
+    from huggingface_hub import ModelCard  # best/README.md: the trainer's model card, with the eval that chose it
+
+    card = ModelCard.load(run / "best" / "README.md").data.to_dict()
+    metrics = {m["type"]: m["value"] for m in card["model-index"][0]["results"][0]["metrics"]}
+    assert metrics["meteor"] == round(summary["best_eval"]["meteor"], 4) and card["language"] == ["ko"]
     clips = [str(it.video) for it in synth_dataset.val[:2]]
     out = tmp_path / "captions"
     cap = runner.invoke(main, ["caption", *clips, "--checkpoint", str(run / "best"), "-o", str(out), "--format", "jsonl",

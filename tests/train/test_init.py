@@ -31,6 +31,6 @@ def test_stage2_from_init_checkpoint(tmp_path, synth_dataset, tiny_checkpoint):
     assert state["init"] == str(tiny_checkpoint) and state["stage"] == 2
     from kvcap.model.captioner import Captioner
 
-    assert Captioner.from_checkpoint(run / "best", device="cpu", merge_adapters=False).spec["lora"]["r"] == 8  # tiny.toml's LoRA
+    assert Captioner.from_checkpoint(run / "best", device="cpu", merge_adapters=False).spec.lora["r"] == 8  # tiny.toml's LoRA
     stage1 = runner.invoke(main, ["train", "--stage", "1", "--init", str(tiny_checkpoint), *args])
     assert stage1.exit_code == 2 and "--init is for --stage 2" in stage1.output

@@ -436,9 +436,7 @@ def caption_folder(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if generation is None:
-        from kvcap.config import GenerationConfig
-
-        generation = GenerationConfig()
+        generation = {}  # nothing set: Captioner.generate falls back to the checkpoint's own settings
     frames = int(frames or captioner.frames)
     size = int(captioner.image_size)
     stats = stats if stats is not None else PipelineStats()

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kvcap.commands.options import config_options, resolve_config
+from kvcap.commands.options import click_type, config_options, resolve_config
 
 
 @click.group()
@@ -18,7 +18,7 @@ def cache() -> None:
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "val", "test"]), help="Only these splits (default: all).")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Clips per encoder batch.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--device", default="auto", show_default=True, type=click_type("caption.device"))
 @config_options
 def build(manifest: str, splits: tuple[str, ...], batch_size: int, device: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Encode every clip of MANIFEST that the cache lacks (model.vision / vision_layer / frames)."""

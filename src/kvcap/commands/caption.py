@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from kvcap.commands.options import config_options, resolve_config
+from kvcap.commands.options import click_type, config_options, resolve_config
 from kvcap.commands.sources import SourcePath
 
 NO_CHECKPOINT = (
@@ -70,19 +70,19 @@ def caption() -> None:
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
 @click.option("--format", "formats", default=None, metavar="LIST",
               help="Comma list of jsonl, srt, vtt, or `all` (captions.jsonl is always written: resume reads it).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos (or windows) per generation batch.")
-@click.option("--frames", type=click.IntRange(1, 256), default=None, help="Frames per clip (default: the checkpoint's).")
-@click.option("--segment", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--batch-size", type=click_type("caption.batch_size"), default=None, help="Videos (or windows) per generation batch.")
+@click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
+@click.option("--segment", type=click_type("caption.segment"), default=None, metavar="SECONDS",
               help="Caption fixed windows of this length, one cue each (0 = whole clip).")
 @click.option("--shard", default=None, metavar="i/n",
               help="Caption every n-th video starting at i (0-based); under `accelerate launch` RANK/WORLD_SIZE.")
 @click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+@click.option("--device", type=click_type("caption.device"), default=None,
               help="auto = CUDA when present, else CPU.")
-@click.option("--quantization", type=click.Choice(["checkpoint", "none", "8bit", "4bit"]), default=None,
+@click.option("--quantization", type=click_type("caption.quantization"), default=None,
               help="LLM weights: as trained (checkpoint), or none/8bit/4bit; none is fastest where it fits.")
-@click.option("--workers", type=click.IntRange(0, 64), default=None, help="Background decoding threads.")
-@click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
+@click.option("--workers", type=click_type("caption.workers"), default=None, help="Background decoding threads.")
+@click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
@@ -123,6 +123,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
     captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device,
                                                             cfg.caption.quantization)
+    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its frames/prompt/generation unless set
     reporter = ProgressReporter(out_dir=out_dir, checkpoint=checkpoint_id, device=device_name,
                                 batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec)
     stop = threading.Event()
@@ -180,6 +181,7 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
 
 def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):
     """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
+    from kvcap.config import quantization_override
     from kvcap.model.captioner import Captioner
     from kvcap.model.checkpoint import CheckpointError
     from kvcap.model.vision import resolve_device
@@ -187,7 +189,7 @@ def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoin
     try:
         device_name = str(resolve_device(device))
         captioner = Captioner.from_checkpoint(
-            checkpoint, device=device_name, quantization=None if quantization == "checkpoint" else quantization
+            checkpoint, device=device_name, quantization=quantization_override(quantization)
         )
     except (CheckpointError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kvcap.commands.options import config_options, resolve_config
+from kvcap.commands.options import click_type, config_options, resolve_config
 
 
 @click.command()
@@ -12,7 +12,7 @@ from kvcap.commands.options import config_options, resolve_config
               help="Output folder: scenes/ (the clips and their manifest), captions.jsonl, one .srt per clip.")
 @click.option("--count", default=6, show_default=True, type=click.IntRange(1, 500), help="Clips to synthesize and caption.")
 @click.option("--seed", default=None, type=int, help="Scene seed (default: one the demo recipe never trained on).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+@click.option("--device", type=click_type("caption.device"), default="cpu", show_default=True,
               help="Where the demo model runs (it is tiny: the CPU is plenty).")
 @config_options
 def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: str | None, overrides: tuple[str, ...]) -> None:

@@ -1,12 +1,25 @@
-"""Options and helpers shared by several commands (no heavy imports here)."""
+"""Options and helpers shared by several commands (no heavy imports here).
+
+Settings come in layers (kvcap.config): built-in defaults < the checkpoint's own < the config
+file < `--set` < command flags. A flag that overrides one config key is one line:
+
+    @setting_option("--max-new-tokens", "generation.max_new_tokens")
+
+Its Click type (choice, int/float range) and help come from the field's declaration in
+config.py; `resolve_config` picks the value up as the top layer, and `cfg.is_explicit(key)` /
+`cfg.explicit_keys()` tell later code the user set it. Flags declared the older way (a
+parameter passed through `resolve_config(..., flags={key: value})`) land in the same layer.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import click
 
-from kvcap.config import Config, ConfigError, apply_overrides, load_config
+from kvcap.config import FLAG_LAYER, Config, ConfigError, Range, apply_overrides, field_docs, load_config, setting_type
+
+_FLAGS_META = "kvcap.setting_flags"
 
 
 def config_options(func):
@@ -22,15 +35,77 @@ def config_options(func):
     return func
 
 
+def click_type(key: str) -> Any:
+    """The Click parameter type for config key `key`, built from its declared constraints."""
+    tp = setting_type(key)
+    bounds: Range | None = None
+    if get_origin(tp) is Annotated:
+        tp, *meta = get_args(tp)
+        bounds = next((m for m in meta if isinstance(m, Range)), None)
+    if get_origin(tp) is Literal:
+        return click.Choice(list(get_args(tp)))
+    if tp in (int, float):
+        if bounds is None:
+            return tp
+        rng = click.IntRange if tp is int else click.FloatRange
+        lo = bounds.ge if bounds.ge is not None else bounds.gt
+        extra = {} if tp is int else {"min_open": bounds.gt is not None}
+        return rng(min=lo, max=bounds.le, **extra)
+    if tp is bool:
+        return click.BOOL
+    return click.STRING
+
+
+def choices(key: str) -> list[str]:
+    """The declared choices of a Literal config key (for Click choices kept by hand)."""
+    tp = setting_type(key)
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return list(get_args(tp))
+
+
+def setting_option(flag: str, key: str, *, help: str | None = None, implies: dict[str, Any] | None = None, **kwargs: Any):
+    """A command flag that sets config key `key` as the top layer (see the module docstring).
+
+    The value does not reach the command function: `resolve_config` applies it. `implies` sets
+    other keys too when the flag is given, e.g. `--temperature` with `{"generation.do_sample": True}`.
+    """
+    parent, _, leaf = key.rpartition(".")
+    doc = help or _field_doc(parent, leaf)
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            given = ctx.meta.setdefault(_FLAGS_META, {})
+            given.update(implies or {})
+            given[key] = value
+        return value
+
+    return click.option(flag, type=click_type(key), default=None, expose_value=False, callback=remember,
+                        help=doc, **kwargs)
+
+
+def _field_doc(parent: str, leaf: str) -> str:
+    node: Any = Config()
+    for part in parent.split(".") if parent else []:
+        node = getattr(node, part)
+    doc = field_docs(type(node)).get(leaf, "")
+    key = f"{parent}.{leaf}" if parent else leaf
+    return f"{doc} (sets {key})" if doc else f"Sets {key}."
+
+
 def resolve_config(config_path: str | None, overrides: tuple[str, ...] = (), flags: dict[str, Any] | None = None) -> Config:
     """Load the config, then `--set` overrides, then explicit CLI flags (None = not given).
 
+    Flags are `flags` plus every `setting_option` given on the current command line.
     A ConfigError becomes a one-line `click.ClickException` (exit 1).
     """
+    ctx = click.get_current_context(silent=True)
+    given = dict(ctx.meta.get(_FLAGS_META, {})) if ctx is not None else {}
+    given.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:
         cfg = load_config(config_path, list(overrides))
-        if flags:
-            cfg = apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
+        if given:
+            cfg = apply_overrides(cfg, given, layer=FLAG_LAYER)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return cfg

@@ -6,12 +6,14 @@ import json
 
 import click
 
+from kvcap.commands.options import click_type
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list (one object per file) instead of a table.")
 @click.option(
-    "--backend", type=click.Choice(["auto", "decord", "pyav"]), default="auto", show_default=True,
+    "--backend", type=click_type("video.backend"), default="auto", show_default=True,
     help="Decoder to check the files against (decord refuses codecs it cannot decode, e.g. AV1).",
 )
 def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kvcap.commands.options import config_options, resolve_config
+from kvcap.commands.options import click_type, config_options, resolve_config
 
 
 @click.command()
@@ -17,7 +17,7 @@ from kvcap.commands.options import config_options, resolve_config
               help="Manifest JSONL with the reference captions (id, video, caption).")
 @click.option("--metrics", default=None, metavar="LIST",
               help="Comma-separated subset of meteor,siglip,diversity (default: config score.metrics).")
-@click.option("--tokenizer", type=click.Choice(["kiwi", "whitespace", "char"]), default=None,
+@click.option("--tokenizer", type=click_type("score.tokenizer"), default=None,
               help="Tokens for METEOR and diversity (default: config score.tokenizer, kiwi).")
 @click.option("--siglip", "siglip_model", default=None, metavar="MODEL",
               help="SigLIP2 hub id or local directory (default: config score.siglip).")

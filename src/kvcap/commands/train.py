@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from kvcap.commands.options import config_options, resolve_config
+from kvcap.commands.options import click_type, config_options, resolve_config
 
 
 @click.command()
 @click.option("--stage", type=click.IntRange(1, 2), required=True, help="1 = projector alignment, 2 = projector + LoRA from stage 1's best.")
 @click.option("--data", "data", default=None, metavar="MANIFEST", help="Manifest JSONL (overrides data.manifest); train/val from its `split`.")
-@click.option("--projector", default=None, metavar="NAME", help="Projector (overrides projector.name): linear, mlp2x_gelu, perceiver, cabstractor, mixer.")
+@click.option("--projector", type=click_type("projector.name"), default=None, help="Projector (overrides projector.name).")
 @click.option("--run", "run", default=None, metavar="NAME|DIR", help="Run name under train.runs_dir, or a directory (default: the projector's name).")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint (weights, optimizer, schedule, RNG, data position).")
 @click.option("--init", "init", default=None, metavar="CHECKPOINT", help="Stage 2: start from this checkpoint's projector instead of the run's stage 1 best.")

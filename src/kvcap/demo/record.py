@@ -82,7 +82,7 @@ def append_row(results: Path, row: list[str]) -> None:
         lines = tail.splitlines(keepends=True)
         end = 0
         for k, current in enumerate(lines):
-            if current.startswith("## "):
+            if current.startswith("#"):  # the next heading (a ### subsection too) ends the table
                 break
             if current.startswith("|"):
                 end = k + 1

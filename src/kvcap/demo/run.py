@@ -54,6 +54,7 @@ class DemoResult:
     score: dict[str, Any]       # kvcap score summary (METEOR, diversity, ...)
     grounding: dict[str, Any]   # blind baseline + attribute accuracy
     siglip_note: str = SIGLIP_SKIPPED
+    generation: dict[str, Any] = field(default_factory=dict)  # the decoding settings used
 
 
 def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
@@ -70,6 +71,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
         raise DemoError(f"{exc}; {BUILD_HINT}" if checkpoint == "demo" else str(exc)) from None
 
     from kvcap.caption import caption_folder
+    from kvcap.config import config_to_dict
     from kvcap.data.synth import synthesize
     from kvcap.metrics import score_predictions
     from kvcap.metrics.grounding import grounding_report
@@ -82,6 +84,8 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
 
     say(f"captioning them with --checkpoint {checkpoint} ({checkpoint_path}) on {device}")
     captioner = Captioner.from_checkpoint(checkpoint, device=device)
+    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its generation settings unless the user set them
+    say(describe_generation(cfg))
     results = {
         Path(r.video).stem: r
         for r in caption_folder(
@@ -111,7 +115,15 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
         grounding = grounding_report(predictions, references, {i.id: i.attributes for i in items}, cfg.score,
                                      meteor=score.get("meteor"), diversity=score.get("diversity"),
                                      ref_diversity=score.get("ref_diversity"))
-    return DemoResult(out_dir=out_dir, checkpoint=checkpoint_path, clips=clips, score=score, grounding=grounding)
+    return DemoResult(out_dir=out_dir, checkpoint=checkpoint_path, clips=clips, score=score, grounding=grounding,
+                      generation=config_to_dict(cfg.generation))
+
+
+def describe_generation(cfg) -> str:
+    """One line: the decoding settings in force and which layer each came from."""
+    shown = ("max_new_tokens", "num_beams", "do_sample", "repetition_penalty", "no_repeat_ngram_size")
+    parts = [f"{k} {getattr(cfg.generation, k)} ({cfg.layer_of('generation.' + k)})" for k in shown]
+    return "decoding with " + ", ".join(parts)
 
 
 SHOWN_ATTRIBUTES = ("time_of_day", "scene", "weather", "motion", "objects")

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import logging
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -60,21 +58,23 @@ class Captioner(nn.Module):
         projector: nn.Module,
         llm: nn.Module,
         tokenizer: Any,
-        spec: dict[str, Any],
+        spec: "ckpt.CheckpointSpec | dict[str, Any]",
     ):
         super().__init__()
         self.vision = vision
         self.projector = projector
         self.llm = llm
         self.tokenizer = tokenizer
-        self.spec = spec
-        # The local folder the LLM was loaded from (for bundling); hub ids stay ids.
-        self.llm_path = str(getattr(llm, "name_or_path", "") or spec["llm"]["id"])
-        self.prompt: PromptFormat = build_prompt_format(tokenizer, spec["prompt"])
+        if isinstance(spec, dict):
+            spec = ckpt.CheckpointSpec.from_dict(spec)
+        self.spec: ckpt.CheckpointSpec = spec
+        # The local folder the LLM was loaded from (for bundling or referencing); hub ids stay ids.
+        self.llm_path = str(getattr(llm, "name_or_path", "") or spec.llm.id)
+        self.prompt: PromptFormat = build_prompt_format(tokenizer, spec.prompt)
         if self.prompt.added_placeholder:
-            spec["tokenizer_bundled"] = True
-        self.max_caption_tokens: int = int(spec.get("max_caption_tokens") or 512)
-        self.compute_dtype = resolve_dtype(spec["llm"].get("dtype", "auto"), self.device)
+            spec.tokenizer_bundled = True
+        self.max_caption_tokens: int = int(spec.max_caption_tokens or 512)
+        self.compute_dtype = resolve_dtype(spec.llm.dtype or "auto", self.device)
         self._check_dims()
 
     # ------------------------------------------------------------------ construction
@@ -96,21 +96,16 @@ class Captioner(nn.Module):
             patches=vision.tokens_per_frame,
             **projector_kwargs(cfg.projector),
         )
-        spec = {
-            "vision": {"id": model.vision, "layer": model.vision_layer, "cls": model.vision_cls},
-            "projector": {"name": cfg.projector.name, "config": None},
-            "llm": {
-                "id": model.llm,
-                "quantization": model.quantization,
-                "dtype": model.dtype,
-                "gradient_checkpointing": model.gradient_checkpointing,
-            },
-            "lora": None,
-            "prompt": model.prompt,
-            "frames": model.frames,
-            "generation": _generation_dict(cfg.generation),
-            "max_caption_tokens": cfg.train.max_caption_tokens,
-        }
+        spec = ckpt.CheckpointSpec(
+            vision=ckpt.VisionSpec(id=model.vision, layer=model.vision_layer, cls=model.vision_cls),
+            projector=ckpt.ProjectorSpec(name=cfg.projector.name),
+            llm=ckpt.LlmSpec(id=model.llm, quantization=model.quantization, dtype=model.dtype,
+                             gradient_checkpointing=model.gradient_checkpointing),
+            prompt=model.prompt,
+            frames=model.frames,
+            generation=_generation_dict(cfg.generation),
+            max_caption_tokens=cfg.train.max_caption_tokens,
+        )
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
         captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
         return captioner
@@ -134,32 +129,27 @@ class Captioner(nn.Module):
         from kvcap.model.projectors import build_projector
 
         path = ckpt.resolve_checkpoint(path)
-        spec = ckpt.read_spec(path)
+        spec = ckpt.CheckpointSpec.load(path)
         device = resolve_device(device)
         where = path / ckpt.SPEC_FILE
-        vision_spec, llm_spec = spec["vision"], spec["llm"]
-        dtype = llm_spec.get("dtype", "auto")
+        dtype = spec.llm.dtype or "auto"
 
-        vision_source = vision_spec["id"]
-        if vision_spec.get("bundled"):
-            vision_source = str(ckpt.check_bundled_model(path / ckpt.VISION_DIR, "vision model"))
+        vision_source = ckpt.backbone_source(path, spec.vision, "vision")
         try:
-            vision = VisionEncoder(vision_source, vision_spec["layer"], vision_spec["cls"], device, dtype)
+            vision = VisionEncoder(vision_source, spec.vision.layer, spec.vision.cls, device, dtype)
         except ValueError as exc:
             raise ckpt.CheckpointError(f"{where}: {exc}") from None
-        vision.model_id = vision_spec["id"]  # the feature-cache identity is the original id
+        vision.model_id = spec.vision.id  # the feature-cache identity is the original id
 
-        llm_source = llm_spec["id"]
-        if llm_spec.get("bundled"):
-            llm_source = str(ckpt.check_bundled_model(path / ckpt.LLM_DIR, "LLM"))
-        tokenizer_path = str(path / ckpt.TOKENIZER_DIR) if spec.get("tokenizer_bundled") else None
-        quant = quantization or llm_spec["quantization"]
+        llm_source = ckpt.backbone_source(path, spec.llm, "LLM")
+        tokenizer_path = str(path / ckpt.TOKENIZER_DIR) if spec.tokenizer_bundled else None
+        quant = quantization or spec.llm.quantization
         llm, tokenizer = load_llm(
             llm_source, quant, dtype, device, gradient_checkpointing, tokenizer_path=tokenizer_path
         )
 
-        projector_cfg = dict(spec["projector"]["config"])
-        saved_name = projector_cfg.pop("name", spec["projector"]["name"])
+        projector_cfg = dict(spec.projector.config or {})
+        saved_name = projector_cfg.pop("name", spec.projector.name)
         expected = {"vision_dim": vision.hidden_size, "llm_dim": llm.config.hidden_size,
                     "patches": vision.tokens_per_frame}
         for key, actual in expected.items():
@@ -180,7 +170,7 @@ class Captioner(nn.Module):
                 f"{path / ckpt.PROJECTOR_FILE}: weights do not fit the saved projector ({ckpt._one_line(exc)})"
             ) from None
 
-        if spec.get("lora"):
+        if spec.lora:
             from peft import PeftModel
 
             adapter = ckpt.check_adapter(path)
@@ -189,15 +179,14 @@ class Captioner(nn.Module):
                 llm = PeftModel.from_pretrained(llm, str(adapter), is_trainable=False)
             if merge_adapters:
                 llm = merge_for_inference(llm)
-        merged_lora = spec["lora"] if spec.get("lora") and not is_peft_model(llm) else None
-        spec["llm"]["quantization"] = quant
-        spec["source"] = str(path)
+        merged_lora = spec.lora if spec.lora and not is_peft_model(llm) else None
+        spec.llm.quantization = quant
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
         captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
         if merged_lora:
             # The LLM's own weights now hold the adapter: saved again, it is saved whole.
-            captioner.spec["llm"]["merged_lora"] = merged_lora
-            captioner.spec["llm"]["trained_full"] = True
+            captioner.spec.llm.merged_lora = merged_lora
+            captioner.spec.llm.trained_full = True
         captioner.eval()
         return captioner
 
@@ -222,7 +211,7 @@ class Captioner(nn.Module):
 
     @property
     def frames(self) -> int:
-        return int(self.spec["frames"])
+        return int(self.spec.frames)
 
     @property
     def num_visual_tokens(self) -> int:
@@ -230,7 +219,11 @@ class Captioner(nn.Module):
 
     @property
     def generation_defaults(self) -> dict[str, Any]:
-        return dict(self.spec.get("generation") or {})
+        return dict(self.spec.generation or {})
+
+    def checkpoint_settings(self) -> dict[str, Any]:
+        """This model's layer of settings (frames, prompt, generation) for `cfg.with_checkpoint`."""
+        return self.spec.settings()
 
     # ------------------------------------------------------------------ training plan
 
@@ -238,16 +231,16 @@ class Captioner(nn.Module):
         """Make the components trainable as declared; log trainable parameter counts."""
         self.llm = apply_plan(self.vision, self.projector, self.llm, plan, lora)
         if is_peft_model(self.llm) and lora is not None:
-            self.spec["lora"] = {
+            self.spec.lora = {
                 "r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "target_modules": list(lora.target_modules),
             }
-        elif is_peft_model(self.llm) and not self.spec.get("lora"):
+        elif is_peft_model(self.llm) and not self.spec.lora:
             config = self.llm.peft_config["default"]
-            self.spec["lora"] = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+            self.spec.lora = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
                                  "target_modules": sorted(config.target_modules)}
         if not is_peft_model(self.llm):
-            self.spec["lora"] = None
-        self.spec["llm"]["trained_full"] = bool(self.spec["llm"].get("trained_full")) or Mode(plan["llm"]) is Mode.FULL
+            self.spec.lora = None
+        self.spec.llm.trained_full = bool(self.spec.llm.trained_full) or Mode(plan["llm"]) is Mode.FULL
         if any(Mode(m) is not Mode.FROZEN for m in plan.values()):
             logger.info(format_summary(self.trainable_summary()))
 
@@ -410,24 +403,28 @@ class Captioner(nn.Module):
 
     # ------------------------------------------------------------------ saving
 
-    def describe(self) -> dict[str, Any]:
-        """The kvcap.json contents for the current state."""
-        spec = json.loads(json.dumps(self.spec, default=str))
-        spec.pop("source", None)
-        spec["vision"].update(image_size=self.vision.image_size, hidden_size=self.vision.hidden_size,
-                              tokens_per_frame=self.vision.tokens_per_frame)
-        spec["projector"] = {"name": self.projector.config()["name"], "config": self.projector.config(),
-                             "num_visual_tokens": self.num_visual_tokens}
-        spec["llm"]["hidden_size"] = int(self.llm.config.hidden_size)
-        return {"format": ckpt.FORMAT, "version": ckpt.FORMAT_VERSION, **spec}
+    def describe(self) -> "ckpt.CheckpointSpec":
+        """The CheckpointSpec (kvcap.json) of the current state; `Captioner.spec` is left as it is."""
+        spec = self.spec.copy()
+        spec.vision.image_size = self.vision.image_size
+        spec.vision.hidden_size = self.vision.hidden_size
+        spec.vision.tokens_per_frame = self.vision.tokens_per_frame
+        spec.projector = ckpt.ProjectorSpec(name=self.projector.config()["name"], config=self.projector.config(),
+                                            num_visual_tokens=self.num_visual_tokens)
+        spec.llm.hidden_size = int(self.llm.config.hidden_size)
+        return spec
 
-    def save(self, out_dir: str | Path, bundle_backbones: bool | None = None) -> Path:
-        """Write a self-contained checkpoint directory atomically (temp dir, then rename).
+    def save(self, out_dir: str | Path, bundle_backbones: bool | None = None, card: dict[str, Any] | None = None) -> Path:
+        """Write a checkpoint directory atomically (temp dir, then rename), with a model card.
 
-        Backbones given as `tiny:` ids or local directories are bundled (`bundle_backbones`
-        None); hub ids are not. A FULL-trained LLM is always saved.
+        `tiny:` backbones are bundled; a local backbone folder is referenced by resolved path and
+        fingerprint (kvcap.model.backbone), not copied; hub ids stay ids. `bundle_backbones=True`
+        copies local folders in too (`kvcap export --bundle`). A FULL-trained LLM is always
+        saved. `card` adds run facts (data, recipe, eval metrics) to README.md (kvcap.model.card).
         """
-        from kvcap.fsutil import atomic_dir, atomic_write_json
+        from kvcap.fsutil import atomic_dir
+        from kvcap.model.backbone import copy_model_dir
+        from kvcap.model.card import write_card
         from safetensors.torch import save_file
 
         out_dir = Path(out_dir)
@@ -439,39 +436,39 @@ class Captioner(nn.Module):
             save_file(state, str(tmp / ckpt.PROJECTOR_FILE))
             if is_peft_model(self.llm):
                 self.llm.save_pretrained(str(tmp / ckpt.ADAPTER_DIR), safe_serialization=True)
-            vision_bundled = _should_bundle(spec["vision"]["id"], bundle_backbones)
-            if vision_bundled:
-                _copy_model_dir(self.vision.path, tmp / ckpt.VISION_DIR)
-            trained_full = bool(spec["llm"].get("trained_full"))
-            llm_bundled = trained_full or _should_bundle(spec["llm"]["id"], bundle_backbones)
-            if trained_full:
+            spec.vision.bundled, spec.vision.ref = _placement(spec.vision, self.vision.path, bundle_backbones)
+            if spec.vision.bundled:
+                copy_model_dir(self.vision.path, tmp / ckpt.VISION_DIR)
+            spec.llm.bundled, spec.llm.ref = _placement(spec.llm, self.llm_path, bundle_backbones)
+            if spec.llm.trained_full:
+                spec.llm.bundled, spec.llm.ref = True, None
                 llm_base.save_pretrained(tmp / ckpt.LLM_DIR, safe_serialization=True)
                 self.tokenizer.save_pretrained(tmp / ckpt.LLM_DIR)
-            elif llm_bundled:
+            elif spec.llm.bundled:
                 # Untrained base weights: copy the files we loaded (exact, and never the LoRA
                 # layers peft injected into the live model).
-                _copy_model_dir(self.llm_path, tmp / ckpt.LLM_DIR)
-            if spec.get("tokenizer_bundled"):
+                copy_model_dir(self.llm_path, tmp / ckpt.LLM_DIR)
+            if spec.tokenizer_bundled:
                 self.tokenizer.save_pretrained(tmp / ckpt.TOKENIZER_DIR)
-            spec["vision"]["bundled"] = bool(vision_bundled)
-            spec["llm"]["bundled"] = bool(llm_bundled)
-            spec["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            atomic_write_json(tmp / ckpt.SPEC_FILE, spec)
+            spec.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            spec.card = card if card is not None else spec.card
+            spec.save(tmp)
+            write_card(tmp, spec, spec.card)
         return out_dir
 
 
-def _should_bundle(model_id: str, bundle: bool | None) -> bool:
-    if bundle is not None:
-        return bundle
-    return is_tiny(model_id) or Path(str(model_id)).expanduser().is_dir()
+def _placement(part: "ckpt.VisionSpec | ckpt.LlmSpec", loaded_from: str, bundle: bool | None) -> tuple[bool, dict[str, Any] | None]:
+    """(bundled, reference) for a backbone: `tiny:` ids bundled, local folders referenced (or
+    bundled when asked), hub ids neither. A backbone loaded through a reference stays local even
+    when its id was a path relative to another working directory."""
+    from kvcap.model.backbone import reference
 
-
-def _copy_model_dir(source: str | Path, target: Path) -> None:
-    """Copy a local model folder's config, safetensors weights and tokenizer/processor files."""
-    source = Path(source)
-    if not source.is_dir():
-        raise ValueError(f"{source}: cannot bundle a model that is not a local directory")
-    target.mkdir(parents=True, exist_ok=True)
-    for item in source.iterdir():
-        if item.is_file() and item.suffix in (".json", ".safetensors", ".jinja", ".txt", ".model"):
-            shutil.copy2(item, target / item.name)
+    if is_tiny(part.id):
+        return bundle is not False, None
+    folder = next((Path(str(p)).expanduser() for p in (loaded_from, part.id, (part.ref or {}).get("path"))
+                   if p and Path(str(p)).expanduser().is_dir()), None)
+    if folder is None and not part.ref:
+        return False, None
+    if bundle:
+        return True, None
+    return False, reference(folder) if folder is not None else part.ref

@@ -1,20 +1,27 @@
 """kvcap checkpoints: self-describing directories, written atomically, loaded without pickle.
 
-    DIR/kvcap.json               what to rebuild: backbones, projector name + arguments, LoRA,
+    DIR/kvcap.json               the CheckpointSpec: backbones, projector name + arguments, LoRA,
                                  prompt, frames, generation defaults, which parts are bundled
+    DIR/README.md                a Hugging Face model card (kvcap.model.card)
     DIR/projector.safetensors    the projector's weights
     DIR/adapter/                 peft LoRA adapter (adapter_config.json + adapter_model.safetensors)
-    DIR/llm/                     full LLM weights (trained FULL, or a tiny/local base) + tokenizer
-    DIR/vision/                  the vision tower when its id is `tiny:` or a local directory
+    DIR/llm/                     full LLM weights (trained FULL, or a tiny base) + tokenizer
+    DIR/vision/                  the vision tower when its id is `tiny:`
     DIR/tokenizer/               the tokenizer where it differs from the LLM's own
 
-`Captioner.save` writes one and `Captioner.from_checkpoint` reads it; this module holds the
-format: the spec's validation, the bundled-part paths and the one-line `CheckpointError`.
+A backbone given as a local folder is not copied: kvcap.json holds its resolved path and a
+fingerprint (`{"ref": {"path", "fingerprint"}}`, see kvcap.model.backbone), checked at load;
+`kvcap export CKPT OUT --bundle` makes a copy that carries it. Hub ids stay ids.
+
+`Captioner.save` writes one and `Captioner.from_checkpoint` reads it; this module owns the
+format: `CheckpointSpec` (load/save/validation), the part paths and the one-line `CheckpointError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +33,7 @@ ADAPTER_DIR = "adapter"
 LLM_DIR = "llm"
 VISION_DIR = "vision"
 TOKENIZER_DIR = "tokenizer"
+CARD_FILE = "README.md"
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo" / "checkpoint"
 
 # Keys kvcap.json must hold (with the sub-keys checked on load).
@@ -59,8 +67,115 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+@dataclass
+class VisionSpec:
+    id: str
+    """The vision tower as the user named it (hub id, `tiny:` id or local folder)."""
+    layer: int = -2
+    cls: str = "drop"
+    bundled: bool = False
+    """Its files are in DIR/vision/."""
+    ref: dict[str, Any] | None = None
+    """A local folder referenced by path + fingerprint (kvcap.model.backbone), not copied."""
+    image_size: int | None = None
+    hidden_size: int | None = None
+    tokens_per_frame: int | None = None
+
+
+@dataclass
+class ProjectorSpec:
+    name: str
+    config: dict[str, Any] | None = None
+    """The projector's constructor arguments (`Projector.config()`), None before it is built."""
+    num_visual_tokens: int | None = None
+
+
+@dataclass
+class LlmSpec:
+    id: str
+    """The LLM as the user named it (hub id, `tiny:` id or local folder)."""
+    quantization: str = "none"
+    dtype: str = "auto"
+    gradient_checkpointing: bool = False
+    bundled: bool = False
+    """Its files are in DIR/llm/ (a tiny base, or weights trained FULL / merged with LoRA)."""
+    ref: dict[str, Any] | None = None
+    """A local folder referenced by path + fingerprint, not copied."""
+    trained_full: bool = False
+    merged_lora: dict[str, Any] | None = None
+    hidden_size: int | None = None
+
+
+@dataclass
+class CheckpointSpec:
+    """kvcap.json, typed. `load` validates a file; `save` writes one."""
+
+    vision: VisionSpec
+    projector: ProjectorSpec
+    llm: LlmSpec
+    prompt: str
+    frames: int
+    lora: dict[str, Any] | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
+    max_caption_tokens: int = 512
+    tokenizer_bundled: bool = False
+    created: str | None = None
+    card: dict[str, Any] | None = None
+    """What the model card says beyond this spec (kvcap.model.card facts: metrics, data, recipe)."""
+    source: str | None = field(default=None, compare=False)
+    """(not saved) the directory it was read from."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CheckpointSpec":
+        """Read and validate `DIR/kvcap.json` (`demo` = the bundled demo checkpoint)."""
+        path = resolve_checkpoint(path)
+        spec = cls.from_dict(read_spec(path), path / SPEC_FILE)
+        spec.source = str(path)
+        return spec
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str | Path = SPEC_FILE) -> "CheckpointSpec":
+        parts = {"vision": VisionSpec, "projector": ProjectorSpec, "llm": LlmSpec}
+        try:
+            built = {name: kind(**_known(kind, data[name])) for name, kind in parts.items()}
+            return cls(**{**_known(cls, data), **built})
+        except (TypeError, KeyError) as exc:
+            raise CheckpointError(f"{where}: malformed checkpoint description ({_one_line(exc)})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("source", None)
+        return {"format": FORMAT, "version": FORMAT_VERSION, **data}
+
+    def save(self, directory: str | Path) -> Path:
+        """Write DIR/kvcap.json atomically."""
+        from kvcap.fsutil import atomic_write_json
+
+        target = Path(directory) / SPEC_FILE
+        atomic_write_json(target, self.to_dict())
+        return target
+
+    def copy(self) -> "CheckpointSpec":
+        return CheckpointSpec.from_dict(json.loads(json.dumps(self.to_dict(), default=str)))
+
+    def settings(self) -> dict[str, Any]:
+        """The checkpoint's layer of settings ({dotted config key: value}): frames, prompt,
+        generation. `cfg.with_checkpoint(spec.settings())` puts them under what the user set."""
+        from kvcap.config import GenerationConfig
+
+        known = {f.name for f in dataclasses.fields(GenerationConfig)}
+        out: dict[str, Any] = {"model.frames": self.frames, "model.prompt": self.prompt}
+        out.update({f"generation.{k}": v for k, v in (self.generation or {}).items() if k in known})
+        return out
+
+
+def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(kind)} - {"source"}
+    return {k: v for k, v in data.items() if k in names and not (kind is CheckpointSpec and k in ("vision", "projector", "llm"))}
+
+
 def read_spec(path: str | Path) -> dict[str, Any]:
-    """Read and validate `DIR/kvcap.json`."""
+    """Read and validate `DIR/kvcap.json` as a plain dict (CheckpointSpec.load types it)."""
     path = resolve_checkpoint(path)
     spec_path = path / SPEC_FILE
     try:
@@ -89,6 +204,20 @@ def read_spec(path: str | Path) -> dict[str, Any]:
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise CheckpointError(f"{spec_path}: 'frames' must be a positive integer, got {frames!r}")
     return spec
+
+
+def backbone_source(path: Path, part: VisionSpec | LlmSpec, what: str) -> str:
+    """Where to load a backbone from: the bundled copy, the checked local reference, or the id."""
+    from kvcap.model.backbone import BackboneError, check_reference
+
+    if part.bundled:
+        return str(check_bundled_model(path / (VISION_DIR if isinstance(part, VisionSpec) else LLM_DIR), what))
+    if part.ref:
+        try:
+            return str(check_reference(part.ref, what, path / SPEC_FILE))
+        except BackboneError as exc:
+            raise CheckpointError(str(exc)) from None
+    return part.id
 
 
 def load_safetensors(file: Path, what: str) -> dict[str, Any]:

@@ -10,10 +10,10 @@ import warnings
 import torch
 from torch import nn
 
+from kvcap.config import QUANTIZATIONS  # the one list of LLM weight formats
 from kvcap.model.tiny import resolve_model_id
 from kvcap.model.vision import resolve_device, resolve_dtype
 
-QUANTIZATIONS = ("none", "8bit", "4bit")
 # Modules bitsandbytes must leave in full precision.
 NEVER_QUANTIZED = ["lm_head"]
 

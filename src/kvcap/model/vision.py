@@ -16,13 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import logging as hf_logging
 
+from kvcap.config import CLS_CHOICES  # the one list (config.py)
 from kvcap.model.tiny import resolve_model_id
 
 # transformers draws a bar per weight-loading pass; kvcap's commands report their own progress,
 # and those bars would interleave with it (the LLM and captioner modules import this one).
 hf_logging.disable_progress_bar()
 
-CLS_CHOICES = ("drop", "keep")
 # Used when a model ships no preprocessor config (CLIP's published constants).
 _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -54,7 +54,7 @@ class Evaluator:
     def predictions(self, captioner, items: Sequence[ManifestItem], source) -> tuple[dict[str, str], list[str]]:
         """id -> caption for `items` (see the module doc for which path is taken)."""
         gen = self.cfg.generation
-        batch_size = max(1, int(self.cfg.caption.batch_size))
+        batch_size = int(self.cfg.caption.batch_size)  # >= 1: declared on the field (config.py)
         preds: dict[str, str] = {}
         failed: list[str] = []
         from kvcap.caption.pipeline import caption_folder, clean_text
@@ -88,7 +88,7 @@ class Evaluator:
 
         from kvcap.trainer.features import choose_caption
 
-        batch_size = max(1, int(self.cfg.train.batch_size))
+        batch_size = int(self.cfg.train.batch_size)  # >= 1: declared on the field (config.py)
         groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         total, count = 0.0, 0
         was_training = captioner.training

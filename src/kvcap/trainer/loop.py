@@ -382,7 +382,7 @@ class _Trainer:
             bar.update(done - last[0])
             last[0] = done
 
-        report = fill_cache(mine, captioner.encode, cache, batch_size=max(1, cfg.train.batch_size),
+        report = fill_cache(mine, captioner.encode, cache, batch_size=cfg.train.batch_size,
                             workers=cfg.data.num_workers, progress=progress, **common)
         bar.close()
         acc.wait_for_everyone()
@@ -598,7 +598,9 @@ class _Trainer:
             metric, value = "loss", result.loss
         current = self.best.get("value") if self.best and self.best.get("metric") == metric else None
         if self.best is None or is_better(metric, value, current):
-            captioner.save(self.run.best_dir)
+            from kvcap.model.card import run_facts
+
+            captioner.save(self.run.best_dir, card=run_facts(self.cfg, self.stage, row, self.run.path))
             self.best = {"metric": metric, "value": value, "step": self.step}
             self.best_eval = row
             self.say(f"best/ <- step {self.step} ({metric} {fmt(value)})")

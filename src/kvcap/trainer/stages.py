@@ -11,7 +11,10 @@ stage 2 starts) or takes `--init CHECKPOINT`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kvcap.model import checkpoint as ckpt
 
 STAGES = (1, 2)
 
@@ -32,13 +35,13 @@ def describe_stage(cfg, stage: int) -> str:
     return f"stage {stage}: projector {s.projector}, llm {s.llm}, lr {s.lr:g}, {s.epochs:g} epochs"
 
 
-def load_init_projector(captioner, init: str | Path) -> dict[str, Any]:
+def load_init_projector(captioner, init: str | Path) -> "ckpt.CheckpointSpec":
     """Copy the projector weights of checkpoint `init` into `captioner` (names must match)."""
     from kvcap.model import checkpoint as ckpt
 
-    path = ckpt.resolve_checkpoint(init)
-    spec = ckpt.read_spec(path)
-    saved = spec["projector"]["name"]
+    spec = ckpt.CheckpointSpec.load(init)
+    path = Path(spec.source or init)
+    saved = spec.projector.name
     current = captioner.projector.config()["name"]
     if saved != current:
         raise StageError(f"{path}: holds a {saved!r} projector but this run trains {current!r} (set projector.name = {saved!r})")
