@@ -15,6 +15,7 @@ import dataclasses
 import inspect
 import re
 import sys
+import types
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -187,11 +188,16 @@ class CaptionConfig:
     output: str = "captions"
     """Output folder for `captions.jsonl` and subtitle files."""
     formats: list[str] = field(default_factory=lambda: ["jsonl", "srt"])
-    """Outputs: any of `jsonl`, `srt`, `vtt`."""
+    """Outputs: any of `jsonl`, `srt`, `vtt`, `txt`, `tsv`."""
     batch_size: int = 4
     """Videos per generation batch."""
-    segment: float = 0.0
-    """Caption fixed windows of this many seconds, one cue each (0 = whole clip)."""
+    segment: float | str = 0.0
+    """Caption fixed windows of this many seconds, one cue each (0 = whole clip), or `scenes`:
+    one cue per detected shot, captioned from frames inside it."""
+    scene_min_seconds: float = 0.5
+    """With `segment = "scenes"`: cuts closer than this to the last one are ignored (strobes)."""
+    scene_max_seconds: float = 60.0
+    """With `segment = "scenes"`: longer shots are split into parts of this length (0 = never)."""
     device: str = "auto"
     """`auto` (CUDA when present), `cpu` or `cuda`."""
     quantization: str = "checkpoint"
@@ -259,8 +265,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "score.tokenizer": ("kiwi", "whitespace", "char"),
 }
 LIST_CHOICES: dict[str, tuple[str, ...]] = {
-    "caption.formats": ("jsonl", "srt", "vtt"),
+    "caption.formats": ("jsonl", "srt", "vtt", "txt", "tsv"),
     "score.metrics": ("meteor", "siglip", "diversity"),
+}
+# Fields that take a number or one of these words.
+WORD_CHOICES: dict[str, tuple[str, ...]] = {
+    "caption.segment": ("scenes",),
 }
 # (min, max, min_inclusive) for numbers; None = unbounded on that side.
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
@@ -294,6 +304,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "generation.no_repeat_ngram_size": (0, None, True),
     "caption.batch_size": (1, None, True),
     "caption.segment": (0, None, True),
+    "caption.scene_min_seconds": (0, None, True),
+    "caption.scene_max_seconds": (0, None, True),
     "caption.workers": (0, 64, True),
     "score.siglip_frames": (1, 256, True),
 }
@@ -336,6 +348,12 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str, where: "_Where") -> Any:
     """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
     origin = get_origin(tp)
+    if origin is types.UnionType:  # a number or a word (WORD_CHOICES)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise where.error(key, f"expected a number or a word, got {_show(value)}")
+        return float(value)
     if origin is list:
         (item_tp,) = get_args(tp)
         if not isinstance(value, list):
@@ -371,6 +389,10 @@ def _pattern_key(key: str) -> str:
 
 def _check_value(key: str, value: Any, where: "_Where") -> None:
     pkey = _pattern_key(key)
+    if pkey in WORD_CHOICES and isinstance(value, str):
+        if value not in WORD_CHOICES[pkey]:
+            raise where.error(key, f"expected a number or {' / '.join(WORD_CHOICES[pkey])}, got {_show(value)}")
+        return
     if pkey in CHOICES and value not in CHOICES[pkey]:
         raise where.error(key, f"must be one of {', '.join(CHOICES[pkey])}, got {_show(value)}")
     if pkey in LIST_CHOICES:

@@ -27,10 +27,12 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.video.scenes import SceneOptions
 
-FORMATS = ("jsonl", "srt", "vtt")
+FORMATS = ("jsonl", "srt", "vtt", "txt", "tsv")
 DECODE_NICENESS = 5  # decode threads' priority below the model thread's (see _yield_to_the_model)
-SUBTITLE_FORMATS = ("srt", "vtt")
+SUBTITLE_FORMATS = ("srt", "vtt", "txt", "tsv")  # the per-video files (writers.SUBTITLE_WRITERS)
+SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
 
 
 class CaptionerLike(Protocol):
@@ -279,9 +281,13 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _decode(path: Path, frames: int, size: int, backend: str, window: tuple[float, float] | None):
+def _decode(path: Path, frames: int, size: int, backend: str, window: tuple[float, float] | str | None):
     from kvcap.video import sample_frames
 
+    if isinstance(window, SceneOptions):  # --segment scenes: one decode finds the shots, samples each
+        from kvcap.caption.scene_segments import decode_scenes
+
+        return decode_scenes(path, frames, size, backend, window)
     start = time.perf_counter()
     if window is None:
         sampled = sample_frames(path, num_frames=frames, size=size, backend=backend)
@@ -312,6 +318,8 @@ class _Decoder:
         return future
 
     def _windows(self, video: VideoInput) -> tuple[list | None, float | None, str | None]:
+        if isinstance(self.segment, SceneOptions):
+            return [self.segment], None, None
         if self.segment <= 0:
             return [None], None, None
         from kvcap.video import probe
@@ -407,7 +415,7 @@ def caption_folder(
     formats: str | Sequence[str] | None = ("jsonl", "srt"),
     batch_size: int = 4,
     frames: int | None = None,
-    segment: float = 0.0,
+    segment: float | str = 0.0,
     shard: str | Shard | None = None,
     overwrite: bool = False,
     workers: int = 2,
@@ -418,13 +426,15 @@ def caption_folder(
     stop: threading.Event | None = None,
     stats: PipelineStats | None = None,
     job_interval: float = 1.0,
+    scene_options: SceneOptions | None = None,
 ) -> Iterator[CaptionResult]:
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
     With `out_dir`, writes `captions.jsonl` (or the shard's part), subtitles in `formats` and
     `job.json`, and skips videos already `ok` there (unless `overwrite`). `out_dir=None` only
     yields results (the trainer's eval). Videos already done are yielded first with
-    `skipped=True`. `progress(job, result)` is called once at the start (result None) and after
+    `skipped=True`. `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for
+    one cue per detected shot (`scene_options` tunes the detector). `progress(job, result)` is called once at the start (result None) and after
     each video. Setting `stop` ends the job after the batch being generated (job.json says
     `interrupted`); so does closing the generator. `checkpoint` is recorded in each record.
     """
@@ -439,6 +449,8 @@ def caption_folder(
 
         generation = GenerationConfig()
     frames = int(frames or captioner.frames)
+    if segment == SCENES:
+        segment = scene_options or SceneOptions()
     size = int(captioner.image_size)
     stats = stats if stats is not None else PipelineStats()
     wall_start = time.perf_counter()
@@ -580,6 +592,11 @@ def caption_folder(
                     stats.wait_s += time.perf_counter() - t0
                 stats.decode_s += decode_s
                 state.cost_s += decode_s
+                if isinstance(work.window, SceneOptions):  # one decoded file -> one ready item per scene
+                    from kvcap.caption.scene_segments import add_scenes
+
+                    ready.extend(add_scenes(state, sampled))
+                    continue
                 if state.duration is None:
                     info = getattr(sampled, "info", None)
                     state.duration = float(info.duration) if info is not None and info.duration else None
