@@ -83,8 +83,10 @@ class JobFile:
         output: str,
         shard: str | None = None,
         min_interval: float = 1.0,
+        extra: dict[str, Any] | None = None,
     ):
         self.path = Path(path)
+        self.extra = dict(extra or {})  # more keys for job.json (e.g. "generation": the settings used)
         self.progress = progress
         self.min_interval = min_interval
         self.status = "running"
@@ -116,6 +118,7 @@ class JobFile:
             "started": self._static["started"],
             "updated": utc_now(),
             "error": self.error,
+            **self.extra,
         }
 
     def update(self, *, force: bool = False) -> bool:

@@ -427,11 +427,13 @@ def caption_folder(
     stats: PipelineStats | None = None,
     job_interval: float = 1.0,
     scene_options: SceneOptions | None = None,
+    job_extra: dict[str, Any] | None = None,
 ) -> Iterator[CaptionResult]:
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
     With `out_dir`, writes `captions.jsonl` (or the shard's part), subtitles in `formats` and
-    `job.json`, and skips videos already `ok` there (unless `overwrite`). `out_dir=None` only
+    `job.json`, and skips videos already `ok` there (unless `overwrite`); `job_extra` adds keys to job.json (e.g. the generation
+    settings). `out_dir=None` only
     yields results (the trainer's eval). Videos already done are yielded first with
     `skipped=True`. `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for
     one cue per detected shot (`scene_options` tunes the detector). `progress(job, result)` is called once at the start (result None) and after
@@ -487,7 +489,7 @@ def caption_folder(
         job = JobFile(
             out / (shard.job_name if shard else JOB_NAME), counts, checkpoint=checkpoint,
             inputs=[str(p) for p in paths], output=str(out), shard=str(shard) if shard else None,
-            min_interval=job_interval,
+            min_interval=job_interval, extra=job_extra,
         )
         job.update(force=True)
     if progress:

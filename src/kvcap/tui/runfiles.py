@@ -626,6 +626,7 @@ class JobState:
     started: float | None = None
     updated: float | None = None
     error: str | None = None
+    generation: dict[str, Any] = field(default_factory=dict)  # the generation settings used (+ prompt)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobState":
@@ -639,6 +640,7 @@ class JobState:
             throughput=_num(data.get("throughput")), eta_s=_num(data.get("eta_s")),
             started=parse_time(data.get("started")), updated=parse_time(data.get("updated")),
             error=data.get("error") if isinstance(data.get("error"), str) else None,
+            generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
         )
 
 
