@@ -64,6 +64,7 @@ def records_of(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow  # a kvcap subprocess: torch and the model load in it
 def test_a_terminal_run_prints_each_caption_once(shots_folder, tmp_path):
     """Under a pty (so the tqdm bar is live on the same terminal) with the demo model."""
     rc, output = run_in_pty(["caption", str(shots_folder), "--checkpoint", "demo", "-o", str(tmp_path / "out"),
@@ -80,6 +81,7 @@ def test_a_terminal_run_prints_each_caption_once(shots_folder, tmp_path):
     assert sum("-->" in line for line in lines) == sum(len(r["segments"]) for r in records) == 3 + 1
 
 
+@pytest.mark.slow  # a kvcap subprocess: torch and the model load in it
 def test_quiet_and_non_terminal_runs_print_no_captions(shots_folder, tiny_checkpoint, tmp_path):
     rc, output = run_in_pty(["caption", str(shots_folder), "--checkpoint", str(tiny_checkpoint), "-o",
                              str(tmp_path / "q"), "--quiet", "--max-new-tokens", "4"], tmp_path)
@@ -90,6 +92,7 @@ def test_quiet_and_non_terminal_runs_print_no_captions(shots_folder, tiny_checkp
     assert result.exit_code == 0 and "-->" not in result.output  # stdout is not a terminal
 
 
+@pytest.mark.slow  # a kvcap subprocess: torch and the model load in it
 def test_dash_output_writes_records_to_stdout_and_no_files(shots_folder, tiny_checkpoint, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -103,10 +106,6 @@ def test_dash_output_writes_records_to_stdout_and_no_files(shots_folder, tiny_ch
     assert len(next(r for r in records if r["video"] == "three.mp4")["segments"]) == 3
     assert "finished: 2 ok" in proc.stderr and "-> stdout" in proc.stderr  # progress and summary on stderr
     assert list(work.iterdir()) == [] and not (shots_folder / "captions.jsonl").exists()  # no ledger
-    again = subprocess.run([sys.executable, "-m", "kvcap.cli", "caption", str(shots_folder), "--checkpoint",
-                            str(tiny_checkpoint), "-o", "-", "--max-new-tokens", "4"],
-                           capture_output=True, text=True, cwd=work, env=kvcap_env(), timeout=180)
-    assert len(again.stdout.splitlines()) == 2  # nothing to resume from: captioned again
     bad = CliRunner().invoke(main, ["caption", str(shots_folder), "--checkpoint", "x", "-o", "-", "-f", "srt"])
     assert bad.exit_code == 2 and "-o - writes the JSONL records to stdout" in bad.output
 
