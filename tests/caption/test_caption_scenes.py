@@ -47,16 +47,21 @@ def test_scenes_give_one_cue_per_shot_with_true_times(tmp_path):
     assert len((out / "three.tsv").read_text(encoding="utf-8").splitlines()) == 1 + 3
 
 
-def test_scene_captioning_resumes_like_whole_clips(tmp_path):
+def test_scene_captioning_resumes_like_whole_clips(tmp_path, video_zoo):
     _folder(tmp_path / "videos")
+    (tmp_path / "videos" / "bad.mp4").write_bytes(video_zoo.broken["truncated"].read_bytes())
     out = tmp_path / "out"
     first = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, segment="scenes", workers=0))
+    bad = next(r for r in first if r.video == "bad.mp4")
+    assert bad.status == "error" and "bad.mp4" in bad.error and "\n" not in bad.error
+    first = [r for r in first if r.ok]
     again = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, segment="scenes", workers=0))
-    assert not any(r.skipped for r in first) and all(r.skipped for r in again)
-    assert [r.segments for r in again] == [r.segments for r in first]
+    assert not any(r.skipped for r in first)
+    assert [r.video for r in again if not r.skipped] == ["bad.mp4"]  # only the failed one is tried again
+    assert [r.segments for r in again if r.skipped] == [r.segments for r in first]
     (out / "sub/one.srt").unlink()  # a missing subtitle file makes that one video run again
     third = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, segment="scenes", workers=0))
-    assert [r.video for r in third if not r.skipped] == ["sub/one.mp4"]
+    assert [r.video for r in third if not r.skipped] == ["bad.mp4", "sub/one.mp4"]
 
 
 def test_scene_captioning_shards_and_merges_to_the_unsharded_records(tmp_path):

@@ -1,7 +1,8 @@
 """The batch captioning pipeline shared by `kvcap caption`, the trainer's eval and the TUI.
 
     list videos ─► [shard slice] ─► skip done ones ─► decode workers (threads, bounded queue)
-        ─► batches of clips (or of --segment windows) ─► captioner.encode + generate
+        ─► batches of clips (or of --segment windows, or of scenes: one decode finds the shots
+           and samples each, see scene_segments.py) ─► captioner.encode + generate
         ─► subtitles (atomic) ─► captions.jsonl record (one whole flushed line) ─► yield
 
 Decoding runs ahead in background threads (decord and PyAV release the GIL while they decode)
