@@ -186,7 +186,7 @@ class CaptionConfig:
     checkpoint: str = ""
     """Checkpoint directory for `kvcap caption` (`demo` = the bundled demo model)."""
     output: str = "captions"
-    """Output folder for `captions.jsonl` and subtitle files."""
+    """Output folder for `captions.jsonl` and subtitle files (`-` = the records to stdout)."""
     formats: list[str] = field(default_factory=lambda: ["jsonl", "srt"])
     """Outputs: any of `jsonl`, `srt`, `vtt`, `txt`, `tsv`."""
     batch_size: int = 4

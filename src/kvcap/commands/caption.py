@@ -145,8 +145,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
       kvcap caption clip.mp4 --segment scenes       one cue per shot
       kvcap caption ./videos -o - | jq .caption     JSONL records on stdout (no files, no resume)
 
-    Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt mirroring the input
-    tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
+    Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt/.txt/.tsv mirroring the
+    input tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
     stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage error.
     """
     from kvcap.caption.pipeline import parse_formats
