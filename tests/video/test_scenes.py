@@ -70,10 +70,19 @@ def test_a_short_last_shot_joins_the_scene_before(tmp_path):
 
 def test_memory_per_scene_stays_bounded_for_a_long_scene(tmp_path):
     """A 20 s shot (300 frames) holds at most 4 x frames decoded frames at once, and each sampled
-    frame is within half a part of its part's centre."""
+    frame is within half the final stride (32 frames: 16 / 15 s) of its part's centre."""
     path, _ = write_shots(tmp_path / "long.mp4", [("testsrc", 20.0)], size=(64, 48))
     scan = scan_scenes(path, num_frames=3, size=32)
     (scene,) = scan.scenes
     assert scan.decoded == 300 and scan.held <= 4 * 3
     centres = [20 / 6, 10.0, 20 * 5 / 6]
-    assert all(abs(t - c) <= 20 / 3 / 2 for t, c in zip(scene.times, centres)), scene.times
+    assert all(abs(t - c) <= 16 / FPS + 1e-6 for t, c in zip(scene.times, centres)), scene.times
+
+
+def test_a_one_shot_clip_samples_within_a_frame_of_whole_clip_sampling(tmp_path):
+    from kvcap.video import sample_frames
+
+    path, _ = write_shots(tmp_path / "one.mp4", [("testsrc", 2.0)])
+    (scene,) = scan_scenes(path, num_frames=4, size=32).scenes
+    reference = sample_frames(path, num_frames=4, size=32)
+    assert all(abs(a - b) <= 1 / FPS + 1e-6 for a, b in zip(scene.times, reference.times))

@@ -24,9 +24,9 @@ longer than `max_seconds` is split at that length (a 10-minute static shot becom
 
 While a scene is being read, decoded frames are kept (as decoder frames, not yet converted)
 at a stride that doubles whenever more than `KEEP_PER_FRAME` x num_frames are held, so memory
-stays bounded for any scene length; when the scene ends, the kept frame shown at each of the
-centres of `num_frames` equal parts of the scene is picked (the same rule as `sample_frames`)
-and only those are scaled to model size (swscale to 336 px costs ~10 ms a 720p frame here).
+stays bounded for any scene length; when the scene ends, the kept frame nearest each of the
+centres of `num_frames` equal parts of the scene is picked (at most half a stride away), and
+only those are scaled to model size (swscale to 336 px costs ~10 ms a 720p frame here).
 """
 
 from __future__ import annotations
@@ -110,13 +110,14 @@ class _SceneBuffer:
             self.kept = self.kept[::2]
 
     def pick(self, end: float, num: int, convert: Callable[[Any], np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        """The kept frame shown at each centre of `num` equal parts of [start, end), converted."""
+        """The kept frame nearest each centre of `num` equal parts of [start, end), converted
+        (with every frame kept, the one a player shows there or the next one)."""
         from kvcap.video.sampler import segment_centres
 
-        times = [t for t, _ in self.kept]
+        times = np.asarray([t for t, _ in self.kept])
         chosen = []
         for target in segment_centres(self.start, max(self.start, end), num):
-            index = max(0, np.searchsorted(times, target + 1e-9, side="right") - 1)
+            index = int(np.argmin(np.abs(times - target)))  # ties: the earlier frame
             chosen.append(self.kept[index])
         images: dict[int, np.ndarray] = {}
         for _, frame in chosen:  # a frame picked twice is converted once
