@@ -282,7 +282,7 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _decode(path: Path, frames: int, size: int, backend: str, window: tuple[float, float] | str | None):
+def _decode(path: Path, frames: int, size: int, backend: str, window: tuple[float, float] | SceneOptions | None):
     from kvcap.video import sample_frames
 
     if isinstance(window, SceneOptions):  # --segment scenes: one decode finds the shots, samples each
@@ -433,13 +433,15 @@ def caption_folder(
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
     With `out_dir`, writes `captions.jsonl` (or the shard's part), subtitles in `formats` and
-    `job.json`, and skips videos already `ok` there (unless `overwrite`); `job_extra` adds keys to job.json (e.g. the generation
-    settings). `out_dir=None` only
+    `job.json`, and skips videos already `ok` there (unless `overwrite`). `out_dir=None` only
     yields results (the trainer's eval). Videos already done are yielded first with
-    `skipped=True`. `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for
-    one cue per detected shot (`scene_options` tunes the detector). `progress(job, result)` is called once at the start (result None) and after
+    `skipped=True`. `progress(job, result)` is called once at the start (result None) and after
     each video. Setting `stop` ends the job after the batch being generated (job.json says
     `interrupted`); so does closing the generator. `checkpoint` is recorded in each record.
+
+    `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for one cue per
+    detected shot (`scene_options` tunes the detector). `job_extra` adds keys to job.json (e.g.
+    the generation settings used).
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -452,6 +454,8 @@ def caption_folder(
 
         generation = GenerationConfig()
     frames = int(frames or captioner.frames)
+    if isinstance(segment, str) and segment != SCENES:
+        raise ValueError(f"segment must be a number of seconds or {SCENES!r}, got {segment!r}")
     if segment == SCENES:
         segment = scene_options or SceneOptions()
     size = int(captioner.image_size)
