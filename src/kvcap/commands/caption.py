@@ -26,8 +26,8 @@ NO_CHECKPOINT = (
 )
 MAX_LISTED_FAILURES = 20
 STDOUT = "-"  # `-o -`: JSONL records to stdout, no files, no resume
-DEMO_NOTE = ("note: the demo model knows synthetic scenes only (shapes, colours, weather, camera motion); "
-             "on real videos its captions are confident and wrong")
+DEMO_NOTE = ("note: the demo model knows kvcap's synthetic scenes only (drawn sea, mountains, city, fields, "
+             "weather, camera motion); on real videos its captions are confident and wrong")
 
 
 class SegmentParam(click.ParamType):
