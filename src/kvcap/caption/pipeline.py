@@ -501,7 +501,8 @@ def caption_folder(
         progress(counts, None)
 
     decoder = _Decoder(todo, frames=frames, size=size, backend=backend, segment=segment, workers=workers,
-                       lookahead=max(2 * batch_size, 2 * workers))
+                       lookahead=max(2 * batch_size, 2 * workers) if not isinstance(segment, SceneOptions)
+                       else max(2, workers + 1))  # a scanned file holds all its scenes' frames
     status, error = "interrupted", None
     try:
         for video in done_before:
