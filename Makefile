@@ -3,7 +3,13 @@
 #   make test   same environment, run the whole test suite
 # TORCH_SPEC picks the torch build without changing these commands, e.g.
 #   make test TORCH_SPEC=torch==2.13.0      (a local CPU wheel on the dev/CI machines)
+# TORCH_INDEX_URL is the pip index for the torch install only (PyPI has no CPU-only torch), e.g.
+#   make demo TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu    (a 1.7 GB .venv, not 6.1 GB)
 TORCH_SPEC ?= torch
+TORCH_INDEX_URL ?=
+# What `make demo` says it installs when no NVIDIA GPU is found (nvidia-smi absent).
+HAS_NVIDIA := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo yes)
+CPU_INDEX_URL := https://download.pytorch.org/whl/cpu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,7 +24,20 @@ $(PY):
 
 # torch is named in the same pip command as the project so that a pinned local wheel
 # satisfies the project's own `torch` requirement instead of pulling a CUDA build.
+# With TORCH_INDEX_URL, torch comes from that index first; the project install then finds it
+# already satisfied and takes everything else from PyPI.
 $(STAMP): pyproject.toml | $(PY)
+ifeq ($(HAS_NVIDIA),)
+ifeq ($(TORCH_INDEX_URL),)
+	@echo "no NVIDIA GPU found (nvidia-smi absent): installing torch from PyPI, the CUDA build (~6 GB)."
+	@echo "  For the CPU-only build (~1.7 GB): make $(or $(MAKECMDGOALS),install) TORCH_INDEX_URL=$(CPU_INDEX_URL)"
+else
+	@echo "no NVIDIA GPU found (nvidia-smi absent): installing torch from $(TORCH_INDEX_URL)"
+endif
+endif
+ifneq ($(TORCH_INDEX_URL),)
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" --index-url "$(TORCH_INDEX_URL)"
+endif
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)" -e ".[dev]"
 	touch $(STAMP)
 

@@ -20,10 +20,11 @@ import dataclasses
 import inspect
 import re
 import sys
+import types
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,7 +74,7 @@ Quantization = Literal["none", "8bit", "4bit"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 USE_CHECKPOINT = "checkpoint"
 CaptionQuantization = Literal[(USE_CHECKPOINT, *QUANTIZATIONS)]
-CaptionFormat = Literal["jsonl", "srt", "vtt"]
+CaptionFormat = Literal["jsonl", "srt", "vtt", "txt", "tsv"]
 Metric = Literal["meteor", "siglip", "diversity"]
 Device = Literal["auto", "cpu", "cuda"]
 VisionCls = Literal["drop", "keep"]
@@ -244,13 +245,18 @@ class CaptionConfig:
     checkpoint: str = ""
     """Checkpoint directory for `kvcap caption` (`demo` = the bundled demo model)."""
     output: str = "captions"
-    """Output folder for `captions.jsonl` and subtitle files."""
+    """Output folder for `captions.jsonl` and subtitle files (`-` = the records to stdout)."""
     formats: list[CaptionFormat] = field(default_factory=lambda: ["jsonl", "srt"])
-    """Outputs: any of `jsonl`, `srt`, `vtt`."""
+    """Outputs: any of `jsonl`, `srt`, `vtt`, `txt`, `tsv`."""
     batch_size: Positive = 4
     """Videos per generation batch."""
-    segment: Annotated[float, Range(ge=0)] = 0.0
-    """Caption fixed windows of this many seconds, one cue each (0 = whole clip)."""
+    segment: Union[Annotated[float, Range(ge=0)], Literal["scenes"]] = 0.0
+    """Caption fixed windows of this many seconds, one cue each (0 = whole clip), or `scenes`:
+    one cue per detected shot, captioned from frames inside it."""
+    scene_min_seconds: Annotated[float, Range(ge=0)] = 0.5
+    """With `segment = "scenes"`: cuts closer than this to the last one are ignored (strobes)."""
+    scene_max_seconds: Annotated[float, Range(ge=0)] = 60.0
+    """With `segment = "scenes"`: longer shots are split into parts of this length (0 = never)."""
     device: Device = "auto"
     """`auto` (CUDA when present), `cpu` or `cuda`."""
     quantization: CaptionQuantization = "checkpoint"
@@ -408,6 +414,8 @@ def _type_name(tp: Any) -> str:
         return _type_name(get_args(tp)[0])
     if origin is Literal:
         return "a string"
+    if origin is Union or origin is types.UnionType:
+        return " or ".join(_type_name(a) for a in get_args(tp))
     if origin is list:
         return f"a list of {_type_name(get_args(tp)[0])}s"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
@@ -429,6 +437,17 @@ def _coerce(value: Any, tp: Any, key: str, where: "_Where") -> Any:
         if value not in choices:
             raise where.error(key, f"must be one of {', '.join(choices)}, got {_show(value)}")
         return value
+    if origin is Union or origin is types.UnionType:  # a number or a word, e.g. caption.segment
+        options = get_args(tp)
+        words = tuple(w for option in options if get_origin(option) is Literal for w in get_args(option))
+        if isinstance(value, str):
+            if value not in words:
+                raise where.error(key, f"expected a number or {' / '.join(words)}, got {_show(value)}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise where.error(key, f"expected a number or a word, got {_show(value)}")
+        number = next(option for option in options if get_origin(option) is not Literal)
+        return _coerce(value, number, key, where)
     if origin is list:
         (item_tp,) = get_args(tp)
         if not isinstance(value, list):

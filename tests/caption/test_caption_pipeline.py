@@ -125,7 +125,7 @@ def test_several_roots_do_not_clash(tmp_path, video_zoo):
 
 def test_subtitle_names_and_formats():
     assert subtitle_names(["a/x.mp4", "b/x.mp4", "c.d/e"]) == {"a/x.mp4": "a/x", "b/x.mp4": "b/x", "c.d/e": "c.d/e"}
-    assert parse_formats("srt") == ("jsonl", "srt") and parse_formats("all") == ("jsonl", "srt", "vtt")
+    assert parse_formats("srt") == ("jsonl", "srt") and parse_formats("all") == ("jsonl", "srt", "vtt", "txt", "tsv")
     with pytest.raises(ValueError, match="unknown format 'ass'"):
         parse_formats("srt,ass")
 

@@ -152,7 +152,7 @@ def test_writes_are_atomic_and_replace_the_old_file(tmp_path):
     write_srt(target, SEGMENTS[:1])
     assert target.read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> 00:00:01,001\n")
     assert [p.name for p in tmp_path.iterdir()] == ["clip.srt"]  # the temp file was renamed away
-    assert set(SUBTITLE_WRITERS) == {"srt", "vtt"}
+    assert set(SUBTITLE_WRITERS) == {"srt", "vtt", "txt", "tsv"}
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg CLI not installed (CI installs Debian's ffmpeg)")
@@ -223,3 +223,32 @@ def test_captions_jsonl_rejects_bad_records(tmp_path):
             log.append({"video": "a.mp4", "status": "ok", "colour": "red"})
     with pytest.raises(RuntimeError, match="open"):
         CaptionsJsonl(tmp_path / "c.jsonl").append(_ok("a.mp4"))
+
+
+# --- whisper's txt and tsv --------------------------------------------------------------------
+
+
+def test_txt_and_tsv_parse_back_to_the_same_cues_as_srt(tmp_path):
+    import csv
+
+    import srt
+
+    from kvcap.caption.writers import write_tsv, write_txt
+
+    reference = list(srt.parse(srt_text(SEGMENTS)))  # the cues SRT carries, in order
+    txt = write_txt(tmp_path / "clip.txt", SEGMENTS).read_text(encoding="utf-8")
+    assert txt.endswith("\n") and "\n\n" not in txt
+    assert txt.splitlines() == [" ".join(c.content.splitlines()) for c in reference]
+    with open(write_tsv(tmp_path / "clip.tsv", SEGMENTS), encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    assert [(int(r["start"]), int(r["end"]), r["text"]) for r in rows] == [
+        (c.start // _ms(), c.end // _ms(), " ".join(c.content.splitlines())) for c in reference
+    ]
+    assert rows[0]["start"] == "0" and rows[0]["end"] == "1001"  # milliseconds, rounded half-up
+
+
+def test_tsv_keeps_one_row_per_cue_when_text_has_tabs(tmp_path):
+    from kvcap.caption.writers import tsv_text
+
+    text = tsv_text([Segment(0.0, 1.5, "왼쪽\t오른쪽"), Segment(1.5, 2.0, "둘째")])
+    assert text.splitlines() == ["start\tend\ttext", "0\t1500\t왼쪽 오른쪽", "1500\t2000\t둘째"]

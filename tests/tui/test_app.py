@@ -278,3 +278,23 @@ def test_cli_help_and_default_runs_dir(tmp_path, monkeypatch) -> None:
     (tmp_path / "bad.toml").write_text("[train]\nruns_dir = 3\n")
     result = CliRunner().invoke(tui, ["--config", str(tmp_path / "bad.toml")])
     assert result.exit_code == 1 and "train.runs_dir" in result.output
+
+
+def test_job_view_shows_the_generation_settings_used(make_app, fixture_dirs) -> None:
+    _, out = fixture_dirs
+    state = json.loads((out / "job.json").read_text(encoding="utf-8"))
+    state["generation"] = {"max_new_tokens": 64, "num_beams": 1, "do_sample": True, "temperature": 0.9,
+                           "top_p": 0.8, "repetition_penalty": 1.05, "no_repeat_ngram_size": 0,
+                           "prompt": "장면을 한 문장으로 설명해 주세요."}
+    (out / "job.json").write_text(json.dumps(state), encoding="utf-8")
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("tab", "enter")
+            await pilot.pause()
+            summary = static_text(app.screen, "#job-summary")
+            assert "sampling t=0.9 top-p=0.8" in summary and "max 64 tokens" in summary
+            assert '"장면을 한 문장으로 설명해 주세요."' in summary
+
+    run(go())

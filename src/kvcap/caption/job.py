@@ -77,8 +77,10 @@ class JobFile:
         output: str,
         shard: str | None = None,
         min_interval: float = 1.0,
+        extra: dict[str, Any] | None = None,
     ):
         self.path = Path(path)
+        self.extra = dict(extra or {})  # more keys for job.json (e.g. "generation": the settings used)
         self.progress = progress
         self.min_interval = min_interval
         self.status = "running"
@@ -97,11 +99,13 @@ class JobFile:
     def state(self) -> dict[str, Any]:
         p = self.progress
         eta = p.eta_s
-        return JobState(
+        state = JobState(
             status=self.status, **self._static, total=p.total, done=p.done, ok=p.ok, failed=p.failed,
             skipped=p.skipped, throughput=round(p.throughput, 4), eta_s=None if eta is None else round(eta, 1),
             updated=utc_now(), error=self.error,
         ).to_dict()
+        state.update(self.extra)  # e.g. "generation": the settings this job decodes with
+        return state
 
     def update(self, *, force: bool = False) -> bool:
         """Write the file if `min_interval` has passed since the last write (or `force`)."""

@@ -1,7 +1,8 @@
 """The batch captioning pipeline shared by `kvcap caption`, the trainer's eval and the TUI.
 
     list videos ─► [shard slice] ─► skip done ones ─► decode workers (threads, bounded queue)
-        ─► batches of clips (or of --segment windows) ─► captioner.encode + generate
+        ─► batches of clips (or of --segment windows, or of scenes: one decode finds the shots
+           and samples each, see scene_segments.py) ─► captioner.encode + generate
         ─► subtitles (atomic) ─► captions.jsonl record (one whole flushed line) ─► yield
 
 Decoding runs ahead in background threads (decord and PyAV release the GIL while they decode)
@@ -27,10 +28,12 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.video.scenes import SceneOptions
 
-FORMATS = ("jsonl", "srt", "vtt")
+FORMATS = ("jsonl", "srt", "vtt", "txt", "tsv")
 DECODE_NICENESS = 5  # decode threads' priority below the model thread's (see _yield_to_the_model)
-SUBTITLE_FORMATS = ("srt", "vtt")
+SUBTITLE_FORMATS = ("srt", "vtt", "txt", "tsv")  # the per-video files (writers.SUBTITLE_WRITERS)
+SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
 
 
 class CaptionerLike(Protocol):
@@ -280,9 +283,13 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _decode(path: Path, frames: int, size: int, backend: str, window: tuple[float, float] | None):
+def _decode(path: Path, frames: int, size: int, backend: str, window: tuple[float, float] | SceneOptions | None):
     from kvcap.video import sample_frames
 
+    if isinstance(window, SceneOptions):  # --segment scenes: one decode finds the shots, samples each
+        from kvcap.caption.scene_segments import decode_scenes
+
+        return decode_scenes(path, frames, size, backend, window)
     start = time.perf_counter()
     if window is None:
         sampled = sample_frames(path, num_frames=frames, size=size, backend=backend)
@@ -313,6 +320,8 @@ class _Decoder:
         return future
 
     def _windows(self, video: VideoInput) -> tuple[list | None, float | None, str | None]:
+        if isinstance(self.segment, SceneOptions):
+            return [self.segment], None, None
         if self.segment <= 0:
             return [None], None, None
         from kvcap.video import probe
@@ -408,7 +417,7 @@ def caption_folder(
     formats: str | Sequence[str] | None = ("jsonl", "srt"),
     batch_size: int = 4,
     frames: int | None = None,
-    segment: float = 0.0,
+    segment: float | str = 0.0,
     shard: str | Shard | None = None,
     overwrite: bool = False,
     workers: int = 2,
@@ -419,6 +428,8 @@ def caption_folder(
     stop: threading.Event | None = None,
     stats: PipelineStats | None = None,
     job_interval: float = 1.0,
+    scene_options: SceneOptions | None = None,
+    job_extra: dict[str, Any] | None = None,
 ) -> Iterator[CaptionResult]:
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
@@ -428,6 +439,10 @@ def caption_folder(
     `skipped=True`. `progress(job, result)` is called once at the start (result None) and after
     each video. Setting `stop` ends the job after the batch being generated (job.json says
     `interrupted`); so does closing the generator. `checkpoint` is recorded in each record.
+
+    `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for one cue per
+    detected shot (`scene_options` tunes the detector). `job_extra` adds keys to job.json (e.g.
+    the generation settings used).
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -438,6 +453,10 @@ def caption_folder(
     if generation is None:
         generation = {}  # nothing set: Captioner.generate falls back to the checkpoint's own settings
     frames = int(frames or captioner.frames)
+    if isinstance(segment, str) and segment != SCENES:
+        raise ValueError(f"segment must be a number of seconds or {SCENES!r}, got {segment!r}")
+    if segment == SCENES:
+        segment = scene_options or SceneOptions()
     size = int(captioner.image_size)
     stats = stats if stats is not None else PipelineStats()
     wall_start = time.perf_counter()
@@ -474,14 +493,15 @@ def caption_folder(
         job = JobFile(
             out / (shard.job_name if shard else JOB_NAME), counts, checkpoint=checkpoint,
             inputs=[str(p) for p in paths], output=str(out), shard=str(shard) if shard else None,
-            min_interval=job_interval,
+            min_interval=job_interval, extra=job_extra,
         )
         job.update(force=True)
     if progress:
         progress(counts, None)
 
     decoder = _Decoder(todo, frames=frames, size=size, backend=backend, segment=segment, workers=workers,
-                       lookahead=max(2 * batch_size, 2 * workers))
+                       lookahead=max(2 * batch_size, 2 * workers) if not isinstance(segment, SceneOptions)
+                       else max(2, workers + 1))  # a scanned file holds all its scenes' frames
     status, error = "interrupted", None
     try:
         for video in done_before:
@@ -579,6 +599,11 @@ def caption_folder(
                     stats.wait_s += time.perf_counter() - t0
                 stats.decode_s += decode_s
                 state.cost_s += decode_s
+                if isinstance(work.window, SceneOptions):  # one decoded file -> one ready item per scene
+                    from kvcap.caption.scene_segments import add_scenes
+
+                    ready.extend(add_scenes(state, sampled))
+                    continue
                 if state.duration is None:
                     info = getattr(sampled, "info", None)
                     state.duration = float(info.duration) if info is not None and info.duration else None

@@ -1,4 +1,4 @@
-"""Output writers: subtitles (SRT, WebVTT) and the `captions.jsonl` record log.
+"""Output writers: subtitles (SRT, WebVTT), whisper's txt and tsv, and the `captions.jsonl` log.
 
 Subtitles are built from one list of `Segment(start, end, text)` through one cue iterator
 (`cues`), so SRT and VTT always agree on timing and text (the shape of whisper's
@@ -134,10 +134,39 @@ def write_vtt(path: str | Path, segments: Iterable[Segment]) -> Path:
     return path
 
 
+def txt_text(segments: Iterable[Segment]) -> str:
+    """Plain text, one line per cue (a cue's lines joined by spaces), as whisper's `.txt`."""
+    return "".join(" ".join(cue.lines) + "\n" for cue in cues(segments))
+
+
+def tsv_text(segments: Iterable[Segment]) -> str:
+    """whisper's `.tsv`: a `start<TAB>end<TAB>text` header, then one row per cue with start and
+    end in integer milliseconds; tabs in text become spaces."""
+    rows = ["start\tend\ttext\n"]
+    rows += [f"{cue.start_ms}\t{cue.end_ms}\t{' '.join(cue.lines).replace(chr(9), ' ')}\n" for cue in cues(segments)]
+    return "".join(rows)
+
+
+def write_txt(path: str | Path, segments: Iterable[Segment]) -> Path:
+    """Write a .txt file atomically (one line per cue); returns the path."""
+    path = Path(path)
+    atomic_write_text(path, txt_text(segments))
+    return path
+
+
+def write_tsv(path: str | Path, segments: Iterable[Segment]) -> Path:
+    """Write a .tsv file atomically (start ms, end ms, text); returns the path."""
+    path = Path(path)
+    atomic_write_text(path, tsv_text(segments))
+    return path
+
+
 # Subtitle writers keyed by the format name users type in `--format`.
 SUBTITLE_WRITERS: dict[str, Callable[[str | Path, Iterable[Segment]], Path]] = {
     "srt": write_srt,
     "vtt": write_vtt,
+    "txt": write_txt,
+    "tsv": write_tsv,
 }
 
 

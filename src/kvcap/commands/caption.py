@@ -7,6 +7,7 @@ A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import signal
 import sys
@@ -26,6 +27,47 @@ NO_CHECKPOINT = (
     "set [caption].checkpoint in kvcap.toml, or use `--checkpoint demo` for the bundled demo model"
 )
 MAX_LISTED_FAILURES = 20
+STDOUT = "-"  # `-o -`: JSONL records to stdout, no files, no resume
+DEMO_NOTE = ("note: the demo model knows kvcap's synthetic scenes only (drawn sea, mountains, city, fields, "
+             "weather, camera motion); on real videos its captions are confident and wrong")
+
+
+class SegmentParam(click.ParamType):
+    """`--segment`: seconds per window (0 = whole clip) or `scenes` (one cue per shot)."""
+
+    name = "seconds|scenes"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        if isinstance(value, (int, float)) or value == "scenes":
+            return value
+        text = str(value).strip().lower()
+        if text == "scenes":
+            return "scenes"
+        try:
+            number = float(text)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of seconds nor `scenes`", param, ctx)
+        if not number >= 0:
+            self.fail(f"{value!r} must be 0 or more seconds", param, ctx)
+        return number
+
+
+def generation_flags(*, max_new_tokens: int | None = None, prompt: str | None = None,
+                     num_beams: int | None = None, temperature: float | None = None) -> dict[str, Any]:
+    """The generation flags as `--set`-style {dotted key: value}, the top settings layer (applied
+    after `--set`); flags not given are left out. `--temperature T` samples at T (0 = greedy)."""
+    out: dict[str, Any] = {}
+    if max_new_tokens is not None:
+        out["generation.max_new_tokens"] = max_new_tokens
+    if num_beams is not None:
+        out["generation.num_beams"] = num_beams
+    if temperature is not None:
+        out["generation.do_sample"] = temperature > 0
+        if temperature > 0:
+            out["generation.temperature"] = temperature
+    if prompt is not None:
+        out["model.prompt"] = prompt
+    return out
 
 
 class DefaultCommandGroup(click.Group):
@@ -68,12 +110,13 @@ def caption() -> None:
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
-@click.option("--format", "formats", default=None, metavar="LIST",
-              help="Comma list of jsonl, srt, vtt, or `all` (captions.jsonl is always written: resume reads it).")
+@click.option("-f", "--format", "formats", default=None, metavar="LIST",
+              help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
 @click.option("--batch-size", type=click_type("caption.batch_size"), default=None, help="Videos (or windows) per generation batch.")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
-@click.option("--segment", type=click_type("caption.segment"), default=None, metavar="SECONDS",
-              help="Caption fixed windows of this length, one cue each (0 = whole clip).")
+@click.option("--segment", type=SegmentParam(), default=None, metavar="SECONDS|scenes",
+              help="Caption fixed windows of this length, one cue each (0 = whole clip), or `scenes`: "
+                   "one cue per detected shot.")
 @click.option("--shard", default=None, metavar="i/n",
               help="Caption every n-th video starting at i (0-based); under `accelerate launch` RANK/WORLD_SIZE.")
 @click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")
@@ -83,20 +126,29 @@ def caption() -> None:
               help="LLM weights: as trained (checkpoint), or none/8bit/4bit; none is fastest where it fits.")
 @click.option("--workers", type=click_type("caption.workers"), default=None, help="Background decoding threads.")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")
+@click.option("--max-new-tokens", type=click_type("generation.max_new_tokens"), default=None, help="Longest caption, in tokens.")
+@click.option("--prompt", default=None, metavar="TEXT", help="Instruction given with the video (default: the checkpoint's).")
+@click.option("--num-beams", type=click_type("generation.num_beams"), default=None, help="Beam search width (1 = greedy or sampling).")
+@click.option("--temperature", type=click.FloatRange(min=0), default=None,
+              help="Sample at this temperature (0 = greedy).")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
-        config_path: str | None, overrides: tuple[str, ...]) -> None:
+        quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
+        temperature: float | None, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
       kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
       kvcap caption ./videos -o out --shard 0/4    shard 0 of 4 (one per GPU or machine)
       kvcap caption merge out                       join the shard parts into captions.jsonl
+      kvcap caption clip.mp4 --segment scenes       one cue per shot
+      kvcap caption ./videos -o - | jq .caption     JSONL records on stdout (no files, no resume)
 
-    Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt mirroring the input
-    tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
+    Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt/.txt/.tsv mirroring the
+    input tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
     stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage error.
     """
     from kvcap.caption.pipeline import parse_formats
@@ -115,26 +167,39 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
         "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
+        **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
     if not cfg.caption.checkpoint:
         raise click.UsageError(NO_CHECKPOINT)
+    to_stdout = cfg.caption.output == STDOUT
+    if to_stdout and format_list and set(format_list) != {"jsonl"}:
+        raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
+    if cfg.caption.checkpoint == "demo":
+        click.echo(DEMO_NOTE, err=True)
 
     captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device,
                                                             cfg.caption.quantization)
     cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its frames/prompt/generation unless set
-    reporter = ProgressReporter(out_dir=out_dir, checkpoint=checkpoint_id, device=device_name,
-                                batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec)
+    if cfg.is_explicit("model.prompt"):
+        _use_prompt(captioner, cfg.model.prompt)
+    echo = _stdout_echo(to_stdout, quiet)
+    reporter = ProgressReporter(out_dir=out_dir if not to_stdout else "stdout", checkpoint=checkpoint_id,
+                                device=device_name, batch_size=cfg.caption.batch_size, workers=cfg.caption.workers,
+                                shard=shard_spec, echo=echo)
     stop = threading.Event()
     status = _run_job(
-        lambda: _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite,
-                                checkpoint_id, reporter, stop),
+        lambda: _caption_folder(paths, captioner, None if to_stdout else out_dir, cfg, fmts, frames, shard_spec,
+                                overwrite, checkpoint_id, reporter, stop),
         stop, reporter,
     )
     if reporter.job is not None and reporter.job.total == 0:
         raise click.ClickException(f"no videos found under {', '.join(str(p) for p in paths)}")
-    reporter.summary(status)
+    reporter.summary(status, err=to_stdout)
+    if status == "interrupted" and to_stdout:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     if status == "interrupted":
         click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
         sys.exit(130)
@@ -144,13 +209,48 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
 def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite, checkpoint_id, reporter, stop):
     from kvcap.caption.pipeline import caption_folder
+    from kvcap.video.scenes import SceneOptions
 
+    scenes = SceneOptions(min_seconds=cfg.caption.scene_min_seconds, max_seconds=cfg.caption.scene_max_seconds)
     return caption_folder(
         list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
         segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
         generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop,
+        stop=stop, scene_options=scenes, job_extra={"generation": generation_used(captioner, cfg.generation)},
     )
+
+
+def generation_used(captioner: Any, generation: Any) -> dict[str, Any]:
+    """The generation settings this job runs with (the checkpoint's, then the config's, as
+    `Captioner.generation_config` merges them) and the prompt, for job.json and the TUI."""
+    given = dataclasses.asdict(generation) if dataclasses.is_dataclass(generation) else dict(generation or {})
+    used = {**dict(getattr(captioner, "generation_defaults", None) or {}), **given}
+    prompt = getattr(getattr(captioner, "spec", None), "prompt", None)
+    if isinstance(prompt, str):
+        used["prompt"] = prompt
+    return used
+
+
+def _use_prompt(captioner: Any, prompt: str) -> None:
+    """Caption with `prompt` instead of the checkpoint's instruction (`--prompt`)."""
+    from kvcap.model.prompt import PromptError, build_prompt_format
+
+    try:
+        captioner.prompt = build_prompt_format(captioner.tokenizer, prompt)
+    except PromptError as exc:
+        raise click.BadParameter(str(exc), param_hint="--prompt") from None
+    captioner.spec = dataclasses.replace(captioner.spec, prompt=prompt)
+
+
+def _stdout_echo(to_stdout: bool, quiet: bool):
+    """JSONL records with `-o -`; cues on a terminal unless --quiet; else nothing on stdout."""
+    from kvcap.caption.echo import StdoutEcho
+
+    if to_stdout:
+        return StdoutEcho("jsonl")
+    if quiet or not sys.stdout.isatty():
+        return None
+    return StdoutEcho("cues")
 
 
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
@@ -208,14 +308,15 @@ def _resume_command() -> str:
 class ProgressReporter:
     """The `progress` callback: a tqdm bar on a terminal, one log line per video otherwise."""
 
-    def __init__(self, *, out_dir: Path, checkpoint: str, device: str, batch_size: int, workers: int,
-                 shard: Any = None, stream=None, tty: bool | None = None):
+    def __init__(self, *, out_dir: Path | str, checkpoint: str, device: str, batch_size: int, workers: int,
+                 shard: Any = None, stream=None, tty: bool | None = None, echo=None):
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.out_dir, self.checkpoint, self.device = out_dir, checkpoint, device
         self.batch_size, self.workers, self.shard = batch_size, workers, shard
         self.bar = None
         self.job = None
+        self.echo = echo  # StdoutEcho: captions or records to stdout as each video is written
         self.failures: list[tuple[str, str]] = []
         self.started = time.monotonic()
 
@@ -244,6 +345,16 @@ class ProgressReporter:
             # an error names its file already
             status = f"{result.video}  ok  {result.elapsed_s:.2f}s" if result.ok else f"ERROR {result.error}"
             click.echo(f"[{job.done:>{width}}/{job.total}] {status}", file=self.stream)
+        if self.echo is not None:
+            self.echo(result, self._write_stdout)
+
+    def _write_stdout(self, line: str) -> None:
+        """One line to stdout, through the bar when there is one (so it is not drawn over)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+        else:
+            click.echo(line)
+        sys.stdout.flush()
 
     def _start(self, job) -> None:
         shard = f" · shard {self.shard}" if self.shard else ""
@@ -264,7 +375,8 @@ class ProgressReporter:
             self.bar.close()
             self.bar = None
 
-    def summary(self, status: str) -> None:
+    def summary(self, status: str, err: bool = False) -> None:
+        """The closing lines (on stderr with `err`, when stdout carries the records)."""
         job = self.job
         if job is None:
             return
@@ -272,14 +384,14 @@ class ProgressReporter:
         rate = job.processed / job.elapsed_s if job.elapsed_s > 0 else 0.0
         click.echo(
             f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
-            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}"
+            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}", err=err
         )
         if self.failures:
-            click.echo(f"failed ({len(self.failures)}):")
+            click.echo(f"failed ({len(self.failures)}):", err=err)
             for _video, error in self.failures[:MAX_LISTED_FAILURES]:
-                click.echo(f"  {error}")  # the error names its file
+                click.echo(f"  {error}", err=err)  # the error names its file
             if len(self.failures) > MAX_LISTED_FAILURES:
-                click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)")
+                click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)", err=err)
 
 
 @caption.command("merge")

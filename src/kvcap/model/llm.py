@@ -5,6 +5,7 @@ Also the guard against bitsandbytes 0.50's CPU repacking trap (see `disable_cpu_
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import torch
@@ -47,6 +48,10 @@ def disable_cpu_weight_repack(model: nn.Module) -> int:
     feature off on every layer keeps one layout for both eval and training. Returns the number
     of layers touched.
     """
+    if "bitsandbytes" not in sys.modules:
+        # Nothing loaded bitsandbytes, so no layer is quantized; importing it here would cost
+        # ~1.7 s of start-up (it pulls torch's compiler) for an unquantized model.
+        return 0
     try:
         from bitsandbytes.nn import Linear4bit
     except ImportError:  # bitsandbytes missing: nothing can be quantized anyway

@@ -101,6 +101,8 @@ class JobState:
     """ISO-8601 UTC."""
     updated: str | None = None
     error: str | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
+    """The generation settings the job decodes with (and its prompt), when the writer gave them."""
 
     @property
     def started_s(self) -> float | None:
@@ -125,4 +127,5 @@ class JobState:
             throughput=c.opt_num(data.get("throughput")), eta_s=c.opt_num(data.get("eta_s")),
             started=c.opt_text(data.get("started")), updated=c.opt_text(data.get("updated")),
             error=c.opt_text(data.get("error")),
+            generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
         )

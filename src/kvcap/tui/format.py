@@ -57,3 +57,23 @@ def fmt_progress(step: int, total: int, width: int = 8) -> str:
     if total <= 0:
         return f"{'░' * width} {step}/?"
     return f"{progress_bar(step, total, width)} {step}/{total}"
+
+
+def generation_summary(settings: dict) -> str:
+    """One line of a caption job's generation settings (job.json "generation"), e.g.
+    `generation  greedy · beams 1 · max 512 tokens · rep 1.05 · prompt "이 영상을 ..."`."""
+    parts = []
+    if settings.get("do_sample"):
+        parts.append(f"sampling t={settings.get('temperature')} top-p={settings.get('top_p')}")
+    else:
+        parts.append("greedy")
+    for key, label in (("num_beams", "beams {}"), ("max_new_tokens", "max {} tokens"),
+                       ("repetition_penalty", "rep {}"), ("no_repeat_ngram_size", "no-repeat {}-grams")):
+        value = settings.get(key)
+        if value is not None and not (key == "no_repeat_ngram_size" and not value):
+            parts.append(label.format(value))
+    prompt = settings.get("prompt")
+    if isinstance(prompt, str) and prompt:
+        short = " ".join(prompt.split())
+        parts.append(f'prompt "{short if len(short) <= 40 else short[:39] + "…"}"')
+    return "generation  " + " · ".join(parts)

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
-from kvcap.tui.format import DASH, fmt_count, fmt_duration, fmt_float, fmt_lr, fmt_progress
+from kvcap.tui.format import DASH, fmt_count, fmt_duration, fmt_float, fmt_lr, fmt_progress, generation_summary
 from kvcap.records import SEED_TARGETS
 from kvcap.tui.runfiles import JobReader, RunReader, compare_row
 from kvcap.tui.style import pass_fail, status_text, styled
@@ -230,6 +230,8 @@ class JobScreen(Screen):
             f" · skipped {state.skipped} · {fmt_float(state.throughput, 2)} videos/s",
             f" · ETA {fmt_duration(state.eta_s) if status == 'running' else DASH}",
         )
+        if state.generation:
+            line.append(f"\n{generation_summary(state.generation)}")
         if reader.gone:
             line.append("\n")
             line.append_text(styled(app, f"{reader.path}: output folder deleted.", "error"))
