@@ -9,6 +9,8 @@ it can be found) the line, e.g. ``kvcap.toml:12: train.stage1.lr: expected a num
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import ast
 import copy
 import dataclasses
@@ -28,7 +30,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 DEFAULT_CONFIG_NAME = "kvcap.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(KvcapError, ValueError):
     """A one-line, user-facing configuration error."""
 
 

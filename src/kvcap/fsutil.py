@@ -14,6 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from kvcap.errors import KvcapError, one_line
+
+
+class OutputError(KvcapError):
+    """An output location that can't be created or written (one line naming it)."""
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -127,3 +133,24 @@ def repair_jsonl_tail(path: str | Path) -> None:
         if data and not data.endswith(b"\n"):
             cut = data.rfind(b"\n") + 1
             handle.truncate(cut)
+
+
+def check_writable_dir(folder: str | Path, what: str = "output") -> Path:
+    """Create `folder` (and parents) and prove a file can be written in it, or `OutputError`.
+
+    Run before any expensive work, so a read-only file system, an immutable folder, a file
+    where a folder should be or a parent that can't be created is one line in a second.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} {folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".kvcap-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or one_line(exc)
+        where = exc.filename if exc.filename and not str(exc.filename).startswith(str(folder / ".kvcap")) else folder
+        raise OutputError(f"{what} {folder}: cannot write there ({where}: {reason})") from None
+    return folder

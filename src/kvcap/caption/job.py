@@ -14,6 +14,8 @@ second captioned by this run (skipped ones excluded), and `eta_s` the time left 
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import os
 import socket
 import time
@@ -141,7 +143,7 @@ class JobFile:
 # ---------------------------------------------------------------------------------------------
 
 
-class JobLockedError(RuntimeError):
+class JobLockedError(KvcapError, RuntimeError):
     """Another live process is writing the same captions file (one line)."""
 
 

@@ -13,6 +13,8 @@ Kill safety and resume: see `CaptionsLedger` in `job.py`.
 
 from __future__ import annotations
 
+from kvcap.errors import one_line
+
 import contextlib
 import os
 import queue
@@ -57,7 +59,7 @@ class VideoInput:
     key: str
 
 
-def resolve_inputs(paths: Iterable[str | Path]) -> list[VideoInput]:
+def resolve_inputs(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[VideoInput]:
     """List the videos under `paths` and give each a stable, clash-free output key.
 
     One input root (a folder, or files from one folder): keys are paths relative to it. Several
@@ -70,7 +72,7 @@ def resolve_inputs(paths: Iterable[str | Path]) -> list[VideoInput]:
     for raw in paths:
         given = Path(raw)
         root = given if given.is_dir() else given.parent
-        files = list_videos([given])
+        files = list_videos([given], skipped=skipped)
         for existing_root, existing_files in roots:
             if existing_root.resolve() == root.resolve():
                 existing_files.extend(files)
@@ -224,10 +226,6 @@ def clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line (VideoError's str is already "<path>: <reason>")."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +330,7 @@ class _Decoder:
                 return True
             except queue.Full:
                 continue
-        if work.future is not None:
+        if work is not None and work.future is not None:  # None: the end-of-stream mark
             work.future.cancel()
         return False
 
@@ -418,6 +416,7 @@ def caption_folder(
     stop: threading.Event | None = None,
     stats: PipelineStats | None = None,
     job_interval: float = 1.0,
+    skipped: list[Path] | None = None,
 ) -> Iterator[CaptionResult]:
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
@@ -427,6 +426,8 @@ def caption_folder(
     `skipped=True`. `progress(job, result)` is called once at the start (result None) and after
     each video. Setting `stop` ends the job after the batch being generated (job.json says
     `interrupted`); so does closing the generator. `checkpoint` is recorded in each record.
+    Files under the folders that are not videos are appended to `skipped` when given; no video
+    at all raises `NoVideosError` before anything is written.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -443,7 +444,11 @@ def caption_folder(
     stats = stats if stats is not None else PipelineStats()
     wall_start = time.perf_counter()
 
-    inputs = resolve_inputs(paths)
+    inputs = resolve_inputs(paths, skipped)
+    if not inputs:  # before any output is made: nothing may claim a job "finished"
+        from kvcap.video.listing import NoVideosError
+
+        raise NoVideosError(paths, skipped)
     names = subtitle_names([v.key for v in inputs])
     if shard is not None:
         inputs = shard.select(inputs)

@@ -8,6 +8,8 @@ processes (each one lists the same folder and takes its own slice). Each shard w
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import json
 import os
 import re
@@ -24,7 +26,7 @@ _PART_RE = re.compile(r"^captions\.shard-(\d+)-of-(\d+)\.jsonl$")
 T = TypeVar("T")
 
 
-class ShardError(ValueError):
+class ShardError(KvcapError, ValueError):
     """A bad `--shard` value or an incomplete set of parts (one line)."""
 
 

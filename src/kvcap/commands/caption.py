@@ -82,11 +82,12 @@ def caption() -> None:
               help="LLM weights: as trained (checkpoint), or none/8bit/4bit; none is fastest where it fits.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None, help="Background decoding threads.")
 @click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
+@click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
-        config_path: str | None, overrides: tuple[str, ...]) -> None:
+        verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
@@ -96,7 +97,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
     Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt mirroring the input
     tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
-    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage error.
+    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
+    environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     from kvcap.caption.pipeline import parse_formats
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
@@ -119,19 +121,22 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         raise click.UsageError(NO_CHECKPOINT)
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
+    from kvcap.fsutil import check_writable_dir
+
+    check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
+    _check_frames(cfg.caption.checkpoint, frames)
 
     captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device,
                                                             cfg.caption.quantization)
     reporter = ProgressReporter(out_dir=out_dir, checkpoint=checkpoint_id, device=device_name,
-                                batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec)
+                                batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec,
+                                verbose=verbose)
     stop = threading.Event()
     status = _run_job(
         lambda: _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite,
                                 checkpoint_id, reporter, stop),
         stop, reporter,
     )
-    if reporter.job is not None and reporter.job.total == 0:
-        raise click.ClickException(f"no videos found under {', '.join(str(p) for p in paths)}")
     reporter.summary(status)
     if status == "interrupted":
         click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
@@ -147,8 +152,21 @@ def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, ov
         list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
         segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
         generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop,
+        stop=stop, skipped=reporter.not_videos,
     )
+
+
+def _check_frames(checkpoint: str, frames: int | None) -> None:
+    """Every projector is built for the frame count it was trained on: refuse another, up front."""
+    if frames is None:
+        return
+    from kvcap.model.checkpoint import read_spec, resolve_checkpoint
+
+    trained = read_spec(resolve_checkpoint(checkpoint)).get("frames")
+    if trained is not None and frames != trained:
+        raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
+                                 f"takes only that; got {frames} (leave --frames out to use {trained})",
+                                 param_hint="--frames")
 
 
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
@@ -206,7 +224,7 @@ class ProgressReporter:
     """The `progress` callback: a tqdm bar on a terminal, one log line per video otherwise."""
 
     def __init__(self, *, out_dir: Path, checkpoint: str, device: str, batch_size: int, workers: int,
-                 shard: Any = None, stream=None, tty: bool | None = None):
+                 shard: Any = None, stream=None, tty: bool | None = None, verbose: bool = False):
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.out_dir, self.checkpoint, self.device = out_dir, checkpoint, device
@@ -215,6 +233,8 @@ class ProgressReporter:
         self.job = None
         self.failures: list[tuple[str, str]] = []
         self.started = time.monotonic()
+        self.verbose = verbose
+        self.not_videos: list[Path] = []  # filled by the folder scan
 
     def note(self, text: str) -> None:
         if self.bar is not None:
@@ -243,10 +263,18 @@ class ProgressReporter:
             click.echo(f"[{job.done:>{width}}/{job.total}] {status}", file=self.stream)
 
     def _start(self, job) -> None:
+        from kvcap.video.listing import plural
+
+        if self.not_videos:
+            what = "file that is not a video" if len(self.not_videos) == 1 else "files that are not videos"
+            self.note(f"skipped {len(self.not_videos)} {what}{'' if self.verbose else ' (--verbose lists them)'}")
+            if self.verbose:
+                for path in self.not_videos:
+                    self.note(f"  {path}")
         shard = f" · shard {self.shard}" if self.shard else ""
         skipped = f" ({job.skipped} already done)" if job.skipped else ""
         self.note(
-            f"captioning {job.total} videos{skipped}{shard} with {self.checkpoint} on {self.device} "
+            f"captioning {plural(job.total, 'video')}{skipped}{shard} with {self.checkpoint} on {self.device} "
             f"(batch {self.batch_size}, {self.workers} decode workers) -> {self.out_dir}"
         )
         if self.tty:

@@ -17,6 +17,8 @@ never fatal.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import json
 import random
 import re
@@ -26,7 +28,7 @@ from typing import Any
 
 from kvcap.data.manifest import ManifestItem, write_manifest
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+from kvcap.video.listing import VIDEO_EXTENSIONS  # noqa: E402  (the one list of video containers)
 
 # Where a caption may sit in a label file, most specific first. Each path is a tuple of dict
 # keys and list indices.
@@ -56,7 +58,7 @@ _SPLIT_WORDS = {
 _SPLIT_PREFIX = re.compile(r"^(t[ls]|v[ls])_", re.IGNORECASE)
 
 
-class AIHubImportError(ValueError):
+class AIHubImportError(KvcapError, ValueError):
     """The source cannot be imported at all (one line, names the path)."""
 
 
@@ -132,7 +134,7 @@ def _read_label(path: Path) -> tuple[Any | None, str | None]:
         return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
 
 
-def _files(root: Path, sub: str, suffixes: tuple[str, ...]) -> list[Path]:
+def _files(root: Path, sub: str, suffixes) -> list[Path]:
     base = root / sub if (root / sub).is_dir() else root
     return sorted(
         p for p in base.rglob("*")

@@ -14,6 +14,8 @@ Every problem with a manifest is a `ManifestError` whose message is one line,
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ SPLITS = ("train", "val", "test")
 REQUIRED_KEYS = ("id", "video", "caption", "split")
 
 
-class ManifestError(ValueError):
+class ManifestError(KvcapError, ValueError):
     """A manifest that cannot be used; the message is `<file>[:<line>]: <reason>`."""
 
 

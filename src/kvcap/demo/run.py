@@ -17,6 +17,8 @@ saying how to build one.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +33,7 @@ BUILD_HINT = ("build it with `scripts/build_demo_model.sh` (about 25 minutes on 
               "src/kvcap/demo/checkpoint/), or caption with your own `--checkpoint DIR`")
 
 
-class DemoError(RuntimeError):
+class DemoError(KvcapError, RuntimeError):
     """The demo cannot run (one line, says what to do)."""
 
 

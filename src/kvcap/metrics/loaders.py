@@ -24,12 +24,14 @@ Every reading error is one line naming the file and, where there is one, the lin
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 
-class ScoreInputError(ValueError):
+class ScoreInputError(KvcapError, ValueError):
     """A predictions or references file kvcap cannot use (one line, names file and line)."""
 
 

@@ -15,6 +15,8 @@ whatever the image processor returns is passed on to `get_image_features`.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import math
 import re
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ TEXT_WINDOW = 64  # SigLIP2's text length: the models were trained with max_leng
 _SENTENCE_END = re.compile(r"(?<=[.!?。…])[\"'”’)\]]*\s+|\n+")
 
 
-class SiglipUnavailable(RuntimeError):
+class SiglipUnavailable(KvcapError, RuntimeError):
     """The SigLIP2 model cannot be loaded (one line, suggests skipping the metric)."""
 
 

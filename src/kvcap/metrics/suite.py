@@ -7,13 +7,15 @@ the on-disk token cache), scores, and returns a :class:`ScoreReport`.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from kvcap.metrics.collapse import collapse_reasons
+from kvcap.metrics.collapse import collapse_reasons, near_copy_share
 from kvcap.metrics.diversity import compression_ratio, diversity_stats, REPETITION_RATIO
 from kvcap.metrics.meteor import meteor
 from kvcap.metrics.tokenize import TokenCache, TokenizeStats, get_tokenizer, tokenize_texts
@@ -22,7 +24,7 @@ METRICS = ("meteor", "siglip", "diversity")
 EXAMPLES = 5  # unmatched ids listed by name in the report
 
 
-class UnknownMetricError(ValueError):
+class UnknownMetricError(KvcapError, ValueError):
     """A metric name that is not one of METRICS."""
 
 
@@ -97,6 +99,7 @@ def score_predictions(
         "diversity": None, "ref_diversity": None,
         "unique_ratio": None, "distinct_1": None, "distinct_2": None, "repetitive_share": None,
         "ref_unique_ratio": None, "ref_distinct_1": None, "ref_distinct_2": None, "ref_repetitive_share": None,
+        "near_copy_share": None,
         "predictions": len(predictions),
         "references": len(references),
         "unmatched_predictions": len(unmatched_predictions),
@@ -138,6 +141,7 @@ def score_predictions(
         if "diversity" in chosen:
             texts = [predictions[i] for i in ids]
             summary.update(diversity_stats(texts, [tokens[t] for t in texts]))
+            summary["near_copy_share"] = near_copy_share([tokens[t] for t in texts])
             refs_first = [references[i][0] for i in ids if references[i]]
             ref_stats = diversity_stats(refs_first, [tokens[t] for t in refs_first])
             summary["ref_diversity"] = ref_stats["diversity"]

@@ -14,6 +14,8 @@ Tokenizers are registered under the names users type (`kiwi`, `whitespace`, `cha
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import hashlib
 import json
 import os
@@ -26,7 +28,7 @@ from typing import Callable, Iterable, Sequence
 from kvcap.fsutil import atomic_write_text, kvcap_home
 
 
-class TokenizerError(ValueError):
+class TokenizerError(KvcapError, ValueError):
     """An unknown tokenizer name or a tokenizer that cannot start (one line)."""
 
 

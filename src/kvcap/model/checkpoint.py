@@ -14,6 +14,9 @@ format: the spec's validation, the bundled-part paths and the one-line `Checkpoi
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+from kvcap.errors import one_line as _one_line
+
 import json
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ _REQUIRED = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(KvcapError, ValueError):
     """A checkpoint that cannot be used; the one-line message names the path."""
 
 
@@ -125,6 +128,3 @@ def check_bundled_model(path: Path, what: str) -> Path:
     return path
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__

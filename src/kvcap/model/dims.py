@@ -12,12 +12,14 @@ Otherwise :class:`DimsError`, a one-line message naming the id.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import json
 from pathlib import Path
 from typing import Any
 
 
-class DimsError(ValueError):
+class DimsError(KvcapError, ValueError):
     """The dimensions of a backbone cannot be found offline, or its config.json is unusable."""
 
 

@@ -11,6 +11,8 @@ without a chat template get a plain `User:/Assistant:` format ending in EOS.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import re
 from dataclasses import dataclass, field
 
@@ -22,7 +24,7 @@ _SENTINEL = "\u2063KVCAP_CAPTION\u2063"  # stands in for the caption while readi
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
-class PromptError(ValueError):
+class PromptError(KvcapError, ValueError):
     """The tokenizer cannot express the kvcap prompt (one line)."""
 
 

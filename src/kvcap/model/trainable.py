@@ -9,6 +9,8 @@ adapters train in fp32 on top of frozen 4-/8-bit weights (the base weights are n
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import enum
 import logging
 from typing import Any
@@ -28,7 +30,7 @@ class Mode(str, enum.Enum):
     FULL = "full"
 
 
-class PlanError(ValueError):
+class PlanError(KvcapError, ValueError):
     """A training plan the model cannot follow (one line)."""
 
 

@@ -8,6 +8,8 @@ and the eval rows of `metrics.jsonl`, so it can be compared while it trains.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from kvcap.trainer.rundir import RunDir
 COLUMNS = ("run", "projector", "params", "visual_tokens", "meteor", "siglip", "diversity", "train_time_s", "collapse", "stage", "status")
 
 
-class CompareError(ValueError):
+class CompareError(KvcapError, ValueError):
     """A run that cannot be compared (one line naming the directory)."""
 
 

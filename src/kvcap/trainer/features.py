@@ -12,6 +12,8 @@ measures against); broken clips are dropped from their batch.
 
 from __future__ import annotations
 
+from kvcap.errors import one_line
+
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +39,6 @@ class FillReport:
     seconds: float = 0.0
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 def decode_clip(item: ManifestItem, frames: int, size: int, backend: str):

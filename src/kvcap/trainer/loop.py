@@ -16,6 +16,9 @@ Only the main process writes files; every rank runs the same steps (DDP keeps th
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+from kvcap.errors import one_line as _one_line
+
 import contextlib
 import hashlib
 import json
@@ -33,7 +36,7 @@ from torch import nn
 from kvcap.trainer.rundir import RunDir, utc_now
 
 
-class TrainError(ValueError):
+class TrainError(KvcapError, ValueError):
     """A run that cannot start or go on, for a reason the user can fix (one line)."""
 
 
@@ -89,9 +92,6 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text or type(exc).__name__)[:300]
 
 
 def _truncate_rows(path: Path, stage: int, step: int) -> None:

@@ -10,13 +10,15 @@ stage 2 starts) or takes `--init CHECKPOINT`.
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError, one_line as _one_line
+
 from pathlib import Path
 from typing import Any
 
 STAGES = (1, 2)
 
 
-class StageError(ValueError):
+class StageError(KvcapError, ValueError):
     """A stage that cannot start as asked (one line)."""
 
 
@@ -46,5 +48,5 @@ def load_init_projector(captioner, init: str | Path) -> dict[str, Any]:
     try:
         captioner.projector.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise StageError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector ({' '.join(str(exc).split())[:160]})") from None
+        raise StageError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector ({_one_line(exc)})") from None
     return spec

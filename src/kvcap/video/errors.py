@@ -6,10 +6,12 @@ reason, so a batch can record it (`str(err)` is `"<path>: <reason>"`) and move o
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 from pathlib import Path
 
 
-class VideoError(Exception):
+class VideoError(KvcapError):
     """A video that cannot be probed or sampled. `str(err)` is `"<path>: <one-line reason>"`."""
 
     kind = "video_error"
