@@ -60,6 +60,7 @@ class LazyGroup(click.Group):
         a read-only file system) prints one line and exits 2; Ctrl-C exits 130 with one line;
         commands exit 1 themselves when some of their work failed.
         """
+        quiet_libraries()
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:
@@ -75,6 +76,23 @@ class LazyGroup(click.Group):
         except (KeyboardInterrupt, click.Abort):
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+
+
+def quiet_libraries() -> None:
+    """Hide library chatter that is noise to a kvcap user (set before those libraries load).
+
+    - bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" on CPUs with
+      AVX512-BF16: an optional faster kernel; the plain one works.
+    - transformers' warnings (special-token ids of the tiny configs, and the tokenizer's
+      "sequence length (69 > 64)" when SigLIP2 tokenizes a whole sentence before kvcap cuts it
+      into 64-token windows: no longer sequence ever reaches the model). `TRANSFORMERS_VERBOSITY`
+      set by the user wins.
+    """
+    import logging
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 class _UserError(click.ClickException):

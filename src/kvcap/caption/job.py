@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from kvcap.errors import KvcapError
 
+import contextlib
 import os
 import socket
 import time
@@ -165,33 +166,49 @@ class CaptionsLedger:
 
     # -- locking ---------------------------------------------------------------------------
     def _lock(self) -> None:
+        """Take the lock file's flock, or raise JobLockedError naming the live holder.
+
+        A clean finish unlinks the lock file while still holding it (see `close`), so a process
+        that opened the old file just before may win the flock on an unlinked inode: after the
+        flock, check that the file locked is still the one at the path, else start over.
+        """
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not on Linux/macOS: no lock
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_path, "a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            handle.close()
-            raise JobLockedError(
-                f"{self.path}: another kvcap caption (pid {holder}) is writing this file; "
-                "wait for it or use another output folder"
-            ) from None
+        while True:
+            handle = open(self.lock_path, "a+")
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                handle.close()
+                raise JobLockedError(
+                    f"{self.path}: another kvcap caption (pid {holder}) is writing this file; "
+                    "wait for it or use another output folder"
+                ) from None
+            try:
+                same = os.stat(self.lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            handle.close()  # the holder finished and removed it: lock the new file instead
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} on {socket.gethostname()}")
         handle.flush()
         self._lock_handle = handle
 
     def open(self) -> dict[str, dict[str, Any]]:
         """Lock, repair a torn tail, and return the existing records {video: last record}."""
         from kvcap.caption.writers import CaptionsJsonl
+        from kvcap.fsutil import remove_stale_temps
 
         self._lock()
+        remove_stale_temps(self.path.parent)  # subtitles/JSON half-written by a killed run
         self._log = CaptionsJsonl(self.path).open()  # cuts a torn last line
         return self.read(self.path)
 
@@ -240,5 +257,9 @@ class CaptionsLedger:
             self._log.close()
             self._log = None
         if self._lock_handle is not None:
+            # Unlink while still holding the flock: a waiter that locked the old inode sees it
+            # is no longer at the path and retries (see `_lock`); nothing is left behind.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.lock_path)
             self._lock_handle.close()  # releases the flock
             self._lock_handle = None

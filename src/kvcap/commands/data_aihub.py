@@ -39,7 +39,7 @@ def import_aihub(src: str, out: str, val_fraction: float, seed: int) -> None:
     show("labels without a video", [str(p) for p in report.unpaired_labels])
     show("videos without a label", [str(p) for p in report.unpaired_videos])
     show("duplicate stems (kept the first)", [str(p) for p in report.duplicates])
-    counts = ", ".join(f"{split} {n}" for split, n in report.counts.items() if n or split != "test")
-    click.echo(f"imported {report.total} clips ({counts}; split: {report.split_source}) -> {report.files['manifest']}")
     if report.total == 0:
         raise click.ClickException(f"{src}: no label/video pairs with a caption")
+    counts = ", ".join(f"{split} {n}" for split, n in report.counts.items() if n or split != "test")
+    click.echo(f"imported {report.total} clips ({counts}; split: {report.split_source}) -> {report.files['manifest']}")

@@ -192,6 +192,11 @@ class _Trainer:
         run, stage = self.run, self.stage
         previous = run.read_state()
         where = run.path
+        if previous is not None:
+            from kvcap.trainer.rundir import check_not_running, live_status
+
+            check_not_running(previous, where)
+            previous = {**previous, "status": live_status(previous)}  # a killed run is not "running"
         if resume:
             if previous is None:
                 raise TrainError(f"{where}: nothing to resume (no state.json); start it without --resume")
