@@ -9,6 +9,12 @@ import click
 from kvcap.config import Config, ConfigError, apply_overrides, load_config
 
 
+class ConfigProblem(click.ClickException):
+    """A config error, shown as one line; exit 2 even when a command is run outside `kvcap.cli`."""
+
+    exit_code = 2
+
+
 def config_options(func):
     """`--config FILE` and repeatable `--set section.key=value`."""
     func = click.option(
@@ -47,7 +53,7 @@ def resolve_config(config_path: str | None, overrides: tuple[str, ...] = (), fla
     try:
         cfg = load_config(config_path, list(overrides))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigProblem(str(exc)) from None
     for key, value in (flags or {}).items():
         if value is None:
             continue
@@ -57,7 +63,7 @@ def resolve_config(config_path: str | None, overrides: tuple[str, ...] = (), fla
             text = str(exc)
             if text.startswith("--set: "):
                 text = f"{flag_name(key)}: " + text[len("--set: "):]
-            raise click.ClickException(text) from None
+            raise ConfigProblem(text) from None
     return cfg
 
 
