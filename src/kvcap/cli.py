@@ -46,6 +46,9 @@ class LazyGroup(click.Group):
             module_name, attr = self.lazy_commands[cmd_name].split(":")
             try:
                 module = importlib.import_module(module_name)
+            except KeyboardInterrupt:  # Ctrl-C while a command loads: the same 130 as while it runs
+                click.echo("interrupted", err=True)
+                sys.exit(EXIT_INTERRUPTED)
             except ModuleNotFoundError as exc:
                 if exc.name != module_name:
                     raise

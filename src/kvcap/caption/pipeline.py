@@ -444,6 +444,7 @@ def caption_folder(
     stats = stats if stats is not None else PipelineStats()
     wall_start = time.perf_counter()
 
+    skipped = skipped if skipped is not None else []
     inputs = resolve_inputs(paths, skipped)
     if not inputs:  # before any output is made: nothing may claim a job "finished"
         from kvcap.video.listing import NoVideosError
