@@ -182,12 +182,13 @@ def repair_jsonl_tail(path: str | Path) -> None:
             handle.truncate(cut)
 
 
-def check_writable_dir(folder: str | Path, what: str = "output") -> Path:
+def check_writable_dir(folder: str | Path, what: str = "output", *, keep: bool = False) -> Path:
     """Prove a file can be written in `folder` (creating it to try), or raise `OutputError`.
 
     Run before any expensive work, so a read-only file system, an immutable folder, a file
     where a folder should be or a parent that can't be created is one line in a second.
-    Folders it had to create for the test are removed again: nothing is left behind.
+    Folders it had to create for the test are removed again (nothing is left behind) unless
+    `keep` (several processes checking the same folder at once, as DDP ranks do).
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -198,8 +199,9 @@ def check_writable_dir(folder: str | Path, what: str = "output") -> Path:
             if not parent.exists():
                 if parent.is_symlink() or (parent.parent.exists() and not parent.parent.is_dir()):
                     raise OutputError(f"{what} {folder}: {parent.parent} is not a folder")
-                parent.mkdir()
-                created.append(parent)
+                parent.mkdir(exist_ok=True)
+                if not keep:
+                    created.append(parent)
         fd, probe = tempfile.mkstemp(prefix=".kvcap-write-check.", dir=folder)
         os.close(fd)
         os.unlink(probe)

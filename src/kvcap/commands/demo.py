@@ -30,7 +30,10 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     from kvcap.demo.run import DEMO_SEED, DemoError, format_clip, run_demo
     from kvcap.metrics.grounding import render_grounding
 
+    from kvcap.fsutil import check_writable_dir
+
     cfg = resolve_config(config_path, overrides)
+    check_writable_dir(out_dir, "--out")
     say = lambda message: click.echo(message, err=True)  # noqa: E731
     try:
         result = run_demo(cfg, out_dir, count=count, seed=DEMO_SEED if seed is None else seed,

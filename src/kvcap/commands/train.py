@@ -39,6 +39,9 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
         cfg = resolve_config(str(run_path / "config.toml"), overrides, flags)
     if init is not None and stage != 2:
         raise click.UsageError("--init is for --stage 2 (stage 1 trains a fresh projector)")
+    from kvcap.fsutil import check_writable_dir
+
+    check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=True)  # DDP ranks too
 
     from kvcap.data.manifest import ManifestError
     from kvcap.model.checkpoint import CheckpointError
