@@ -127,3 +127,12 @@ def test_errors_in_a_real_process_are_one_line(tmp_path):
                  cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "no-such-checkpoint" in one_error_line(proc)
+
+
+def test_import_aihub_of_nothing_does_not_claim_an_import(tmp_path):
+    src = tmp_path / "aihub"
+    (src / "labels").mkdir(parents=True)
+    (src / "videos").mkdir()
+    result = invoke("data", "import-aihub", src, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "imported" not in result.output and "no label/video pairs" in result.output
