@@ -133,6 +133,9 @@ def test_import_aihub_of_nothing_does_not_claim_an_import(tmp_path):
     src = tmp_path / "aihub"
     (src / "labels").mkdir(parents=True)
     (src / "videos").mkdir()
+    (src / "labels" / "a.json").write_text('{"annotation": {"description_kr": "바다가 보인다."}}', encoding="utf-8")
+    (src / "videos" / "b.mp4").write_bytes(b"")  # a label and a video that don't pair
     result = invoke("data", "import-aihub", src, "--out", tmp_path / "out")
     assert result.exit_code == 2, result.output
-    assert "imported" not in result.output and "no label/video pairs" in result.output
+    assert "no label/video pairs" in result.output
+    assert not any(line.startswith("imported") for line in result.output.splitlines()), result.output
