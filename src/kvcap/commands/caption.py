@@ -171,7 +171,7 @@ def _check_frames(checkpoint: str, frames: int | None) -> None:
 
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
     """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
-    from kvcap.caption.job import JobLockedError
+    from kvcap.errors import KvcapError, one_line
 
     def on_sigint(signum, frame):  # noqa: ARG001
         if stop.is_set():
@@ -184,8 +184,8 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
     try:
         for _ in make_results():
             pass
-    except JobLockedError as exc:
-        raise click.ClickException(str(exc)) from None
+    except KvcapError as exc:  # JobLockedError, NoVideosError, ...
+        raise click.ClickException(one_line(exc)) from None
     except KeyboardInterrupt:
         stop.set()
     finally:
@@ -198,7 +198,7 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
 def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):
     """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
     from kvcap.model.captioner import Captioner
-    from kvcap.model.checkpoint import CheckpointError
+    from kvcap.errors import KvcapError, one_line
     from kvcap.model.vision import resolve_device
 
     try:
@@ -206,8 +206,8 @@ def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoin
         captioner = Captioner.from_checkpoint(
             checkpoint, device=device_name, quantization=None if quantization == "checkpoint" else quantization
         )
-    except (CheckpointError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (KvcapError, ValueError) as exc:  # ValueError: e.g. --device cuda without CUDA
+        raise click.ClickException(one_line(exc)) from None
     path = Path(checkpoint)
     checkpoint_id = str(path.resolve()) if path.is_dir() else checkpoint
     return captioner, checkpoint_id, device_name

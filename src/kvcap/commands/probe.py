@@ -19,9 +19,15 @@ def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
     from kvcap.video import VideoError, list_videos
     from kvcap.video import probe as probe_video
 
-    videos = list_videos(paths)
+    from kvcap.video.listing import NoVideosError
+
+    not_videos: list = []
+    videos = list_videos(paths, skipped=not_videos)
     if not videos:
-        raise click.ClickException(f"no videos found under {', '.join(paths)}")
+        raise NoVideosError(paths, not_videos)
+    if not_videos:
+        what = "file that is not a video" if len(not_videos) == 1 else "files that are not videos"
+        click.echo(f"skipped {len(not_videos)} {what}", err=True)
     records = []
     for path in videos:
         try:

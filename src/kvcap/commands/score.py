@@ -45,18 +45,16 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     failed target or the collapse alarm exits 1. SigLIP2 is skipped with a note when it cannot
     be loaded, unless you named it (`--metrics siglip`, `--siglip`, or `--set score....`).
     """
+    from kvcap.errors import KvcapError, one_line
     from kvcap.fsutil import atomic_write_text
     from kvcap.metrics import (
         ScoreInputError,
-        UnknownMetricError,
         load_predictions,
         load_references,
         match_predictions,
         render_table,
         score_predictions,
     )
-    from kvcap.metrics.siglip import SiglipUnavailable
-    from kvcap.metrics.tokenize import TokenizerError
 
     cfg = resolve_config(config_path, overrides, {
         "score.metrics": metrics, "score.tokenizer": tokenizer, "score.siglip": siglip_model})
@@ -82,8 +80,8 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
                                    metrics=chosen, previous=previous_report, device=device, progress=progress,
                                    siglip_scorer=scorer)
-    except (SiglipUnavailable, UnknownMetricError, TokenizerError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except KvcapError as exc:
+        raise click.ClickException(one_line(exc)) from None
     if grounding:
         from kvcap.metrics.grounding import add_grounding
 
