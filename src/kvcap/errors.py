@@ -38,3 +38,7 @@ def one_line(exc: BaseException, limit: int | None = MAX_LINE) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 3] + "..."
     return text
+
+
+class DeviceError(KvcapError, ValueError):
+    """A device asked for that this machine does not have (e.g. `cuda` without CUDA)."""

@@ -319,4 +319,7 @@ def merge(out: Path, shards: int | None) -> None:
         report = merge_shards(out, shards)
     except ShardError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"merged {len(report.parts)} parts: {report.records} videos ({report.ok} ok, {report.failed} failed) -> {report.path}")
+    from kvcap.video.listing import plural
+
+    click.echo(f"merged {plural(len(report.parts), 'part')}: {plural(report.records, 'video')} "
+               f"({report.ok} ok, {report.failed} failed) -> {report.path}")

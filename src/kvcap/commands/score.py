@@ -149,7 +149,7 @@ def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
     except SiglipUnavailable as exc:
         if named:
             raise
-        reason = str(exc)
+        reason = str(exc).split("; skip with")[0]
     if named:
         raise click.ClickException(f"SigLIP2: {reason}")
     click.echo(f"note: SigLIP2 skipped ({reason}); name it with --metrics siglip to make that an error", err=True)
