@@ -63,8 +63,17 @@ def process_alive(pid: int, host: str | None = None) -> bool:
     except ProcessLookupError:
         return False
     except OSError:  # exists, owned by someone else (EPERM)
-        return True
-    return True
+        pass
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still has a pid (Linux: state Z)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:

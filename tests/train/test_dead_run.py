@@ -55,3 +55,23 @@ def test_a_live_run_is_not_touched(tmp_path, synth_dataset):
 
 def test_another_hosts_run_is_taken_at_its_word():
     assert live_status({"status": "running", "pid": 1, "host": "elsewhere-" + socket.gethostname()}) == "running"
+
+
+def test_a_killed_but_unreaped_run_is_not_running(tmp_path):
+    """kill -9 of a child nobody has waited for yet: the pid still exists, as a zombie."""
+    import os
+    import signal
+    import time
+
+    from kvcap.tui.runfiles import pid_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    os.kill(proc.pid, signal.SIGKILL)
+    time.sleep(0.5)  # not reaped: os.kill(pid, 0) still succeeds
+    try:
+        os.kill(proc.pid, 0)
+        state = {"status": "running", "pid": proc.pid, "host": socket.gethostname()}
+        assert live_status(state) == "stopped (its process is gone)"
+        assert not pid_alive(proc.pid)  # the TUI's check: "stale", not "running"
+    finally:
+        proc.wait()

@@ -81,18 +81,10 @@ def _str(value: Any, default: str = "") -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
+    """Whether a process with this pid runs on this host (a killed, unreaped one does not)."""
+    from kvcap.fsutil import process_alive
+
+    return process_alive(pid)
 
 
 def read_json_file(path: Path) -> dict[str, Any] | None:
