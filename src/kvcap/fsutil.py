@@ -202,6 +202,17 @@ def check_writable_dir(folder: str | Path, what: str = "output", *, keep: bool =
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{what} {folder}: exists and is not a folder")
+    for attempt in range(3):
+        try:
+            _probe_write(folder, what, keep)
+            return folder
+        except FileNotFoundError:  # another process (a shard) removed its own test folder meanwhile
+            if attempt == 2:
+                raise OutputError(f"{what} {folder}: cannot write there (it keeps disappearing)") from None
+    return folder
+
+
+def _probe_write(folder: Path, what: str, keep: bool) -> None:
     created: list[Path] = []
     try:
         for parent in reversed([folder, *folder.parents]):
@@ -214,10 +225,11 @@ def check_writable_dir(folder: str | Path, what: str = "output", *, keep: bool =
         fd, probe = tempfile.mkstemp(prefix=".kvcap-write-check.", dir=folder)
         os.close(fd)
         os.unlink(probe)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise OutputError(f"{what} {folder}: cannot write there ({exc.strerror or one_line(exc)})") from None
     finally:
         for made in reversed(created):
             with contextlib.suppress(OSError):
                 made.rmdir()
-    return folder
