@@ -139,3 +139,23 @@ def test_import_aihub_of_nothing_does_not_claim_an_import(tmp_path):
     assert result.exit_code == 2, result.output
     assert "no label/video pairs" in result.output
     assert not any(line.startswith("imported") for line in result.output.splitlines()), result.output
+
+
+def test_score_without_torch_skips_siglip_with_a_note(tmp_path):
+    """A real process in which `import torch` fails, as on an install without it."""
+    import os
+
+    preds, refs = _score_files(tmp_path, TEXTS)
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from kvcap.cli import main\n"
+            f"main(['score', {str(preds)!r}, '--refs', {str(refs)!r}, '--tokenizer', 'whitespace', '--json'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": SRC}, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: SigLIP2 skipped (needs torch, which is not installed)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["summary"]["meteor"] > 0.99
+    named = subprocess.run([sys.executable, "-c", code.replace("'--json'", "'--json', '--metrics', 'siglip'")],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": SRC}, stdin=subprocess.DEVNULL)
+    assert named.returncode == 2 and "Error: SigLIP2: needs torch" in named.stderr, named.stderr
