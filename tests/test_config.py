@@ -153,7 +153,7 @@ def test_cli_validate_exit_codes(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[train]\nbatch_size = -1\n")
     result = runner.invoke(main, ["config", "validate", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 1  # a check that ran and found the file bad (like --check)
     assert "bad.toml:2: train.batch_size: must be >= 1" in result.output
 
 

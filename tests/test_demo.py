@@ -128,7 +128,7 @@ def test_demo_without_a_checkpoint_says_how_to_build_one(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint, "DEMO_DIR", tmp_path / "not-built")
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "out"), "--count", "2"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "scripts/build_demo_model.sh" in result.output
     assert not (tmp_path / "out" / "captions.jsonl").exists()  # never a fake caption
 

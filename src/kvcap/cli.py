@@ -8,10 +8,18 @@ imports torch or textual at module level, so `kvcap --help` stays instant.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
 from kvcap import __version__
+from kvcap.errors import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    KvcapError,
+    one_line,
+)
 
 # name users type -> "module:attribute" of the Click command
 COMMANDS: dict[str, str] = {
@@ -45,12 +53,69 @@ class LazyGroup(click.Group):
             module_name, attr = self.lazy_commands[cmd_name].split(":")
             try:
                 module = importlib.import_module(module_name)
+            except KeyboardInterrupt:  # Ctrl-C while a command loads: the same 130 as while it runs
+                click.echo("interrupted", err=True)
+                sys.exit(EXIT_INTERRUPTED)
             except ModuleNotFoundError as exc:
                 if exc.name != module_name:
                     raise
                 return None  # that part of kvcap is not installed in this build
-            return getattr(module, attr)
+            return _with_exit_codes(getattr(module, attr))
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand under the one exit-code policy (see `kvcap.errors`).
+
+        A `KvcapError`, a `ClickException` or an OSError naming a file (an unwritable output,
+        a read-only file system) prints one line and exits 2; Ctrl-C exits 130 with one line;
+        commands exit 1 themselves when some of their work failed.
+        """
+        quiet_libraries()
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if exc.exit_code == 1:  # click's default: here a usage/config/environment error
+                exc.exit_code = EXIT_USAGE
+            raise
+        except KvcapError as exc:
+            raise _UserError(one_line(exc)) from None
+        except OSError as exc:
+            if exc.filename is None or not exc.strerror:
+                raise
+            raise _UserError(one_line(exc)) from None
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def quiet_libraries() -> None:
+    """Hide library chatter that is noise to a kvcap user (set before those libraries load).
+
+    - bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" on CPUs with
+      AVX512-BF16: an optional faster kernel; the plain one works.
+    - transformers' warnings (special-token ids of the tiny configs, and the tokenizer's
+      "sequence length (69 > 64)" when SigLIP2 tokenizes a whole sentence before kvcap cuts it
+      into 64-token windows: no longer sequence ever reaches the model). `TRANSFORMERS_VERBOSITY`
+      set by the user wins.
+    """
+    import logging
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
+class _UserError(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+def _with_exit_codes(command: click.Command) -> click.Command:
+    """Every command's --help ends with the exit-code policy (groups: each subcommand too)."""
+    if command.epilog is None:
+        command.epilog = EXIT_CODES_HELP
+    for sub in getattr(command, "commands", {}).values():
+        _with_exit_codes(sub)
+    return command
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +128,9 @@ def main() -> None:
       kvcap train --stage 1                        train (reads kvcap.toml)
       kvcap score out/captions.jsonl --refs val.jsonl
       kvcap tui                                    watch runs live
+
+    Exit status: 0 ok, 1 some work failed (a video, a clip, a target under --check),
+    2 usage/config/environment error, 130 interrupted.
     """
 
 

@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from kvcap.errors import KvcapError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -36,7 +38,7 @@ from kvcap.records.targets import SEED_TARGETS
 DEFAULT_CONFIG_NAME = "kvcap.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(KvcapError, ValueError):
     """A one-line, user-facing configuration error."""
 
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from kvcap.errors import KvcapError, one_line
+from kvcap.records.liveness import process_alive
+
+
+class OutputError(KvcapError):
+    """An output location that can't be created or written (one line naming it)."""
 
 
 def _umask() -> int:
@@ -31,11 +40,38 @@ def kvcap_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "kvcap"
 
 
+# Temp files are named `.<target>.kvcap-<host>-<pid>.<random>.tmp`, so a later run can tell a
+# file left by a killed writer (same host, process gone) from one still being written.
+_TEMP_TAG = "kvcap-"
+_TEMP_RE = re.compile(r"^\..+\.kvcap-(?P<host>[^/]+)-(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete temp files under `folder` (recursively) whose writer on this host is gone.
+
+    Only files named by `atomic_write_bytes` are considered; ones of live processes (another
+    shard writing into the same folder) and of other hosts are left alone. Returns the removed.
+    """
+    removed: list[Path] = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            match = _TEMP_RE.match(name)
+            if match and not process_alive(int(match["pid"]), match["host"]):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, name))
+                    removed.append(Path(root, name))
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TEMP_TAG}{_owner()}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
@@ -101,3 +137,47 @@ def repair_jsonl_tail(path: str | Path) -> None:
         if data and not data.endswith(b"\n"):
             cut = data.rfind(b"\n") + 1
             handle.truncate(cut)
+
+
+def check_writable_dir(folder: str | Path, what: str = "output", *, keep: bool = False) -> Path:
+    """Prove a file can be written in `folder` (creating it to try), or raise `OutputError`.
+
+    Run before any expensive work, so a read-only file system, an immutable folder, a file
+    where a folder should be or a parent that can't be created is one line in a second.
+    Folders it had to create for the test are removed again (nothing is left behind) unless
+    `keep` (several processes checking the same folder at once, as DDP ranks do).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} {folder}: exists and is not a folder")
+    for attempt in range(3):
+        try:
+            _probe_write(folder, what, keep)
+            return folder
+        except FileNotFoundError:  # another process (a shard) removed its own test folder meanwhile
+            if attempt == 2:
+                raise OutputError(f"{what} {folder}: cannot write there (it keeps disappearing)") from None
+    return folder
+
+
+def _probe_write(folder: Path, what: str, keep: bool) -> None:
+    created: list[Path] = []
+    try:
+        for parent in reversed([folder, *folder.parents]):
+            if not parent.exists():
+                if parent.is_symlink() or (parent.parent.exists() and not parent.parent.is_dir()):
+                    raise OutputError(f"{what} {folder}: {parent.parent} is not a folder")
+                parent.mkdir(exist_ok=True)
+                if not keep:
+                    created.append(parent)
+        fd, probe = tempfile.mkstemp(prefix=".kvcap-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{what} {folder}: cannot write there ({exc.strerror or one_line(exc)})") from None
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()

@@ -138,7 +138,7 @@ def test_quantization_flag_loads_the_llm_as_asked(h264_folder, tiny_checkpoint, 
 
 def test_bad_checkpoint_is_a_one_line_error(h264_folder, tmp_path):
     result = invoke(h264_folder(1), "--checkpoint", tmp_path / "missing-ckpt", "--device", "cpu")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "missing-ckpt" in result.output
 
 

@@ -82,7 +82,7 @@ def test_cli_merge(tmp_path):
     runner = CliRunner()
     _write_part(tmp_path, 0, 2, [_rec("a.mp4")])
     result = runner.invoke(main, ["caption", "merge", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "missing shard 1/2" in result.output
     _write_part(tmp_path, 1, 2, [_rec("b.mp4", "error")])
     result = runner.invoke(main, ["caption", "merge", str(tmp_path)])
@@ -91,4 +91,4 @@ def test_cli_merge(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = runner.invoke(main, ["caption", "merge", str(empty)])
-    assert result.exit_code == 1 and "no shard parts" in result.output
+    assert result.exit_code == 2 and "no shard parts" in result.output

@@ -109,7 +109,7 @@ def test_cli_reports_and_errors(tmp_path):
     assert "imported 1 clips" in result.output
     assert "b.json: not valid JSON" in result.output
     missing = runner.invoke(main, ["data", "import-aihub", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")])
-    assert missing.exit_code == 1 and "not a directory" in missing.output
+    assert missing.exit_code == 2 and "not a directory" in missing.output
     (tmp_path / "empty").mkdir()
     with pytest.raises(AIHubImportError, match="no label .json files and no videos"):
         import_aihub(tmp_path / "empty", tmp_path / "o3")

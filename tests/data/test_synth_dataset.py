@@ -130,5 +130,5 @@ def test_cli_output_path_that_is_a_file_fails_cleanly(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = _cli("--out", str(blocker / "sub"), "--count", "1", "--size", "16", "--seconds", "0.5", "--quiet")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Error:" in result.output and "Traceback" not in result.output

@@ -77,7 +77,7 @@ def test_bad_predictions_are_one_line_errors(tmp_path, manifest, lines, message)
     if not lines:
         preds.write_text("", encoding="utf-8")
     result = run(preds, "--refs", manifest, "--metrics", "meteor")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output and "bad.jsonl" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
 
@@ -92,7 +92,7 @@ def test_bad_references_are_one_line_errors(tmp_path, lines, message):
     preds = _write(tmp_path / "p.jsonl", [{"id": "c0", "caption": "x"}])
     refs = _write(tmp_path / "refs.jsonl", lines)
     result = run(preds, "--refs", refs, "--metrics", "meteor")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output and "refs.jsonl" in result.output
 
 
@@ -100,13 +100,13 @@ def test_missing_files_and_bad_metric(tmp_path, manifest):
     assert "predictions file not found" in run(tmp_path / "none.jsonl", "--refs", manifest).output
     preds = _write(tmp_path / "p.jsonl", [{"id": "c0", "caption": "x"}])
     result = run(preds, "--refs", manifest, "--metrics", "meteor,bleu")
-    assert result.exit_code == 1 and "score.metrics" in result.output and "bleu" in result.output
+    assert result.exit_code == 2 and "score.metrics" in result.output and "bleu" in result.output
 
 
 def test_unavailable_siglip_is_a_clear_message_not_a_traceback(tmp_path, manifest):
     preds = _write(tmp_path / "p.jsonl", [{"id": "c0", "caption": TEXTS[0]}])
     result = run(preds, "--refs", manifest, "--siglip", str(tmp_path / "no-such-model"), "--json")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "SigLIP2 model" in result.output and "skip with --metrics meteor,diversity" in result.output
     assert "Traceback" not in result.output
 
@@ -116,4 +116,4 @@ def test_previous_score_feeds_the_alarm(tmp_path, manifest):
     previous = tmp_path / "prev.json"
     previous.write_text("{broken", encoding="utf-8")
     result = run(preds, "--refs", manifest, "--metrics", "diversity", "--previous", previous)
-    assert result.exit_code == 1 and "prev.json: not a score JSON" in result.output
+    assert result.exit_code == 2 and "prev.json: not a score JSON" in result.output

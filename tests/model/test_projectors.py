@@ -371,7 +371,7 @@ def test_cli_with_explicit_dimensions_and_unknown_models(tmp_path, monkeypatch):
         params, tokens = count_projector(name, **dims, **projector_kwargs(Config().projector, name))
         assert (number(table[name][1]), number(table[name][2])) == (params, tokens), name
     missing = CliRunner().invoke(main, base + ["--vision-dim", "32", "--patches", "16"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert "acme/unknown-llm" in missing.output and "--llm-dim" in missing.output
     assert len(missing.output.strip().splitlines()) == 1
 

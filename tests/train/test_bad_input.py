@@ -54,7 +54,7 @@ def test_empty_train_split_is_one_clear_line(tmp_path, synth_dataset):
     items = [ManifestItem(id=it.id, video=it.video, caption=it.caption, split="val") for it in synth_dataset.items]
     write_manifest(manifest, items)
     result = CliRunner().invoke(main, ["train", "--stage", "1", "--run", "empty", *train_args(tmp_path, manifest)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     message = result.output.strip().splitlines()[-1]
     assert message == f"Error: {manifest}: the training split is empty (no line has \"split\": \"train\")"
 
@@ -62,11 +62,11 @@ def test_empty_train_split_is_one_clear_line(tmp_path, synth_dataset):
 def test_missing_manifest_and_stage2_without_stage1(tmp_path, synth_dataset):
     runner = CliRunner()
     missing = runner.invoke(main, ["train", "--stage", "1", *train_args(tmp_path, tmp_path / "nope.jsonl")])
-    assert missing.exit_code == 1 and "nope.jsonl: manifest not found" in missing.output
+    assert missing.exit_code == 2 and "nope.jsonl: manifest not found" in missing.output
     lonely = runner.invoke(main, ["train", "--stage", "2", "--run", "fresh", *train_args(tmp_path, synth_dataset.manifest)])
-    assert lonely.exit_code == 1 and "no stage 1 here" in lonely.output and "--init" in lonely.output
+    assert lonely.exit_code == 2 and "no stage 1 here" in lonely.output and "--init" in lonely.output
     nothing = runner.invoke(main, ["train", "--stage", "1", "--run", "fresh", "--resume", *train_args(tmp_path, synth_dataset.manifest)])
-    assert nothing.exit_code == 1 and "nothing to resume" in nothing.output
+    assert nothing.exit_code == 2 and "nothing to resume" in nothing.output
 
 
 @pytest.mark.slow

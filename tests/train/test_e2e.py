@@ -37,7 +37,7 @@ def test_stage1_then_stage2_end_to_end(tmp_path, synth_dataset, tiny_models):
 
     # A second stage 1 into the same run is refused (it would overwrite it).
     again = runner.invoke(main, ["train", "--stage", "1", "--run", "tiny", *args])
-    assert again.exit_code == 1 and "already holds a run" in again.output
+    assert again.exit_code == 2 and "already holds a run" in again.output
 
     second = runner.invoke(main, ["train", "--stage", "2", "--run", "tiny", *args])
     assert second.exit_code == 0, second.output

@@ -17,10 +17,10 @@ def test_stage2_from_init_checkpoint(tmp_path, synth_dataset, tiny_checkpoint):
     args = train_args(tmp_path, synth_dataset.manifest, "train.max_steps=1", "train.stage2.llm=\"lora\"")
     wrong = runner.invoke(main, ["train", "--stage", "2", "--run", "w", "--init", str(tiny_checkpoint),
                                  "--projector", "mlp2x_gelu", *args])
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 2
     assert "holds a 'linear' projector but this run trains 'mlp2x_gelu'" in wrong.output
     missing = runner.invoke(main, ["train", "--stage", "2", "--run", "m", "--init", str(tmp_path / "nope"), *args])
-    assert missing.exit_code == 1 and "no such checkpoint directory" in missing.output
+    assert missing.exit_code == 2 and "no such checkpoint directory" in missing.output
 
     ok = runner.invoke(main, ["train", "--stage", "2", "--run", "ok", "--init", str(tiny_checkpoint), *args])
     assert ok.exit_code == 0, ok.output

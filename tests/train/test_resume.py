@@ -66,4 +66,4 @@ def test_sigkill_mid_epoch_then_resume_matches_unbroken_run(tmp_path, synth_data
 
     # Resuming a finished run says so.
     done = runner.invoke(main, ["train", "--stage", "1", "--run", "killed", "--resume", *args])
-    assert done.exit_code == 1 and "already finished" in done.output
+    assert done.exit_code == 2 and "already finished" in done.output

@@ -24,7 +24,7 @@ def test_resume_refuses_a_run_that_is_still_training(tmp_path, synth_dataset):
                                  started=utc_now()).to_dict())
         args = ["train", "--stage", "1", "--run", "r", "--resume", *train_args(tmp_path, synth_dataset.manifest)]
         live = CliRunner().invoke(main, args)
-        assert live.exit_code == 1 and f"still being trained (pid {trainer.pid}" in live.output
+        assert live.exit_code == 2 and f"still being trained by pid {trainer.pid}" in live.output
     finally:
         trainer.kill()
         trainer.wait()

@@ -102,7 +102,7 @@ def test_compare_rows_table_and_cli(tmp_path):
     out = runner.invoke(main, ["compare", str(a)])
     assert out.exit_code == 0 and "projector comparison" in out.output
     missing = runner.invoke(main, ["compare", str(tmp_path / "nope")])
-    assert missing.exit_code == 1 and "no such run directory" in missing.output
+    assert missing.exit_code == 2 and "no such run directory" in missing.output
     with pytest.raises(CompareError, match="not a run directory"):
         (tmp_path / "empty").mkdir()
         compare_runs([tmp_path / "empty"])

@@ -277,7 +277,7 @@ def test_cli_help_and_default_runs_dir(tmp_path, monkeypatch) -> None:
     assert result.exit_code == 0 and "--jobs" in result.output and "--refresh" in result.output
     (tmp_path / "bad.toml").write_text("[train]\nruns_dir = 3\n")
     result = CliRunner().invoke(tui, ["--config", str(tmp_path / "bad.toml")])
-    assert result.exit_code == 1 and "train.runs_dir" in result.output
+    assert result.exit_code == 2 and "train.runs_dir" in result.output
 
 
 def test_job_view_shows_the_generation_settings_used(make_app, fixture_dirs) -> None:

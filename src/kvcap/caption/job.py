@@ -14,6 +14,7 @@ second captioned by this run (skipped ones excluded), and `eta_s` the time left 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -21,9 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kvcap.errors import KvcapError
 from kvcap.fsutil import atomic_write_json, atomic_write_text
-from kvcap.records import JOB_STATUSES, JobState, dumps_jsonl, latest_per_video, read_jsonl, utc_now
-
+from kvcap.records import (
+    JOB_STATUSES,
+    JobState,
+    dumps_jsonl,
+    latest_per_video,
+    read_jsonl,
+    utc_now,
+)
 
 
 @dataclass
@@ -130,7 +138,7 @@ class JobFile:
 # ---------------------------------------------------------------------------------------------
 
 
-class JobLockedError(RuntimeError):
+class JobLockedError(KvcapError, RuntimeError):
     """Another live process is writing the same captions file (one line)."""
 
 
@@ -152,33 +160,49 @@ class CaptionsLedger:
 
     # -- locking ---------------------------------------------------------------------------
     def _lock(self) -> None:
+        """Take the lock file's flock, or raise JobLockedError naming the live holder.
+
+        A clean finish unlinks the lock file while still holding it (see `close`), so a process
+        that opened the old file just before may win the flock on an unlinked inode: after the
+        flock, check that the file locked is still the one at the path, else start over.
+        """
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not on Linux/macOS: no lock
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_path, "a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            handle.close()
-            raise JobLockedError(
-                f"{self.path}: another kvcap caption (pid {holder}) is writing this file; "
-                "wait for it or use another output folder"
-            ) from None
+        while True:
+            handle = open(self.lock_path, "a+")
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                handle.close()
+                raise JobLockedError(
+                    f"{self.path}: another kvcap caption (pid {holder}) is writing this file; "
+                    "wait for it or use another output folder"
+                ) from None
+            try:
+                same = os.stat(self.lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            handle.close()  # the holder finished and removed it: lock the new file instead
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} on {socket.gethostname()}")
         handle.flush()
         self._lock_handle = handle
 
     def open(self) -> dict[str, dict[str, Any]]:
         """Lock, repair a torn tail, and return the existing records {video: last record}."""
         from kvcap.caption.writers import CaptionsJsonl
+        from kvcap.fsutil import remove_stale_temps
 
         self._lock()
+        remove_stale_temps(self.path.parent)  # subtitles/JSON half-written by a killed run
         self._log = CaptionsJsonl(self.path).open()  # cuts a torn last line, reads the records
         return dict(self._log.latest)
 
@@ -213,5 +237,9 @@ class CaptionsLedger:
             self._log.close()
             self._log = None
         if self._lock_handle is not None:
+            # Unlink while still holding the flock: a waiter that locked the old inode sees it
+            # is no longer at the path and retries (see `_lock`); nothing is left behind.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.lock_path)
             self._lock_handle.close()  # releases the flock
             self._lock_handle = None

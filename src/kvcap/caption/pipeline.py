@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.errors import one_line
 from kvcap.video.scenes import SceneOptions
 
 FORMATS = ("jsonl", "srt", "vtt", "txt", "tsv")
@@ -60,7 +61,7 @@ class VideoInput:
     key: str
 
 
-def resolve_inputs(paths: Iterable[str | Path]) -> list[VideoInput]:
+def resolve_inputs(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[VideoInput]:
     """List the videos under `paths` and give each a stable, clash-free output key.
 
     One input root (a folder, or files from one folder): keys are paths relative to it. Several
@@ -68,14 +69,18 @@ def resolve_inputs(paths: Iterable[str | Path]) -> list[VideoInput]:
     with `-2`, `-3` when two roots share a name. A file reached twice is listed once.
     """
     from kvcap.video import list_videos
-    from kvcap.video.source import expand_input, input_root, output_key  # zip parts and manifests too
+    from kvcap.video.source import (  # zip parts and manifests too
+        expand_input,
+        input_root,
+        output_key,
+    )
 
     roots: list[tuple[Path, list[Path]]] = []  # (root dir, files under it) in input order
     for raw in paths:
         given = Path(raw)
         root = input_root(given)
         files = expand_input(given)
-        files = list_videos([given]) if files is None else files
+        files = list_videos([given], skipped=skipped) if files is None else files
         for existing_root, existing_files in roots:
             if existing_root.resolve() == root.resolve():
                 existing_files.extend(files)
@@ -228,10 +233,6 @@ def clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line (VideoError's str is already "<path>: <reason>")."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,7 +343,7 @@ class _Decoder:
                 return True
             except queue.Full:
                 continue
-        if work.future is not None:
+        if work is not None and work.future is not None:  # None: the end-of-stream mark
             work.future.cancel()
         return False
 
@@ -430,6 +431,7 @@ def caption_folder(
     job_interval: float = 1.0,
     scene_options: SceneOptions | None = None,
     job_extra: dict[str, Any] | None = None,
+    skipped: list[Path] | None = None,
 ) -> Iterator[CaptionResult]:
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
@@ -443,6 +445,8 @@ def caption_folder(
     `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for one cue per
     detected shot (`scene_options` tunes the detector). `job_extra` adds keys to job.json (e.g.
     the generation settings used).
+    Files under the folders that are not videos are appended to `skipped` when given; no video
+    at all raises `NoVideosError` before anything is written.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -461,7 +465,12 @@ def caption_folder(
     stats = stats if stats is not None else PipelineStats()
     wall_start = time.perf_counter()
 
-    inputs = resolve_inputs(paths)
+    skipped = skipped if skipped is not None else []
+    inputs = resolve_inputs(paths, skipped)
+    if not inputs:  # before any output is made: nothing may claim a job "finished"
+        from kvcap.video.listing import NoVideosError
+
+        raise NoVideosError(paths, skipped)
     names = subtitle_names([v.key for v in inputs])
     if shard is not None:
         inputs = shard.select(inputs)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, TypeVar
 
+from kvcap.errors import KvcapError
 from kvcap.fsutil import atomic_write_text
 from kvcap.records import dumps_jsonl, latest_per_video, read_jsonl
 
@@ -24,7 +25,7 @@ _PART_RE = re.compile(r"^captions\.shard-(\d+)-of-(\d+)\.jsonl$")
 T = TypeVar("T")
 
 
-class ShardError(ValueError):
+class ShardError(KvcapError, ValueError):
     """A bad `--shard` value or an incomplete set of parts (one line)."""
 
 

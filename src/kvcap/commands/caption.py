@@ -132,12 +132,13 @@ def caption() -> None:
 @click.option("--num-beams", type=click_type("generation.num_beams"), default=None, help="Beam search width (1 = greedy or sampling).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Sample at this temperature (0 = greedy).")
+@click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
         quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
-        temperature: float | None, config_path: str | None, overrides: tuple[str, ...]) -> None:
+        temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
@@ -149,7 +150,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
     Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt/.txt/.tsv mirroring the
     input tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
-    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage error.
+    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
+    environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     from kvcap.caption.pipeline import parse_formats
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
@@ -176,6 +178,11 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
+    if not to_stdout:
+        from kvcap.fsutil import check_writable_dir
+
+        check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
+    _check_frames(cfg.caption.checkpoint, frames)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
 
@@ -187,15 +194,13 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     echo = _stdout_echo(to_stdout, quiet)
     reporter = ProgressReporter(out_dir=out_dir if not to_stdout else "stdout", checkpoint=checkpoint_id,
                                 device=device_name, batch_size=cfg.caption.batch_size, workers=cfg.caption.workers,
-                                shard=shard_spec, echo=echo)
+                                shard=shard_spec, echo=echo, verbose=verbose)
     stop = threading.Event()
     status = _run_job(
         lambda: _caption_folder(paths, captioner, None if to_stdout else out_dir, cfg, fmts, frames, shard_spec,
                                 overwrite, checkpoint_id, reporter, stop),
         stop, reporter,
     )
-    if reporter.job is not None and reporter.job.total == 0:
-        raise click.ClickException(f"no videos found under {', '.join(str(p) for p in paths)}")
     reporter.summary(status, err=to_stdout)
     if status == "interrupted" and to_stdout:
         click.echo("interrupted", err=True)
@@ -216,7 +221,8 @@ def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, ov
         list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
         segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
         generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop, scene_options=scenes, job_extra={"generation": generation_used(captioner, cfg.generation)},
+        stop=stop, scene_options=scenes, skipped=reporter.not_videos,
+        job_extra={"generation": generation_used(captioner, cfg.generation)},
     )
 
 
@@ -253,9 +259,22 @@ def _stdout_echo(to_stdout: bool, quiet: bool):
     return StdoutEcho("cues")
 
 
+def _check_frames(checkpoint: str, frames: int | None) -> None:
+    """Every projector is built for the frame count it was trained on: refuse another, up front."""
+    if frames is None:
+        return
+    from kvcap.model.checkpoint import read_spec, resolve_checkpoint
+
+    trained = read_spec(resolve_checkpoint(checkpoint)).get("frames")
+    if trained is not None and frames != trained:
+        raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
+                                 f"takes only that; got {frames} (leave --frames out to use {trained})",
+                                 param_hint="--frames")
+
+
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
     """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
-    from kvcap.caption.job import JobLockedError
+    from kvcap.errors import KvcapError, one_line
 
     def on_sigint(signum, frame):  # noqa: ARG001
         if stop.is_set():
@@ -268,8 +287,8 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
     try:
         for _ in make_results():
             pass
-    except JobLockedError as exc:
-        raise click.ClickException(str(exc)) from None
+    except KvcapError as exc:  # JobLockedError, NoVideosError, ...
+        raise click.ClickException(one_line(exc)) from None
     except KeyboardInterrupt:
         stop.set()
     finally:
@@ -283,7 +302,7 @@ def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoin
     """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
     from kvcap.config import quantization_override
     from kvcap.model.captioner import Captioner
-    from kvcap.model.checkpoint import CheckpointError
+    from kvcap.errors import KvcapError, one_line
     from kvcap.model.vision import resolve_device
 
     try:
@@ -291,8 +310,8 @@ def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoin
         captioner = Captioner.from_checkpoint(
             checkpoint, device=device_name, quantization=quantization_override(quantization)
         )
-    except (CheckpointError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (KvcapError, ValueError) as exc:  # ValueError: e.g. --device cuda without CUDA
+        raise click.ClickException(one_line(exc)) from None
     path = Path(checkpoint)
     checkpoint_id = str(path.resolve()) if path.is_dir() else checkpoint
     return captioner, checkpoint_id, device_name
@@ -309,7 +328,7 @@ class ProgressReporter:
     """The `progress` callback: a tqdm bar on a terminal, one log line per video otherwise."""
 
     def __init__(self, *, out_dir: Path | str, checkpoint: str, device: str, batch_size: int, workers: int,
-                 shard: Any = None, stream=None, tty: bool | None = None, echo=None):
+                 shard: Any = None, stream=None, tty: bool | None = None, echo=None, verbose: bool = False):
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.out_dir, self.checkpoint, self.device = out_dir, checkpoint, device
@@ -319,6 +338,8 @@ class ProgressReporter:
         self.echo = echo  # StdoutEcho: captions or records to stdout as each video is written
         self.failures: list[tuple[str, str]] = []
         self.started = time.monotonic()
+        self.verbose = verbose
+        self.not_videos: list[Path] = []  # filled by the folder scan
 
     def note(self, text: str) -> None:
         if self.bar is not None:
@@ -357,10 +378,18 @@ class ProgressReporter:
         sys.stdout.flush()
 
     def _start(self, job) -> None:
+        from kvcap.video.listing import plural
+
+        if self.not_videos:
+            what = "file that is not a video" if len(self.not_videos) == 1 else "files that are not videos"
+            self.note(f"skipped {len(self.not_videos)} {what}{'' if self.verbose else ' (--verbose lists them)'}")
+            if self.verbose:
+                for path in self.not_videos:
+                    self.note(f"  {path}")
         shard = f" · shard {self.shard}" if self.shard else ""
         skipped = f" ({job.skipped} already done)" if job.skipped else ""
         self.note(
-            f"captioning {job.total} videos{skipped}{shard} with {self.checkpoint} on {self.device} "
+            f"captioning {plural(job.total, 'video')}{skipped}{shard} with {self.checkpoint} on {self.device} "
             f"(batch {self.batch_size}, {self.workers} decode workers) -> {self.out_dir}"
         )
         if self.tty:
@@ -406,4 +435,7 @@ def merge(out: Path, shards: int | None) -> None:
         report = merge_shards(out, shards)
     except ShardError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"merged {len(report.parts)} parts: {report.records} videos ({report.ok} ok, {report.failed} failed) -> {report.path}")
+    from kvcap.video.listing import plural
+
+    click.echo(f"merged {plural(len(report.parts), 'part')}: {plural(report.records, 'video')} "
+               f"({report.ok} ok, {report.failed} failed) -> {report.path}")

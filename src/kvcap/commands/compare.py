@@ -18,14 +18,15 @@ def compare(runs: tuple[str, ...], as_json: bool, config_path: str | None, overr
 
     RUN is a run directory or a run name under train.runs_dir.
     """
-    from kvcap.trainer.compare import CompareError, compare_runs, render_compare
+    from kvcap.errors import KvcapError
+    from kvcap.trainer.compare import compare_runs, render_compare
     from kvcap.trainer.rundir import resolve_run_path
 
     cfg = resolve_config(config_path, overrides)
     paths = [resolve_run_path(r, cfg.train.runs_dir, r) for r in runs]
     try:
         rows = compare_runs(paths)
-    except CompareError as exc:
+    except KvcapError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -71,6 +71,8 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
     show("videos without a label", [str(p) for p in report.unpaired_videos])
     show("duplicate stems", [f"{p}: {reason}" for p, reason in report.duplicates])
     show("unreadable zip archives", [f"{p}: {reason}" for p, reason in report.bad_zips])
+    if report.total == 0:
+        raise click.ClickException(f"{src}: no label/video pairs with a caption")
     from kvcap.data.import_summary import print_summary
 
     print_summary(report)

@@ -22,6 +22,12 @@ from kvcap.config import FLAG_LAYER, Config, ConfigError, Range, apply_overrides
 _FLAGS_META = "kvcap.setting_flags"
 
 
+class ConfigProblem(click.ClickException):
+    """A config error, shown as one line; exit 2 even when a command is run outside `kvcap.cli`."""
+
+    exit_code = 2
+
+
 def config_options(func):
     """`--config FILE` and repeatable `--set section.key=value`."""
     func = click.option(
@@ -93,19 +99,42 @@ def _field_doc(parent: str, leaf: str) -> str:
     return f"{doc} (sets {key})" if doc else f"Sets {key}."
 
 
+# config key -> the option that sets it, where the option is not `--<last part of the key>`
+FLAG_NAMES: dict[str, str] = {
+    "projector.name": "--projector",
+    "data.manifest": "--data",
+    "caption.output": "--output",
+    "caption.formats": "--format",
+    "score.siglip": "--siglip",
+    "video.backend": "--backend",
+}
+
+
+def flag_name(key: str) -> str:
+    """The command-line option that sets config `key` (`score.metrics` -> `--metrics`)."""
+    return FLAG_NAMES.get(key, "--" + key.rsplit(".", 1)[-1].replace("_", "-"))
+
+
 def resolve_config(config_path: str | None, overrides: tuple[str, ...] = (), flags: dict[str, Any] | None = None) -> Config:
     """Load the config, then `--set` overrides, then explicit CLI flags (None = not given).
 
-    Flags are `flags` plus every `setting_option` given on the current command line.
-    A ConfigError becomes a one-line `click.ClickException` (exit 1).
+    Flags are `flags` plus every `setting_option` given on the current command line. A
+    ConfigError becomes a one-line `click.ClickException` (exit 2, see `kvcap.cli`); an error in
+    a flag's value names the flag the user typed (`--metrics: ...`), not `--set`.
     """
     ctx = click.get_current_context(silent=True)
     given = dict(ctx.meta.get(_FLAGS_META, {})) if ctx is not None else {}
     given.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:
         cfg = load_config(config_path, list(overrides))
-        if given:
-            cfg = apply_overrides(cfg, given, layer=FLAG_LAYER)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigProblem(str(exc)) from None
+    for key, value in given.items():
+        try:
+            cfg = apply_overrides(cfg, {key: value}, layer=FLAG_LAYER)
+        except ConfigError as exc:
+            text = str(exc)
+            if text.startswith("--set: "):
+                text = f"{flag_name(key)}: " + text[len("--set: "):]
+            raise ConfigProblem(text) from None
     return cfg

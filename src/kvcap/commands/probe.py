@@ -24,14 +24,19 @@ def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
     """
     from kvcap.video import VideoError
     from kvcap.video import probe as probe_video
+    from kvcap.video.listing import NoVideosError
     from kvcap.video.source import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
 
+    not_videos: list = []
     try:
-        videos = expand_inputs(paths)
+        videos = expand_inputs(paths, skipped=not_videos)
     except ValueError as exc:  # a bad manifest: its one-line ManifestError
         raise click.ClickException(str(exc)) from None
     if not videos:
-        raise click.ClickException(f"no videos found under {', '.join(paths)}")
+        raise NoVideosError(paths, not_videos)
+    if not_videos:
+        what = "file that is not a video" if len(not_videos) == 1 else "files that are not videos"
+        click.echo(f"skipped {len(not_videos)} {what}", err=True)
     records = []
     for path in videos:
         try:

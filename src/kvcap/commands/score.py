@@ -32,27 +32,29 @@ from kvcap.commands.options import click_type, config_options, resolve_config
 @click.option("--grounding", is_flag=True,
               help="Also: METEOR against another clip's reference (blind baseline) and, where the "
                    "manifest has `attributes`, attribute accuracy (kvcap.metrics.grounding).")
+@click.option("--check", is_flag=True,
+              help="Exit 1 when a seed target fails or the mode-collapse alarm is raised (for CI).")
 @config_options
 def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip, previous, device,
-          grounding, config_path, overrides):
+          grounding, check, config_path, overrides):
     """Score PREDICTIONS (captions.jsonl, or JSONL with id/video + caption) against --refs.
 
     Predictions match references by id, else by video path (as written in the manifest, then
     by trailing path components, then by a unique basename). Unmatched ids on either side are
-    reported, not dropped silently. Exit 1 with a one-line message on unusable input.
+    reported, not dropped silently. Unusable input is one line and exit 2; with --check, a
+    failed target or the collapse alarm exits 1. SigLIP2 is skipped with a note when it cannot
+    be loaded, unless you named it (`--metrics siglip`, `--siglip`, or `--set score....`).
     """
+    from kvcap.errors import KvcapError, one_line
     from kvcap.fsutil import atomic_write_text
     from kvcap.metrics import (
         ScoreInputError,
-        UnknownMetricError,
         load_predictions,
         load_references,
         match_predictions,
         render_table,
         score_predictions,
     )
-    from kvcap.metrics.siglip import SiglipUnavailable
-    from kvcap.metrics.tokenize import TokenizerError
 
     cfg = resolve_config(config_path, overrides, {
         "score.metrics": metrics, "score.tokenizer": tokenizer, "score.siglip": siglip_model})
@@ -69,11 +71,17 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
             f"{predictions}: no prediction matches a reference in {refs} "
             f"({len(matched)} predictions, e.g. {examples}; {len(references.captions)} references)")
     progress = None if as_json else (lambda message: click.echo(message, err=True))
+    # Asked for by the user (a flag, --set or their config file), not just the built-in default.
+    named = (cfg.is_explicit("score.metrics") and "siglip" in cfg.score.metrics) or cfg.is_explicit("score.siglip")
+    chosen, scorer = _siglip_or_skip(cfg.score, device, named, progress)
+    if per_clip:
+        _check_writable(per_clip, "--per-clip")
     try:
         report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
-                                   previous=previous_report, device=device, progress=progress)
-    except (SiglipUnavailable, UnknownMetricError, TokenizerError) as exc:
-        raise click.ClickException(str(exc)) from None
+                                   metrics=chosen, previous=previous_report, device=device, progress=progress,
+                                   siglip_scorer=scorer)
+    except KvcapError as exc:
+        raise click.ClickException(one_line(exc)) from None
     if grounding:
         from kvcap.metrics.grounding import add_grounding
 
@@ -97,6 +105,65 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
             from kvcap.metrics.grounding import render_grounding
 
             Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+    if check:
+        failed = failed_checks(report.summary)
+        if failed:
+            click.echo(f"--check: {'; '.join(failed)}", err=True)
+            sys.exit(1)
+
+
+def failed_checks(summary: dict) -> list[str]:
+    """What fails `--check`: each computed metric at or under its seed target, and the alarm."""
+    failed = []
+    for key, target in (summary.get("targets") or {}).items():
+        value = summary.get(key)
+        if value is not None and target is not None and not value > target:
+            failed.append(f"{key} {value:.3f} is not above the target {target:.2f}")
+    if summary.get("collapse"):
+        failed.append("mode collapse: " + "; ".join(summary.get("collapse_reasons") or []))
+    return failed
+
+
+def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
+    """(metrics to compute, a loaded SigLIP2 scorer or None).
+
+    The default metrics include SigLIP2, which needs torch and a model on disk (or the hub):
+    when it can't load and the user did not ask for it by name, score the rest with a note.
+    """
+    from kvcap.metrics.suite import METRICS, UnknownMetricError
+
+    chosen = [m for m in METRICS if m in score_cfg.metrics]
+    unknown = [m for m in score_cfg.metrics if m not in METRICS]
+    if unknown:
+        raise UnknownMetricError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+    if "siglip" not in chosen:
+        return chosen, None
+    say = progress or (lambda message: None)
+    try:
+        from kvcap.metrics.siglip import SiglipUnavailable, load_siglip
+
+        say(f"loading SigLIP2 {score_cfg.siglip}")
+        return chosen, load_siglip(score_cfg.siglip, device=device)
+    except ImportError as exc:  # torch/transformers not installed
+        reason = f"needs {exc.name or 'torch'}, which is not installed"
+    except SiglipUnavailable as exc:
+        if named:
+            raise
+        reason = str(exc).split("; skip with")[0]
+    if named:
+        raise click.ClickException(f"SigLIP2: {reason}")
+    click.echo(f"note: SigLIP2 skipped ({reason}); name it with --metrics siglip to make that an error", err=True)
+    return [m for m in chosen if m != "siglip"], None
+
+
+def _check_writable(path: str, option: str) -> None:
+    """Fail in a second (exit 2), not after scoring, when `path` can't be written."""
+    from kvcap.fsutil import check_writable_dir
+
+    target = Path(path)
+    if target.is_dir():
+        raise click.ClickException(f"{option} {path}: is a folder, not a file")
+    check_writable_dir(target.parent, option)
 
 
 def _load_previous(path: str) -> dict:

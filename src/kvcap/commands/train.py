@@ -39,19 +39,17 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
         cfg = resolve_config(str(run_path / "config.toml"), overrides, flags)
     if init is not None and stage != 2:
         raise click.UsageError("--init is for --stage 2 (stage 1 trains a fresh projector)")
+    from kvcap.fsutil import check_writable_dir
 
-    from kvcap.data.manifest import ManifestError
-    from kvcap.model.checkpoint import CheckpointError
-    from kvcap.model.trainable import PlanError
-    from kvcap.trainer.loop import TrainError
+    check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=True)  # DDP ranks too
+
+    from kvcap.errors import KvcapError, one_line
     from kvcap.trainer.loop import train as run_training
-    from kvcap.trainer.resume import ResumeError
-    from kvcap.trainer.stages import StageError
 
     try:
         summary = run_training(cfg, stage=stage, run_path=Path(run_path), resume=resume, init=init)
-    except (TrainError, ManifestError, CheckpointError, PlanError, ResumeError, StageError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except KvcapError as exc:  # every user-facing error (PromptError, DimsError, ... included)
+        raise click.ClickException(one_line(exc)) from None
     except KeyboardInterrupt:
         click.echo(f"interrupted: resume with `kvcap train --stage {stage} --run {run_path} --resume`", err=True)
         raise SystemExit(130) from None

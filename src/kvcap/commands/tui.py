@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from kvcap.commands.options import config_options, resolve_config
@@ -13,8 +16,9 @@ from kvcap.commands.options import config_options, resolve_config
               help="A `kvcap caption` output folder to follow (repeatable).")
 @click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between reads of the run files.")
+@click.option("--wait", is_flag=True, help="Start even when a runs folder does not exist yet, and watch for it.")
 @config_options
-def tui(runs_dirs: tuple[str, ...], job_dirs: tuple[str, ...], refresh: float, config_path: str | None,
+def tui(runs_dirs: tuple[str, ...], job_dirs: tuple[str, ...], refresh: float, wait: bool, config_path: str | None,
         overrides: tuple[str, ...]) -> None:
     """Watch runs (RUNS_DIR: a runs folder or run directories; default train.runs_dir) and caption jobs.
 
@@ -24,6 +28,14 @@ def tui(runs_dirs: tuple[str, ...], job_dirs: tuple[str, ...], refresh: float, c
     """
     if not runs_dirs:
         runs_dirs = (resolve_config(config_path, overrides).train.runs_dir,)
+    if not wait:
+        for path, what in [*((p, "runs folder") for p in runs_dirs), *((p, "--jobs folder") for p in job_dirs)]:
+            if not Path(path).is_dir():
+                raise click.ClickException(f"{what} {path}: no such folder (start `kvcap train` first, "
+                                           "or pass --wait to watch for it)")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.ClickException("kvcap tui needs a terminal (stdin and stdout are not one); "
+                                   "follow a run without it: `tail -f RUN/metrics.jsonl`, `kvcap compare RUN`")
     from kvcap.tui.app import create_app
 
     create_app(runs_dirs, job_dirs, refresh=refresh).run()

@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kvcap.data.manifest import ManifestItem, write_manifest
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+from kvcap.errors import KvcapError
 
 # Where a caption may sit in a label file, most specific first. Each path is a tuple of dict
 # keys and list indices.
@@ -78,7 +77,7 @@ _SPLIT_PREFIX = re.compile(r"^(t[ls]|v[ls])_", re.IGNORECASE)
 _NUMBERED = re.compile(r"^\d+[._\-\s]*")
 
 
-class AIHubImportError(ValueError):
+class AIHubImportError(KvcapError, ValueError):
     """The source cannot be imported at all (one line, names the path)."""
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from kvcap.errors import KvcapError
 from kvcap.fsutil import atomic_write_text
 from kvcap.records.jsonl import iter_jsonl
 
@@ -36,7 +37,7 @@ SPLITS = ("train", "val", "test")
 REQUIRED_KEYS = ("id", "video", "caption", "split")
 
 
-class ManifestError(ValueError):
+class ManifestError(KvcapError, ValueError):
     """A manifest that cannot be used; the message is `<file>[:<line>]: <reason>`."""
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from kvcap.errors import KvcapError
+
 # Seeds: the recipe trains on seed 8 and proves on held-out seed 9008; the demo uses another.
 DEMO_SEED = 20261127
 # The clips the demo model was trained on (scripts/build_demo_model.sh uses the same numbers).
@@ -31,7 +33,7 @@ BUILD_HINT = ("build it with `scripts/build_demo_model.sh` (about 25 minutes on 
               "src/kvcap/demo/checkpoint/), or caption with your own `--checkpoint DIR`")
 
 
-class DemoError(RuntimeError):
+class DemoError(KvcapError, RuntimeError):
     """The demo cannot run (one line, says what to do)."""
 
 

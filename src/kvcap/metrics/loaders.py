@@ -28,10 +28,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from kvcap.errors import KvcapError
 from kvcap.records.jsonl import iter_jsonl
 
 
-class ScoreInputError(ValueError):
+class ScoreInputError(KvcapError, ValueError):
     """A predictions or references file kvcap cannot use (one line, names file and line)."""
 
 

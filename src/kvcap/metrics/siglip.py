@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from kvcap.errors import KvcapError
+
 TEXT_WINDOW = 64  # SigLIP2's text length: the models were trained with max_length=64 padding
 
 # A sentence ends at . ! ? 。 or … (possibly repeated, possibly followed by a closing quote or
@@ -30,7 +32,7 @@ TEXT_WINDOW = 64  # SigLIP2's text length: the models were trained with max_leng
 _SENTENCE_END = re.compile(r"(?<=[.!?。…])[\"'”’)\]]*\s+|\n+")
 
 
-class SiglipUnavailable(RuntimeError):
+class SiglipUnavailable(KvcapError, RuntimeError):
     """The SigLIP2 model cannot be loaded (one line, suggests skipping the metric)."""
 
 

@@ -13,17 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from kvcap.metrics.collapse import collapse_reasons
-from kvcap.metrics.diversity import compression_ratio, diversity_stats, REPETITION_RATIO
+from kvcap.errors import KvcapError
+from kvcap.metrics.collapse import collapse_reasons, near_copy_share
+from kvcap.metrics.diversity import REPETITION_RATIO, compression_ratio, diversity_stats
 from kvcap.metrics.meteor import meteor
-from kvcap.metrics.tokenize import TokenCache, TokenizeStats, get_tokenizer, tokenize_texts
+from kvcap.metrics.tokenize import (
+    TokenCache,
+    TokenizeStats,
+    get_tokenizer,
+    tokenize_texts,
+)
 from kvcap.records.targets import Targets
 
 METRICS = ("meteor", "siglip", "diversity")
 EXAMPLES = 5  # unmatched ids listed by name in the report
 
 
-class UnknownMetricError(ValueError):
+class UnknownMetricError(KvcapError, ValueError):
     """A metric name that is not one of METRICS."""
 
 
@@ -98,6 +104,7 @@ def score_predictions(
         "diversity": None, "ref_diversity": None,
         "unique_ratio": None, "distinct_1": None, "distinct_2": None, "repetitive_share": None,
         "ref_unique_ratio": None, "ref_distinct_1": None, "ref_distinct_2": None, "ref_repetitive_share": None,
+        "near_copy_share": None,
         "predictions": len(predictions),
         "references": len(references),
         "unmatched_predictions": len(unmatched_predictions),
@@ -139,6 +146,7 @@ def score_predictions(
         if "diversity" in chosen:
             texts = [predictions[i] for i in ids]
             summary.update(diversity_stats(texts, [tokens[t] for t in texts]))
+            summary["near_copy_share"] = near_copy_share([tokens[t] for t in texts])
             refs_first = [references[i][0] for i in ids if references[i]]
             ref_stats = diversity_stats(refs_first, [tokens[t] for t in refs_first])
             summary["ref_diversity"] = ref_stats["diversity"]

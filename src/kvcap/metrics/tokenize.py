@@ -23,11 +23,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from kvcap.errors import KvcapError
 from kvcap.fsutil import atomic_write_text, kvcap_home
 from kvcap.records.jsonl import read_jsonl
 
 
-class TokenizerError(ValueError):
+class TokenizerError(KvcapError, ValueError):
     """An unknown tokenizer name or a tokenizer that cannot start (one line)."""
 
 

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kvcap.errors import KvcapError
+from kvcap.errors import one_line as _one_line
+
 FORMAT = "kvcap-checkpoint"
 FORMAT_VERSION = 1
 SPEC_FILE = "kvcap.json"
@@ -44,7 +47,7 @@ _REQUIRED = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(KvcapError, ValueError):
     """A checkpoint that cannot be used; the one-line message names the path."""
 
 
@@ -254,6 +257,3 @@ def check_bundled_model(path: Path, what: str) -> Path:
     return path
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__

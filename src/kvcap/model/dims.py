@@ -16,8 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kvcap.errors import KvcapError
 
-class DimsError(ValueError):
+
+class DimsError(KvcapError, ValueError):
     """The dimensions of a backbone cannot be found offline, or its config.json is unusable."""
 
 
@@ -43,7 +45,9 @@ KNOWN_LLM: dict[str, int] = {
 def _local_config(model_id: str) -> Path | None:
     """config.json of a local directory, a tiny:<name> model, or a cached hub snapshot."""
     if model_id.startswith("tiny:"):
-        from kvcap.model.tiny import resolve_model_id  # writes the tiny model on first use
+        from kvcap.model.tiny import (
+            resolve_model_id,  # writes the tiny model on first use
+        )
 
         model_id = resolve_model_id(model_id)
     path = Path(model_id).expanduser()

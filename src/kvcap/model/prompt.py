@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kvcap.errors import KvcapError
+
 # Placeholder tokens a base tokenizer may already have (Qwen's own); else we add FALLBACK.
 KNOWN_PLACEHOLDERS = ("<|video_pad|>",)
 FALLBACK_PLACEHOLDER = "<video>"
@@ -24,7 +26,7 @@ _SENTINEL = "\u2063KVCAP_CAPTION\u2063"  # stands in for the caption while readi
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
-class PromptError(ValueError):
+class PromptError(KvcapError, ValueError):
     """The tokenizer cannot express the kvcap prompt (one line)."""
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from torch import nn
 
+from kvcap.errors import KvcapError
+
 logger = logging.getLogger(__name__)
 
 COMPONENTS = ("vision", "projector", "llm")
@@ -28,7 +30,7 @@ class Mode(str, enum.Enum):
     FULL = "full"
 
 
-class PlanError(ValueError):
+class PlanError(KvcapError, ValueError):
     """A training plan the model cannot follow (one line)."""
 
 
@@ -88,7 +90,11 @@ def peft_lora_config(lora: Any):
 
 def apply_plan(vision: nn.Module, projector: nn.Module, llm: nn.Module, plan: dict, lora: Any = None) -> nn.Module:
     """Set requires_grad per the plan; returns the LLM (peft-wrapped when LoRA is first added)."""
-    from kvcap.model.llm import disable_cpu_weight_repack, is_checkpointing, is_quantized
+    from kvcap.model.llm import (
+        disable_cpu_weight_repack,
+        is_checkpointing,
+        is_quantized,
+    )
 
     plan = check_plan(plan)
     vision.requires_grad_(False)

@@ -17,6 +17,7 @@ from torch import nn
 from transformers.utils import logging as hf_logging
 
 from kvcap.config import CLS_CHOICES  # the one list (config.py)
+from kvcap.errors import DeviceError
 from kvcap.model.tiny import resolve_model_id
 
 # transformers draws a bar per weight-loading pass; kvcap's commands report their own progress,
@@ -40,7 +41,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     device = torch.device(device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device}: CUDA is not available here (use cpu or auto)")
+            raise DeviceError(f"device {device}: CUDA is not available here (use cpu or auto)")
         if device.index is None:
             if "LOCAL_RANK" in os.environ:
                 torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))

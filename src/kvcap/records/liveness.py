@@ -12,8 +12,14 @@ STALE_AFTER_S = 600.0
 PidAlive = Callable[[int], bool]
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
+def process_alive(pid: int, host: str | None = None) -> bool:
+    """Whether process `pid` of `host` may still run: False only when it is on this host and gone.
+
+    A process on another host can't be checked from here, so it counts as alive. A killed
+    process that its parent has not reaped yet (a zombie) counts as gone.
+    """
+    if host and host != socket.gethostname():
+        return True
     if pid <= 0:
         return False
     try:
@@ -21,10 +27,24 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
+        pass
     except OSError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still has a pid (Linux: state Z)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host."""
+    return process_alive(pid)
 
 
 def live_status(status: str, pid: int, host: str, updated: float | None, now: float, *,

@@ -12,13 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kvcap.errors import KvcapError
 from kvcap.records import SEED_TARGETS, Targets, compare_figures
 from kvcap.trainer.rundir import RunDir
 
 COLUMNS = ("run", "projector", "params", "visual_tokens", "meteor", "siglip", "diversity", "train_time_s", "collapse", "stage", "status")
 
 
-class CompareError(ValueError):
+class CompareError(KvcapError, ValueError):
     """A run that cannot be compared (one line naming the directory)."""
 
 

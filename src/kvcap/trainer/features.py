@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kvcap.data.manifest import ManifestItem
+from kvcap.errors import one_line
 
 
 @dataclass
@@ -36,9 +37,6 @@ class FillReport:
     seconds: float = 0.0
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 def decode_clip(item: ManifestItem, frames: int, size: int, backend: str):

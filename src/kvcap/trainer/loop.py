@@ -30,11 +30,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from kvcap.records import EvalRow, RunState, RunSummary, SampleRow, TrainRow, live_status
+from kvcap.errors import KvcapError
+from kvcap.errors import one_line as _one_line
+from kvcap.records import EvalRow, RunSummary, SampleRow, TrainRow
 from kvcap.trainer.rundir import RunDir, utc_now
 
 
-class TrainError(ValueError):
+class TrainError(KvcapError, ValueError):
     """A run that cannot start or go on, for a reason the user can fix (one line)."""
 
 
@@ -90,9 +92,6 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text or type(exc).__name__)[:300]
 
 
 def _truncate_rows(path: Path, stage: int, step: int) -> None:
@@ -105,12 +104,6 @@ def _truncate_rows(path: Path, stage: int, step: int) -> None:
     kept = [r for r in rows if not (int(r.get("stage", 0)) == stage and int(r.get("step", 0)) > step)]
     if len(kept) != len(rows) or path.read_bytes()[-1:] not in (b"\n", b""):
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
-
-
-def _still_running(state: dict[str, Any]) -> bool:
-    """state.json says running and its process is alive and updating (kvcap.records.live_status)."""
-    run = RunState.from_dict(state)
-    return live_status(run.status, run.pid, run.host, run.updated_s, time.time()) == "running"
 
 
 @contextlib.contextmanager
@@ -199,6 +192,11 @@ class _Trainer:
         run, stage = self.run, self.stage
         previous = run.read_state()
         where = run.path
+        if previous is not None:
+            from kvcap.trainer.rundir import check_not_running, live_status
+
+            check_not_running(previous, where)
+            previous = {**previous, "status": live_status(previous)}  # a killed run is not "running"
         if resume:
             if previous is None:
                 raise TrainError(f"{where}: nothing to resume (no state.json); start it without --resume")
@@ -207,9 +205,6 @@ class _Trainer:
                                  f"run `kvcap train --stage {stage} --run {run.name}` without --resume to start stage {stage}")
             if previous.get("status") == "finished":
                 raise TrainError(f"{where}: stage {stage} already finished; nothing to resume")
-            if _still_running(previous):
-                raise TrainError(f"{where}: still being trained (pid {previous.get('pid')} on {previous.get('host')}); "
-                                 "stop it first or wait for it")
             from kvcap.trainer.resume import latest_checkpoint
 
             if latest_checkpoint(run.checkpoints_dir) is None:
@@ -401,7 +396,11 @@ class _Trainer:
         return source, [it for it in train_items if it.id in ok], [it for it in val_items if it.id in ok]
 
     def _restore(self) -> None:
-        from kvcap.trainer.resume import latest_checkpoint, load_checkpoint, set_rng_state
+        from kvcap.trainer.resume import (
+            latest_checkpoint,
+            load_checkpoint,
+            set_rng_state,
+        )
 
         checkpoint = latest_checkpoint(self.run.checkpoints_dir)
         position = load_checkpoint(checkpoint, model=self.captioner, optimizer=self.raw_optimizer, scheduler=self.scheduler)

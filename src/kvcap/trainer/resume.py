@@ -19,12 +19,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kvcap.errors import KvcapError
+from kvcap.errors import one_line as _one_line
 from kvcap.fsutil import atomic_dir, atomic_write_json
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-class ResumeError(ValueError):
+class ResumeError(KvcapError, ValueError):
     """No usable checkpoint to resume from (one line, names the path)."""
 
 
@@ -119,7 +121,7 @@ def load_checkpoint(checkpoint: str | Path, *, model, optimizer, scheduler) -> d
         weights = load_file(str(checkpoint / "trainable.safetensors"))
         training = torch.load(checkpoint / "training_state.pt", map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a torn or foreign checkpoint: say which
-        raise ResumeError(f"{checkpoint}: cannot load checkpoint ({' '.join(str(exc).split())[:200]})") from None
+        raise ResumeError(f"{checkpoint}: cannot load checkpoint ({_one_line(exc)})") from None
     params = dict(model.named_parameters())
     expected = {n for n, p in params.items() if p.requires_grad}
     if set(weights) != expected:

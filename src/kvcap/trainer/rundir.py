@@ -32,7 +32,13 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from kvcap.fsutil import append_jsonl, atomic_write_json, atomic_write_text, repair_jsonl_tail
+from kvcap.errors import KvcapError
+from kvcap.fsutil import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    repair_jsonl_tail,
+)
 from kvcap.records import (  # noqa: F401  (RUN_STATUSES, utc_now: re-exported for the trainer)
     RUN_STATUSES,
     EvalRow,
@@ -43,6 +49,7 @@ from kvcap.records import (  # noqa: F401  (RUN_STATUSES, utc_now: re-exported f
     read_jsonl,
     utc_now,
 )
+from kvcap.records.liveness import process_alive
 
 
 def resolve_run_path(run: str | None, runs_dir: str | Path, default_name: str) -> Path:
@@ -203,3 +210,28 @@ class RunDir:
             if handle is not None:
                 handle.close()
         self._metrics = self._samples = None
+
+
+class RunBusyError(KvcapError):
+    """The run directory is being written by a live `kvcap train` (one line)."""
+
+
+def live_status(state: dict[str, Any]) -> str:
+    """state.json's status, except that a "running" run whose process on this host is gone
+    (killed with -9, a crash, a reboot) reads "stopped (its process is gone)"."""
+    status = str(state.get("status"))
+    if status != "running":
+        return status
+    pid = state.get("pid")
+    if isinstance(pid, int) and not process_alive(pid, state.get("host")):
+        return "stopped (its process is gone)"
+    return status
+
+
+def check_not_running(state: dict[str, Any] | None, where: Path) -> None:
+    """Refuse to touch a run that a live process on this host is still training."""
+    if not state or state.get("status") != "running" or state.get("pid") == os.getpid():
+        return
+    if live_status(state) == "running" and state.get("host") == socket.gethostname():
+        raise RunBusyError(f"{where}: still being trained by pid {state.get('pid')} on {state.get('host')}; "
+                           "wait for it, stop it, or use --run NEW")

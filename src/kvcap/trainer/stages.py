@@ -13,13 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kvcap.errors import KvcapError
+from kvcap.errors import one_line as _one_line
+
 if TYPE_CHECKING:
     from kvcap.model import checkpoint as ckpt
 
 STAGES = (1, 2)
 
 
-class StageError(ValueError):
+class StageError(KvcapError, ValueError):
     """A stage that cannot start as asked (one line)."""
 
 
@@ -49,5 +52,5 @@ def load_init_projector(captioner, init: str | Path) -> "ckpt.CheckpointSpec":
     try:
         captioner.projector.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise StageError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector ({' '.join(str(exc).split())[:160]})") from None
+        raise StageError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector ({_one_line(exc)})") from None
     return spec

@@ -140,7 +140,7 @@ class MainScreen(Screen):
         cells = drawn[key]
         for column, value in values.items():
             if cells.get(column) != value:
-                table.update_cell(key, column, value)
+                table.update_cell(key, column, value, update_width=True)  # columns follow content
                 cells[column] = value
 
     # -- actions -----------------------------------------------------------------------------

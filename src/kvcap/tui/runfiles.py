@@ -462,11 +462,12 @@ def is_job_dir(path: Path) -> bool:
 
 def job_parts(path: Path) -> list[str | None]:
     """The jobs one output folder holds: None for an unsharded job, "shard-i-of-n" per shard."""
+    shards = sorted(p.name[len("job."):-len(".json")] for p in path.glob("job.shard-*.json"))
     parts: list[str | None] = []
-    if (path / "job.json").exists() or (path / "captions.jsonl").exists():
+    # captions.jsonl beside shard jobs is their `caption merge` output, not a job of its own
+    if (path / "job.json").exists() or ((path / "captions.jsonl").exists() and not shards):
         parts.append(None)
-    parts.extend(sorted(p.name[len("job."):-len(".json")] for p in path.glob("job.shard-*.json")))
-    return parts
+    return parts + shards
 
 
 def discover(paths: Iterable[str | Path], is_match: Callable[[Path], bool]) -> list[Path]:

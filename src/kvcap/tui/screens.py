@@ -30,7 +30,19 @@ def _epoch(value: float | None) -> str:
 class RunDetailScreen(Screen):
     """One run: curves, per-epoch evals with targets, collapse alarm, samples, config."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("left", "step_tab(-1)", "Tab ←", show=False, priority=True),
+        Binding("right", "step_tab(1)", "Tab →", show=False, priority=True),
+    ]
+    TAB_ORDER = ("curves-tab", "eval-tab", "samples-tab", "config-tab")
+
+    def action_step_tab(self, step: int) -> None:
+        """←/→: the previous/next of Curves, Eval, Samples, Config (wrapping around)."""
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        order = [t for t in self.TAB_ORDER if tabs.query(f"#{t}")]
+        if tabs.active in order:
+            tabs.active = order[(order.index(tabs.active) + step) % len(order)]
 
     def __init__(self, reader: RunReader):
         super().__init__()
@@ -321,6 +333,7 @@ HELP_TEXT = """\
 [b]kvcap tui[/b] — keys
 
   [b]↑ ↓[/b]        move            [b]enter[/b]   open run / job
+  [b]← →[/b]        in a run: Curves / Eval / Samples / Config tabs
   [b]tab[/b]        runs ⇄ jobs     [b]escape[/b]  back
   [b]space[/b]      mark a run      [b]c[/b]       compare marked runs
   [b]r[/b]          refresh now     [b]t[/b]       light/dark theme

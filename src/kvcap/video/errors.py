@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kvcap.errors import KvcapError
 
-class VideoError(Exception):
+
+class VideoError(KvcapError):
     """A video that cannot be probed or sampled. `str(err)` is `"<path>: <one-line reason>"`."""
 
     kind = "video_error"

@@ -231,16 +231,17 @@ def expand_input(path: str | Path) -> list[Path] | None:
     return None
 
 
-def expand_inputs(paths) -> list[Path]:
-    """Every video under `paths`: folders searched (kvcap.video.list_videos), zips and manifests
-    expanded (`expand_input`), anything else kept as given; duplicates dropped."""
+def expand_inputs(paths, skipped: list[Path] | None = None) -> list[Path]:
+    """Every video under `paths`: folders searched (kvcap.video.list_videos; files there that are
+    not videos go to `skipped`), zips and manifests expanded (`expand_input`), anything else kept
+    as given; duplicates dropped."""
     from kvcap.video.listing import list_videos
 
     out: list[Path] = []
     seen: set[str] = set()
     for raw in [paths] if isinstance(paths, (str, Path)) else paths:
         found = expand_input(raw)
-        for item in found if found is not None else list_videos([raw]):
+        for item in found if found is not None else list_videos([raw], skipped=skipped):
             key = os.path.abspath(item)
             if key not in seen:
                 seen.add(key)

@@ -12,6 +12,8 @@ same module (a checkpoint stores it in ``kvcap.json``).
 
 from __future__ import annotations
 
+from kvcap.errors import KvcapError
+
 import inspect
 from typing import Any
 
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class UnknownProjectorError(ValueError):
+class UnknownProjectorError(KvcapError, ValueError):
     """A projector name that is not in the registry; the message lists the valid ones."""
 
     def __init__(self, name: str) -> None:
