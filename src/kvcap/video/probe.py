@@ -120,10 +120,12 @@ def open_container(path: str | Path) -> Iterator[Any]:
     """`av.open` with every failure mapped to a typed `VideoError`."""
     import av
 
+    from kvcap.video.backends.avcompat import open_input
+
     path = Path(path)
     check_file(path)
     try:
-        container = av.open(str(path), "r", metadata_errors="ignore")
+        container = open_input(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise _open_failure(path, exc) from None
     try:
