@@ -1,0 +1,157 @@
+"""The version matrix: kvcap's torch-free tests on every Python and dependency range it claims.
+
+    make test-compat                   # all sessions (what .ci/run runs after `make test`)
+    nox -s "newest-3.12"               # one session; `nox -l` lists them
+
+- newest-3.12, newest-3.13: the newest release of every torch-free dependency, resolved fresh.
+- oldest-3.10: every direct dependency at its pyproject lower bound (uv's lowest-direct); the
+  session fails if one did not install at exactly its bound, so the bounds stay true.
+
+Each session is a fresh uv virtualenv holding kvcap (`--no-deps`) and its requirements minus
+the torch stack (TORCH_STACK), and asserts torch is absent. Tests marked `torch` (declared in
+tests/conftest.py) and Textual `snapshot` tests run on the main job (`make test`) only.
+
+uv does not read pip's configuration: `pip config list` is turned into UV_* variables (find-links,
+extra indexes, constraints) so uv sees the same wheels pip does, and uv never downloads a Python:
+the interpreters come from PATH or from pyenv's `$(pyenv root)/versions/`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import nox
+from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_venv = "no"
+
+NEWEST_PYTHONS = ["3.12", "3.13"]
+OLDEST_PYTHON = "3.10"
+# Requirements that need torch (or are torch): installed and tested by the main job only.
+TORCH_STACK = {"torch", "peft", "bitsandbytes", "accelerate"}
+PYTEST_ARGS = ["-m", "not torch and not snapshot", "-p", "no:cacheprovider", "-q", "--no-header"]
+
+
+def _find_python(version: str) -> str | None:
+    """An interpreter for `version` ("3.12"): on PATH, else the newest pyenv build of it."""
+    on_path = shutil.which(f"python{version}")
+    if on_path and subprocess.run([on_path, "-c", ""], capture_output=True).returncode == 0:
+        return on_path  # pyenv's shims exist for every build but fail unless it is selected
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    if shutil.which("pyenv"):
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or root
+    builds = sorted(
+        glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.split(os.sep)[-3].split(".")],
+    )
+    return builds[-1] if builds else None
+
+
+def _put_pythons_on_path(versions: list[str]) -> None:
+    """Prepend each found interpreter's folder to PATH, where nox and uv look for `pythonX.Y`."""
+    dirs = [os.path.dirname(p) for p in map(_find_python, versions) if p]
+    os.environ["PATH"] = os.pathsep.join([*dict.fromkeys(dirs), os.environ.get("PATH", "")])
+
+
+def _pip_settings_as_uv() -> dict[str, str]:
+    """pip's index settings (`pip config list`, PIP_* variables) as uv's UV_* variables."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+    ).stdout
+    pip: dict[str, str] = {}
+    for line in out.splitlines():  # global.find-links='/opt/wheels' (later scopes win)
+        key, _, value = line.partition("=")
+        pip[key.split(".", 1)[-1]] = value.strip().strip("'\"")
+    for name in ("index-url", "extra-index-url", "find-links", "constraint"):
+        env = os.environ.get("PIP_" + name.upper().replace("-", "_"))
+        if env:
+            pip[name] = env
+    uv = {"UV_PYTHON_DOWNLOADS": "never", "UV_INDEX_STRATEGY": "unsafe-best-match"}
+    if pip.get("index-url"):
+        uv["UV_INDEX_URL"] = pip["index-url"]
+    if pip.get("extra-index-url"):
+        uv["UV_EXTRA_INDEX_URL"] = " ".join(pip["extra-index-url"].split())
+    if pip.get("find-links"):
+        uv["UV_FIND_LINKS"] = ",".join(pip["find-links"].split())
+    if pip.get("constraint"):
+        uv["UV_CONSTRAINT"] = " ".join(pip["constraint"].split())
+    return uv
+
+
+def _requirements() -> list[Requirement]:
+    """kvcap's requirements and its `dev` extra, without the torch stack."""
+    with open("pyproject.toml", "rb") as fh:
+        project = tomllib.load(fh)["project"]
+    names = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return [r for r in map(Requirement, names) if r.name.lower() not in TORCH_STACK]
+
+
+def _prepare(session: nox.Session, resolution: str) -> list[Requirement]:
+    """Install kvcap (no deps) and its torch-free requirements at `resolution`; prove no torch."""
+    session.env.update(_pip_settings_as_uv())
+    reqs = _requirements()
+    session.install("--no-deps", ".")
+    session.install(f"--resolution={resolution}", "--refresh", *map(str, reqs))
+    session.run(
+        "python", "-c",
+        "import importlib.util, sys; sys.exit('torch is installed in a torch-free session' "
+        "if importlib.util.find_spec('torch') else 0)",
+    )
+    return reqs
+
+
+# The lower-bound check, run inside the session's Python: every direct requirement that applies
+# there must be installed at exactly its `>=` bound.
+CHECK_BOUNDS = """
+import sys
+from importlib.metadata import version
+from packaging.requirements import Requirement
+from packaging.version import Version
+bad = []
+for text in sys.argv[1:]:
+    req = Requirement(text)
+    if req.marker and not req.marker.evaluate():
+        continue
+    low = min((Version(s.version) for s in req.specifier if s.operator in (">=", "==")), default=None)
+    got = Version(version(req.name))
+    print(f"{req.name:24} bound {str(low):10} installed {got}")
+    if low is not None and got != low:
+        bad.append(f"{req.name} installed {got}, bound {low}")
+if bad:
+    sys.exit("lower bounds no resolver installs (raise them in pyproject.toml): " + "; ".join(bad))
+"""
+
+
+def _run_tests(session: nox.Session) -> None:
+    session.run("uv", "pip", "freeze", external=True)  # the versions this session tested
+    session.run("python", "-m", "pytest", *PYTEST_ARGS, *session.posargs)
+
+
+_put_pythons_on_path([*NEWEST_PYTHONS, OLDEST_PYTHON])
+
+
+@nox.session(python=NEWEST_PYTHONS)
+def newest(session: nox.Session) -> None:
+    """Newest torch-free dependencies, resolved fresh, on a recent Python."""
+    _prepare(session, "highest")
+    _run_tests(session)
+
+
+@nox.session(python=OLDEST_PYTHON)
+def oldest(session: nox.Session) -> None:
+    """Every direct dependency at its pyproject lower bound, on the oldest Python allowed."""
+    reqs = _prepare(session, "lowest-direct")
+    session.install("packaging")
+    session.run("python", "-c", CHECK_BOUNDS, *map(str, reqs))
+    _run_tests(session)
