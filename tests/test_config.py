@@ -44,7 +44,10 @@ def _toml_keys(data, prefix=""):
 
 
 def test_repo_kvcap_toml_names_every_key_with_a_comment():
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     text = (REPO / "kvcap.toml").read_text(encoding="utf-8")
     assert set(_toml_keys(tomllib.loads(text))) == set(_all_keys(Config()))

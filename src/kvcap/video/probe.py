@@ -140,7 +140,9 @@ def video_stream(container: Any, path: Path) -> Any:
     if fmt in IMAGE_FORMATS or fmt.endswith(IMAGE_FORMATS_SUFFIX):
         kind, what = sniff(path)
         raise NotAVideo(path, f"not a video ({what if kind == 'image' else 'a still image'})")
-    streams = [s for s in container.streams.video if not (s.disposition & 0x0400)]  # not cover art
+    from kvcap.video.backends.avcompat import is_cover_art
+
+    streams = [s for s in container.streams.video if not is_cover_art(s)]
     if not streams:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         raise NoVideoStream(path, f"no video stream (has: {', '.join(kinds)})")

@@ -6,6 +6,8 @@ through here, so a new PyAV release is handled (and tested) in one module:
 - `open_input(path)`: `av.open(path, "r")` that never fails on metadata that is not UTF-8.
   av 17-18 decode metadata strictly unless told `metadata_errors="ignore"`; av 19 removed that
   argument (passing it raises TypeError) and decodes with surrogate escapes instead.
+- `is_cover_art(stream)`: the stream is an attached picture (cover art), not video. av 19's
+  `stream.disposition` is an IntFlag; av 17's a plain Flag that `& int` rejects (TypeError).
 - `to_rgb24(frame, width, height, interpolation, threads)`: swscale's RGB conversion and
   scaling in one pass. `threads=` exists from av 17 on (av 12-16 raise TypeError on it, which
   is why pyproject's lower bound is 17: rotation, dispositions and index entries, which the
@@ -46,3 +48,12 @@ def open_input(path: str) -> Any:
 def to_rgb24(frame: Any, width: int, height: int, interpolation: str, threads: int) -> Any:
     """(height, width, 3) uint8: the frame scaled and converted to RGB by swscale in one pass."""
     return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=interpolation, threads=threads)
+
+
+ATTACHED_PIC = 0x0400  # AV_DISPOSITION_ATTACHED_PIC
+
+
+def is_cover_art(stream: Any) -> bool:
+    """Whether a stream is cover art (an attached picture), on every PyAV release."""
+    disposition = stream.disposition
+    return bool(int(getattr(disposition, "value", disposition)) & ATTACHED_PIC)
