@@ -47,5 +47,8 @@ $(COMPAT_TOOLS): | $(PY)
 	$(PY) -m pip install --quiet $(NOX_SPEC)
 	touch $(COMPAT_TOOLS)
 
+# Ends with one line per session: its Python and pass/fail counts (.nox/*.summary).
 test-compat: $(COMPAT_TOOLS)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/nox $(NOX_ARGS)
+	rm -f .nox/*.summary
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/nox $(NOX_ARGS); status=$$?; \
+	echo "== make test-compat: torch-free tests per Python"; cat .nox/*.summary 2>/dev/null; exit $$status

@@ -134,8 +134,33 @@ if bad:
 
 
 def _run_tests(session: nox.Session) -> None:
+    """Run the torch-free tests; leave a one-line summary in .nox/<session>.summary."""
     session.run("uv", "pip", "freeze", external=True)  # the versions this session tested
-    session.run("python", "-m", "pytest", *PYTEST_ARGS, *session.posargs)
+    version = session.run("python", "-c", "import platform; print(platform.python_version())", silent=True)
+    report = os.path.abspath(os.path.join(".nox", f"{session.name}.xml"))
+    summary = os.path.join(".nox", f"{session.name}.summary")
+    if os.path.exists(summary):
+        os.unlink(summary)
+    try:
+        session.run("python", "-m", "pytest", *PYTEST_ARGS, f"--junitxml={report}", *session.posargs)
+    finally:
+        _write_summary(summary, f"{session.name} (Python {str(version).strip()})", report)
+
+
+def _write_summary(path: str, label: str, report: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    if not os.path.exists(report):
+        line = f"{label}: no test report (the session stopped before pytest finished)"
+    else:
+        suite = ET.parse(report).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+        passed = n["tests"] - n["failures"] - n["errors"] - n["skipped"]
+        line = (f"{label}: {passed} passed, {n['failures']} failed, {n['errors']} errors, "
+                f"{n['skipped']} skipped in {float(suite.get('time', 0)):.0f} s")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(line + "\n")
 
 
 _put_pythons_on_path([*NEWEST_PYTHONS, OLDEST_PYTHON])
