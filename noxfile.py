@@ -35,6 +35,8 @@ except ModuleNotFoundError:  # Python 3.10
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "no"
+# nox creates each venv with `uv venv`, which would otherwise download a missing Python.
+os.environ["UV_PYTHON_DOWNLOADS"] = "never"
 
 NEWEST_PYTHONS = ["3.12", "3.13"]
 OLDEST_PYTHON = "3.10"
@@ -60,7 +62,11 @@ def _find_python(version: str) -> str | None:
 
 def _put_pythons_on_path(versions: list[str]) -> None:
     """Prepend each found interpreter's folder to PATH, where nox and uv look for `pythonX.Y`."""
-    dirs = [os.path.dirname(p) for p in map(_find_python, versions) if p]
+    found = {v: _find_python(v) for v in versions}
+    for version in (v for v, p in found.items() if p is None):
+        print(f"noxfile: no Python {version} on PATH or under $(pyenv root)/versions/{version}.*; "
+              f"its sessions will fail (install it, e.g. `pyenv install {version}`)", file=sys.stderr)
+    dirs = [os.path.dirname(p) for p in found.values() if p]
     os.environ["PATH"] = os.pathsep.join([*dict.fromkeys(dirs), os.environ.get("PATH", "")])
 
 
@@ -99,6 +105,7 @@ def _requirements() -> list[Requirement]:
 
 def _prepare(session: nox.Session, resolution: str) -> list[Requirement]:
     """Install kvcap (no deps) and its torch-free requirements at `resolution`; prove no torch."""
+    _summary_line(session, "stopped before its tests ran (see the log above)")
     session.env.update(_pip_settings_as_uv())
     reqs = _requirements()
     session.install("--no-deps", ".")
@@ -138,29 +145,34 @@ def _run_tests(session: nox.Session) -> None:
     session.run("uv", "pip", "freeze", external=True)  # the versions this session tested
     version = session.run("python", "-c", "import platform; print(platform.python_version())", silent=True)
     report = os.path.abspath(os.path.join(".nox", f"{session.name}.xml"))
-    summary = os.path.join(".nox", f"{session.name}.summary")
-    if os.path.exists(summary):
-        os.unlink(summary)
+    if os.path.exists(report):
+        os.unlink(report)
     try:
         session.run("python", "-m", "pytest", *PYTEST_ARGS, f"--junitxml={report}", *session.posargs)
     finally:
-        _write_summary(summary, f"{session.name} (Python {str(version).strip()})", report)
+        _summary_line(session, _counts(report), f"Python {str(version).strip()}")
 
 
-def _write_summary(path: str, label: str, report: str) -> None:
+def _counts(report: str) -> str:
+    """'N passed, N failed, N errors, N skipped in S s' from a pytest JUnit XML report."""
     import xml.etree.ElementTree as ET
 
     if not os.path.exists(report):
-        line = f"{label}: no test report (the session stopped before pytest finished)"
-    else:
-        suite = ET.parse(report).getroot()
-        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-        n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
-        passed = n["tests"] - n["failures"] - n["errors"] - n["skipped"]
-        line = (f"{label}: {passed} passed, {n['failures']} failed, {n['errors']} errors, "
-                f"{n['skipped']} skipped in {float(suite.get('time', 0)):.0f} s")
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+        return "no test report (pytest did not finish)"
+    suite = ET.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    passed = n["tests"] - n["failures"] - n["errors"] - n["skipped"]
+    return (f"{passed} passed, {n['failures']} failed, {n['errors']} errors, "
+            f"{n['skipped']} skipped in {float(suite.get('time', 0)):.0f} s")
+
+
+def _summary_line(session: nox.Session, text: str, python: str = "") -> None:
+    """.nox/<session>.summary: the line `make test-compat` prints for this session at the end."""
+    os.makedirs(".nox", exist_ok=True)
+    label = f"{session.name} ({python})" if python else session.name
+    with open(os.path.join(".nox", f"{session.name}.summary"), "w", encoding="utf-8") as fh:
+        fh.write(f"{label}: {text}\n")
 
 
 _put_pythons_on_path([*NEWEST_PYTHONS, OLDEST_PYTHON])
@@ -173,7 +185,7 @@ def newest(session: nox.Session) -> None:
     _run_tests(session)
 
 
-@nox.session(python=OLDEST_PYTHON)
+@nox.session(python=[OLDEST_PYTHON])
 def oldest(session: nox.Session) -> None:
     """Every direct dependency at its pyproject lower bound, on the oldest Python allowed."""
     reqs = _prepare(session, "lowest-direct")
