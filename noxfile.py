@@ -6,6 +6,9 @@
 - newest-3.12, newest-3.13: the newest release of every torch-free dependency, resolved fresh.
 - oldest-3.10: every direct dependency at its pyproject lower bound (uv's lowest-direct); the
   session fails if one did not install at exactly its bound, so the bounds stay true.
+- oldest_torch-3.11: the torch stack's bounds (transformers, peft, bitsandbytes, accelerate)
+  with the local CPU torch wheel (TORCH_SPEC, default torch==2.13.0), running the torch tests
+  that are not `slow`. torch's own bound (2.11) is what ran on the lent GPU machines.
 
 Each session is a fresh uv virtualenv holding kvcap (`--no-deps`) and its requirements minus
 the torch stack (TORCH_STACK), and asserts torch is absent. Tests marked `torch` (declared in
@@ -40,6 +43,7 @@ os.environ["UV_PYTHON_DOWNLOADS"] = "never"
 
 NEWEST_PYTHONS = ["3.12", "3.13"]
 OLDEST_PYTHON = "3.10"
+TORCH_PYTHON = "3.11"  # the local CPU torch wheel's Python (/opt/wheels: torch 2.13.0, cp311)
 # Requirements that need torch (or are torch): installed and tested by the main job only.
 TORCH_STACK = {"torch", "peft", "bitsandbytes", "accelerate"}
 PYTEST_ARGS = ["-m", "not torch and not snapshot", "-p", "no:cacheprovider", "-q", "--no-header"]
@@ -95,12 +99,13 @@ def _pip_settings_as_uv() -> dict[str, str]:
     return uv
 
 
-def _requirements() -> list[Requirement]:
-    """kvcap's requirements and its `dev` extra, without the torch stack."""
+def _requirements(torch_stack: bool = False) -> list[Requirement]:
+    """kvcap's requirements and its `dev` extra: without the torch stack, or without torch only."""
     with open("pyproject.toml", "rb") as fh:
         project = tomllib.load(fh)["project"]
     names = project["dependencies"] + project["optional-dependencies"]["dev"]
-    return [r for r in map(Requirement, names) if r.name.lower() not in TORCH_STACK]
+    leave_out = {"torch"} if torch_stack else TORCH_STACK
+    return [r for r in map(Requirement, names) if r.name.lower() not in leave_out]
 
 
 def _prepare(session: nox.Session, resolution: str) -> list[Requirement]:
@@ -140,7 +145,7 @@ if bad:
 """
 
 
-def _run_tests(session: nox.Session) -> None:
+def _run_tests(session: nox.Session, pytest_args: list[str] = PYTEST_ARGS) -> None:
     """Run the torch-free tests; leave a one-line summary in .nox/<session>.summary."""
     session.run("uv", "pip", "freeze", external=True)  # the versions this session tested
     version = session.run("python", "-c", "import platform; print(platform.python_version())", silent=True)
@@ -148,7 +153,7 @@ def _run_tests(session: nox.Session) -> None:
     if os.path.exists(report):
         os.unlink(report)
     try:
-        session.run("python", "-m", "pytest", *PYTEST_ARGS, f"--junitxml={report}", *session.posargs)
+        session.run("python", "-m", "pytest", *pytest_args, f"--junitxml={report}", *session.posargs)
     finally:
         _summary_line(session, _counts(report), f"Python {str(version).strip()}")
 
@@ -175,7 +180,7 @@ def _summary_line(session: nox.Session, text: str, python: str = "") -> None:
         fh.write(f"{label}: {text}\n")
 
 
-_put_pythons_on_path([*NEWEST_PYTHONS, OLDEST_PYTHON])
+_put_pythons_on_path([*NEWEST_PYTHONS, OLDEST_PYTHON, TORCH_PYTHON])
 
 
 @nox.session(python=NEWEST_PYTHONS)
@@ -192,3 +197,18 @@ def oldest(session: nox.Session) -> None:
     session.install("packaging")
     session.run("python", "-c", CHECK_BOUNDS, *map(str, reqs))
     _run_tests(session)
+
+
+@nox.session(python=[TORCH_PYTHON])
+def oldest_torch(session: nox.Session) -> None:
+    """The torch stack's lower bounds (transformers, peft, bitsandbytes, accelerate) with the
+    local torch wheel (TORCH_SPEC), running the torch tests that are not `slow`."""
+    _summary_line(session, "stopped before its tests ran (see the log above)")
+    session.env.update(_pip_settings_as_uv())
+    reqs = _requirements(torch_stack=True)
+    session.install("--no-deps", ".")
+    torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
+    session.install("--resolution=lowest-direct", "--refresh", torch_spec, *map(str, reqs))
+    session.install("packaging")
+    session.run("python", "-c", CHECK_BOUNDS, *map(str, reqs))
+    _run_tests(session, ["-m", "torch and not slow", "-p", "no:cacheprovider", "-q", "--no-header"])
