@@ -99,10 +99,14 @@ def _pip_settings_as_uv() -> dict[str, str]:
     return uv
 
 
+def _pyproject() -> dict:
+    with open("pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)["project"]
+
+
 def _requirements(torch_stack: bool = False) -> list[Requirement]:
     """kvcap's requirements and its `dev` extra: without the torch stack, or without torch only."""
-    with open("pyproject.toml", "rb") as fh:
-        project = tomllib.load(fh)["project"]
+    project = _pyproject()
     names = project["dependencies"] + project["optional-dependencies"]["dev"]
     leave_out = {"torch"} if torch_stack else TORCH_STACK
     return [r for r in map(Requirement, names) if r.name.lower() not in leave_out]
@@ -207,8 +211,11 @@ def oldest_torch(session: nox.Session) -> None:
     session.env.update(_pip_settings_as_uv())
     reqs = _requirements(torch_stack=True)
     session.install("--no-deps", ".")
-    torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
-    session.install("--resolution=lowest-direct", "--refresh", torch_spec, *map(str, reqs))
+    # torch first, newest that TORCH_SPEC and pyproject allow (lowest-direct on a bare `torch`
+    # would fetch an ancient multi-GB CUDA build); the rest at their bounds around it.
+    torch_req = next(r for r in map(Requirement, _pyproject()["dependencies"]) if r.name == "torch")
+    session.install(os.environ.get("TORCH_SPEC") or "torch==2.13.0", str(torch_req))
+    session.install("--resolution=lowest-direct", "--refresh", *map(str, reqs))
     session.install("packaging")
     session.run("python", "-c", CHECK_BOUNDS, *map(str, reqs))
     _run_tests(session, ["-m", "torch and not slow", "-p", "no:cacheprovider", "-q", "--no-header"])
