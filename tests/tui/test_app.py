@@ -260,7 +260,9 @@ def test_mouse_opens_a_run_and_theme_switch_recolours(make_app) -> None:
             assert app.theme == "textual-light"
             assert str(before) == str(after) == "running" and before.style != after.style
             await pilot.click("#runs", offset=(6, 2))  # second data row: cabs-stale
-            await pilot.click("#runs", offset=(6, 2))  # clicking the highlighted row opens it
+            await pilot.pause()
+            if type(app.screen).__name__ != "RunDetailScreen":  # textual >= 8: a first click only highlights
+                await pilot.click("#runs", offset=(6, 2))  # clicking the highlighted row opens it
             await pilot.pause()
             assert type(app.screen).__name__ == "RunDetailScreen" and app.screen.reader.name == "cabs-stale"
             assert "stale" in static_text(app.screen, "#run-summary")

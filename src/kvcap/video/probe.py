@@ -122,6 +122,7 @@ def open_container(path: str | Path) -> Iterator[Any]:
     """`av.open` with every failure mapped to a typed `VideoError`."""
     import av
 
+    from kvcap.video.backends.avcompat import open_input
     from kvcap.video.source import is_zip_member, open_member_container
 
     path = Path(path)
@@ -131,7 +132,7 @@ def open_container(path: str | Path) -> Iterator[Any]:
         return
     check_file(path)
     try:
-        container = av.open(str(path), "r", metadata_errors="ignore")
+        container = open_input(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise _open_failure(path, exc) from None
     try:
@@ -146,7 +147,9 @@ def video_stream(container: Any, path: Path) -> Any:
     if fmt in IMAGE_FORMATS or fmt.endswith(IMAGE_FORMATS_SUFFIX):
         kind, what = sniff(path)
         raise NotAVideo(path, f"not a video ({what if kind == 'image' else 'a still image'})")
-    streams = [s for s in container.streams.video if not (s.disposition & 0x0400)]  # not cover art
+    from kvcap.video.backends.avcompat import is_cover_art
+
+    streams = [s for s in container.streams.video if not is_cover_art(s)]
     if not streams:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         raise NoVideoStream(path, f"no video stream (has: {', '.join(kinds)})")

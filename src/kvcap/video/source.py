@@ -274,9 +274,11 @@ def open_member_container(path: str | Path, open_failure) -> Iterator[object]:
     """`av.open` on a zip member's file object; `open_failure(path, exc)` maps av.open's errors."""
     import av
 
+    from kvcap.video.backends.avcompat import open_input
+
     with open_source(path) as handle:
         try:
-            container = av.open(handle, "r", metadata_errors="ignore")
+            container = open_input(handle)
         except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
             raise open_failure(Path(path), exc) from None
         try:

@@ -16,6 +16,8 @@ from kvcap.data.synth.renderer import render_frames
 from kvcap.data.synth.scenes import SceneSpec, sample_scene
 
 MANIFEST_NAME = "manifest.jsonl"
+# libx264 settings that make a clip's bytes a function of its frames (see encode_mp4).
+X264_OPTIONS = {"preset": "veryfast", "threads": "1", "mbtree": "0"}
 CLIPS_DIR = "clips"
 
 
@@ -63,8 +65,16 @@ def _umask() -> int:
 def encode_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 20) -> None:
     """Encode (T, H, W, 3) uint8 RGB frames as H.264 yuv420p mp4, written atomically.
 
-    One encoder thread: x264's output then does not depend on the machine's core count, so a
-    seed gives the same bytes everywhere (and the clips are tiny anyway).
+    Same frames, same bytes, on one machine and PyAV build, in any process state:
+
+    - One encoder thread: x264's output then does not depend on the machine's core count.
+    - No macroblock tree (`mbtree=0`): x264's AVX-512 mbtree code reads heap memory it never
+      wrote, so its output followed whatever the process's heap held before. A fresh process
+      (zeroed pages) hid it; a long one (a test session, a big synth run) did not. Measured
+      with the heap dirtied between 60 encodes of one clip: 14 different files by default,
+      1 with AVX-512 left out of x264's `asm` flags, 1 with `mbtree=0`
+      (tests/compat/test_synth_determinism.py). `mbtree=0` is used because an `asm` flag
+      list names CPU features, and naming one the CPU lacks kills the process (SIGILL).
     """
     import av  # heavy; only when writing clips
 
@@ -77,7 +87,7 @@ def encode_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 20) ->
             stream = container.add_stream("libx264", rate=Fraction(fps, 1))
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
-            stream.codec_context.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            stream.codec_context.options = X264_OPTIONS | {"crf": str(crf)}
             stream.codec_context.thread_count = 1
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):

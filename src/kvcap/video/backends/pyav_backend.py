@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kvcap.video.backends.avcompat import to_rgb24
 from kvcap.video.errors import VideoCorrupt
 from kvcap.video.geometry import decode_size, finish_frame
 from kvcap.video.probe import VideoInfo, inspect, open_container, video_stream
@@ -131,7 +132,7 @@ def choose_frames(decoder: _Decoder, targets: list[int], keyframes: list[int], m
 def to_rgb(frame, info: VideoInfo, size: int | None) -> np.ndarray:
     """(S, S, 3) uint8 (or native (H, W, 3)): swscale scales and converts in one pass."""
     width, height = decode_size(info.coded_width, info.coded_height, size)
-    rgb = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=INTERPOLATION, threads=SCALE_THREADS)
+    rgb = to_rgb24(frame, width, height, INTERPOLATION, SCALE_THREADS)
     return finish_frame(rgb, info.rotation, size)
 
 
