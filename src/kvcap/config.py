@@ -178,6 +178,12 @@ class GenerationConfig:
     """>1 discourages repeating tokens (1 = off)."""
     no_repeat_ngram_size: int = 0
     """Forbid repeating any n-gram of this size (0 = off)."""
+    min_new_tokens: int = 0
+    """Generate at least this many tokens before a stop token may end the caption (0 = off;
+    benchmarks set it to force the token count, as random weights rarely stop)."""
+    engine: str = "auto"
+    """Decoding loop: `static` (kvcap's static-cache loop, CUDA graphs on a GPU), `hf`
+    (transformers' generate), `auto` = static for greedy decoding, hf for sampling, beams and n-gram bans."""
 
 
 @dataclass
@@ -188,15 +194,17 @@ class CaptionConfig:
     """Output folder for `captions.jsonl` and subtitle files."""
     formats: list[str] = field(default_factory=lambda: ["jsonl", "srt"])
     """Outputs: any of `jsonl`, `srt`, `vtt`."""
-    batch_size: int = 4
-    """Videos per generation batch."""
+    batch_size: int | str = "auto"
+    """Videos per generation batch; `auto` = on a GPU the largest batch that fits (measured at
+    start-up), on a CPU 4."""
     segment: float = 0.0
     """Caption fixed windows of this many seconds, one cue each (0 = whole clip)."""
     device: str = "auto"
     """`auto` (CUDA when present), `cpu` or `cuda`."""
-    quantization: str = "checkpoint"
-    """LLM weights for captioning: `checkpoint` (as trained), `none`, `8bit` or `4bit`. `none`
-    folds LoRA into the weights and decoded 2.4x faster than 4-bit on an H100 (bench/RESULTS.md)."""
+    quantization: str = "auto"
+    """LLM weights for captioning: `auto` (on a GPU `none` when the bf16 LLM fits the free memory
+    at the batch, else `4bit`; on a CPU as trained), `checkpoint` (as trained), `none`, `8bit` or
+    `4bit`. `none` folds LoRA into the weights and decoded 2.4x faster than 4-bit on an H100 (bench/RESULTS.md)."""
     workers: int = 2
     """Background decoding workers."""
 
@@ -255,7 +263,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.*.llm": ("frozen", "lora", "full"),
     "train.best_metric": ("meteor", "siglip", "diversity", "loss"),
     "caption.device": ("auto", "cpu", "cuda"),
-    "caption.quantization": ("checkpoint", "none", "8bit", "4bit"),
+    "caption.quantization": ("auto", "checkpoint", "none", "8bit", "4bit"),
+    "generation.engine": ("auto", "hf", "static"),
     "score.tokenizer": ("kiwi", "whitespace", "char"),
 }
 LIST_CHOICES: dict[str, tuple[str, ...]] = {
@@ -292,6 +301,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "generation.top_p": (0, 1, False),
     "generation.repetition_penalty": (0, None, False),
     "generation.no_repeat_ngram_size": (0, None, True),
+    "generation.min_new_tokens": (0, None, True),
     "caption.batch_size": (1, None, True),
     "caption.segment": (0, None, True),
     "caption.workers": (0, 64, True),
@@ -330,6 +340,8 @@ def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is list:
         return f"a list of {_type_name(get_args(tp)[0])}s"
+    if get_args(tp) and origin is not list:  # a union such as int | str
+        return " or ".join(_type_name(t) for t in get_args(tp))
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
@@ -341,6 +353,13 @@ def _coerce(value: Any, tp: Any, key: str, where: "_Where") -> Any:
         if not isinstance(value, list):
             raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
         return [_coerce(v, item_tp, key, where) for v in value]
+    if get_args(tp):  # int | str ("auto"): the first member that takes the value
+        for member in get_args(tp):
+            try:
+                return _coerce(value, member, key, where)
+            except ConfigError:
+                continue
+        raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
     if tp is bool:
         if not isinstance(value, bool):
             raise where.error(key, f"expected true/false, got {_show(value)}")
@@ -377,6 +396,10 @@ def _check_value(key: str, value: Any, where: "_Where") -> None:
         for item in value:
             if item not in LIST_CHOICES[pkey]:
                 raise where.error(key, f"unknown item {_show(item)} (valid: {', '.join(LIST_CHOICES[pkey])})")
+    if pkey in RANGES and isinstance(value, str):  # a number field that also takes "auto"
+        if value != "auto":
+            raise where.error(key, f"must be a number or \"auto\", got {_show(value)}")
+        return
     if pkey in RANGES:
         lo, hi, lo_inclusive = RANGES[pkey]
         if lo is not None and (value < lo or (value == lo and not lo_inclusive)):

@@ -27,6 +27,24 @@ NO_CHECKPOINT = (
 MAX_LISTED_FAILURES = 20
 
 
+class _BatchSizeType(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or `auto`", param, ctx)
+        if number < 1:
+            self.fail(f"{number} is smaller than 1", param, ctx)
+        return number
+
+
+BATCH_SIZE = _BatchSizeType()
+
+
 class DefaultCommandGroup(click.Group):
     """A group whose first argument falls back to a default subcommand.
 
@@ -69,7 +87,8 @@ def caption() -> None:
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
 @click.option("--format", "formats", default=None, metavar="LIST",
               help="Comma list of jsonl, srt, vtt, or `all` (captions.jsonl is always written: resume reads it).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos (or windows) per generation batch.")
+@click.option("--batch-size", type=BATCH_SIZE, default=None,
+              help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click.IntRange(1, 256), default=None, help="Frames per clip (default: the checkpoint's).")
 @click.option("--segment", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Caption fixed windows of this length, one cue each (0 = whole clip).")
@@ -78,13 +97,14 @@ def caption() -> None:
 @click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="auto = CUDA when present, else CPU.")
-@click.option("--quantization", type=click.Choice(["checkpoint", "none", "8bit", "4bit"]), default=None,
-              help="LLM weights: as trained (checkpoint), or none/8bit/4bit; none is fastest where it fits.")
+@click.option("--quantization", type=click.Choice(["auto", "checkpoint", "none", "8bit", "4bit"]), default=None,
+              help="LLM weights: auto (GPU: none when it fits, else 4bit; CPU: as trained), as trained "
+                   "(checkpoint), or none/8bit/4bit; none is fastest where it fits.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None, help="Background decoding threads.")
 @click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
-        batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
+        batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
         config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
@@ -120,8 +140,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
 
-    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device,
-                                                            cfg.caption.quantization)
+    cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)  # issue 17: auto quantization/batch
     reporter = ProgressReporter(out_dir=out_dir, checkpoint=checkpoint_id, device=device_name,
                                 batch_size=cfg.caption.batch_size, workers=cfg.caption.workers, shard=shard_spec)
     stop = threading.Event()
@@ -175,6 +194,40 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
             signal.signal(signal.SIGINT, previous)
         reporter.close()
     return "interrupted" if stop.is_set() else "finished"
+
+
+def _autotuned_captioner(cfg):
+    """Resolve `auto` quantization and batch size (kvcap.caption.autotune), load the model, and
+    say on the first line what was chosen and why -> (cfg with both resolved, captioner, id, device)."""
+    import dataclasses
+
+    from kvcap.caption import autotune
+    from kvcap.model.checkpoint import CheckpointError
+    from kvcap.model.vision import resolve_device
+
+    device_name = str(resolve_device(cfg.caption.device))
+    requested_batch = cfg.caption.batch_size
+    try:
+        quant = autotune.decide_quantization(
+            cfg.caption.quantization, cfg.caption.checkpoint, device_name, requested_batch,
+            prompt_tokens=_prompt_tokens_hint(), max_new_tokens=cfg.generation.max_new_tokens)
+    except (CheckpointError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device, quant.value)
+    free = autotune.free_cuda_bytes(device_name)
+    probe = autotune.probe_batches(captioner, cfg.generation) if free is not None and requested_batch == "auto" else None
+    batch = autotune.choose_batch(requested_batch, device=device_name, probe=probe, free_bytes=free)
+    autotune.empty_cuda_cache()
+    click.echo(f"quantization {quant.value} ({quant.reason}); batch {batch.value} ({batch.reason}); "
+               f"engine {cfg.generation.engine}", err=True)
+    caption = dataclasses.replace(cfg.caption, quantization=quant.value, batch_size=batch.value)
+    return dataclasses.replace(cfg, caption=caption), captioner, checkpoint_id, device_name
+
+
+def _prompt_tokens_hint() -> int:
+    """Prompt length used to size the KV cache before the model is loaded: the largest projector's
+    visual tokens (mlp2x_gelu on CLIP-L/336, 8 frames: 8 x 576 = 4,608) plus the template."""
+    return 4608 + 64
 
 
 def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):

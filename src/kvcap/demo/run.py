@@ -70,6 +70,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
         raise DemoError(f"{exc}; {BUILD_HINT}" if checkpoint == "demo" else str(exc)) from None
 
     from kvcap.caption import caption_folder
+    from kvcap.caption.autotune import fixed_batch
     from kvcap.data.synth import synthesize
     from kvcap.metrics import score_predictions
     from kvcap.metrics.grounding import grounding_report
@@ -85,7 +86,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
     results = {
         Path(r.video).stem: r
         for r in caption_folder(
-            [scenes / "clips"], captioner, out_dir, formats=("jsonl", "srt"), batch_size=cfg.caption.batch_size,
+            [scenes / "clips"], captioner, out_dir, formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size),
             overwrite=True, workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend,
             checkpoint=checkpoint,
         )

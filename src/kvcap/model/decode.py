@@ -201,10 +201,13 @@ class StaticDecoder:
     # ------------------------------------------------------------------ generate
 
     @torch.no_grad()
-    def generate(self, embeds: torch.Tensor, mask: torch.Tensor, settings: GreedySettings) -> torch.Tensor:
+    def generate(self, embeds: torch.Tensor, mask: torch.Tensor, settings: GreedySettings,
+                 run_steps: int | None = None) -> torch.Tensor:
         """(B, L, D) left-padded prompt embeddings + (B, L) mask -> (B, n <= max_new_tokens) new ids (CPU).
 
         Rows that finished early hold the pad id after their stop token, as `llm.generate`'s do.
+        `run_steps` stops after that many tokens while sizing everything for max_new_tokens (the
+        memory probe of `--batch-size auto`).
         """
         batch, length = mask.shape
         device = embeds.device
@@ -239,7 +242,7 @@ class StaticDecoder:
         graphs = self._use_graphs(device) and not state.graph_failed
         warmup = 2 if graphs else 0
         steps = 1
-        while steps < max_new:
+        while steps < min(max_new, run_steps or max_new):
             if steps % self.check_every == 0 and not bool(state.unfinished.any()):
                 break  # one host sync every check_every steps
             if graphs and steps > warmup:
