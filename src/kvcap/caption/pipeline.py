@@ -300,6 +300,9 @@ class _Decoder:
         self.workers = workers
         self.closed = threading.Event()
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, lookahead))
+        from kvcap.video import threads
+
+        threads.set_decoder_threads(threads.plan(workers)[1])  # workers x FFmpeg threads = the cores
         self.pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvcap-decode",
                                         initializer=_yield_to_the_model) if workers > 0 else None)
         self.thread: threading.Thread | None = None
@@ -432,6 +435,10 @@ def caption_folder(
         paths = [paths]
     fmts = parse_formats(formats)
     shard = parse_shard(shard)
+    if workers == "auto":  # sized to the cores (kvcap.video.threads)
+        from kvcap.video.threads import plan
+
+        workers = plan(workers)[0]
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if generation is None:

@@ -27,8 +27,11 @@ NO_CHECKPOINT = (
 MAX_LISTED_FAILURES = 20
 
 
-class _BatchSizeType(click.ParamType):
+class _CountOrAuto(click.ParamType):
     name = "N|auto"
+
+    def __init__(self, low: int, high: int | None = None):
+        self.low, self.high = low, high
 
     def convert(self, value, param, ctx):
         if isinstance(value, int) or str(value).strip().lower() == "auto":
@@ -37,12 +40,13 @@ class _BatchSizeType(click.ParamType):
             number = int(value)
         except ValueError:
             self.fail(f"{value!r} is not a whole number or `auto`", param, ctx)
-        if number < 1:
-            self.fail(f"{number} is smaller than 1", param, ctx)
+        if number < self.low or (self.high is not None and number > self.high):
+            self.fail(f"{number} is not in {self.low}..{self.high or 'any'}", param, ctx)
         return number
 
 
-BATCH_SIZE = _BatchSizeType()
+BATCH_SIZE = _CountOrAuto(1)
+WORKERS = _CountOrAuto(0, 64)
 
 
 class DefaultCommandGroup(click.Group):
@@ -100,12 +104,13 @@ def caption() -> None:
 @click.option("--quantization", type=click.Choice(["auto", "checkpoint", "none", "8bit", "4bit"]), default=None,
               help="LLM weights: auto (GPU: none when it fits, else 4bit; CPU: as trained), as trained "
                    "(checkpoint), or none/8bit/4bit; none is fastest where it fits.")
-@click.option("--workers", type=click.IntRange(0, 64), default=None, help="Background decoding threads.")
+@click.option("--workers", type=WORKERS, default=None,
+              help="Background decoding threads, or `auto` (the cores, at most 8; FFmpeg threads split between them).")
 @click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
-        overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
+        overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
         config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
@@ -218,9 +223,12 @@ def _autotuned_captioner(cfg):
     probe = autotune.probe_batches(captioner, cfg.generation) if free is not None and requested_batch == "auto" else None
     batch = autotune.choose_batch(requested_batch, device=device_name, probe=probe, free_bytes=free)
     autotune.empty_cuda_cache()
+    from kvcap.video.threads import plan
+
+    workers, per_decoder = plan(cfg.caption.workers)
     click.echo(f"quantization {quant.value} ({quant.reason}); batch {batch.value} ({batch.reason}); "
-               f"engine {cfg.generation.engine}", err=True)
-    caption = dataclasses.replace(cfg.caption, quantization=quant.value, batch_size=batch.value)
+               f"engine {cfg.generation.engine}; {workers} decode workers x {per_decoder} threads", err=True)
+    caption = dataclasses.replace(cfg.caption, quantization=quant.value, batch_size=batch.value, workers=workers)
     return dataclasses.replace(cfg, caption=caption), captioner, checkpoint_id, device_name
 
 
