@@ -7,6 +7,7 @@ A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, 
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -165,14 +166,31 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
 
 def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite, checkpoint_id, reporter, stop):
-    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.pipeline import PipelineStats, caption_folder
 
-    return caption_folder(
+    stats = PipelineStats()
+    results = caption_folder(
         list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
         segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
         generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop,
+        stop=stop, stats=stats,
     )
+    stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
+    return _write_stats(results, stats, captioner, cfg, stats_path) if stats_path else results
+
+
+def _write_stats(results, stats, captioner, cfg, path: str):
+    """Pass `results` through, then write the pipeline's and the decoder's timings as JSON to `path`."""
+    import dataclasses
+    import json
+
+    yield from results
+    decoder = getattr(captioner, "_decoder", None)
+    record = {"pipeline": dataclasses.asdict(stats), "engine": getattr(captioner, "last_engine", None),
+              "decoder": dict(decoder.timings) if decoder is not None else None,
+              "batch_size": cfg.caption.batch_size, "quantization": cfg.caption.quantization,
+              "workers": cfg.caption.workers}
+    Path(path).write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:

@@ -117,6 +117,8 @@ class StaticDecoder:
         self.cuda_graphs = cuda_graphs
         self.check_every = max(1, int(check_every))
         self._state: _State | None = None
+        # Summed over calls, for benchmarks: prefill (incl. the first token) and decode-loop seconds, decode steps.
+        self.timings = {"calls": 0, "prefill_s": 0.0, "decode_s": 0.0, "steps": 0, "batch_steps": 0}
         self.last_engine = ""  # "static" or "static+cudagraph" after a call (bench, tests)
 
     # ------------------------------------------------------------------ the model call
@@ -200,7 +202,7 @@ class StaticDecoder:
 
     # ------------------------------------------------------------------ generate
 
-    @torch.no_grad()
+    @torch.inference_mode()  # always: the reused buffers are inference tensors, updated only in this mode
     def generate(self, embeds: torch.Tensor, mask: torch.Tensor, settings: GreedySettings,
                  run_steps: int | None = None) -> torch.Tensor:
         """(B, L, D) left-padded prompt embeddings + (B, L) mask -> (B, n <= max_new_tokens) new ids (CPU).
@@ -209,8 +211,11 @@ class StaticDecoder:
         `run_steps` stops after that many tokens while sizing everything for max_new_tokens (the
         memory probe of `--batch-size auto`).
         """
+        import time
+
         batch, length = mask.shape
         device = embeds.device
+        started = time.perf_counter()
         attn = getattr(self.model.config, "_attn_implementation", "sdpa")
         mask_dtype = None if attn != "eager" else embeds.dtype
         max_new = int(settings.max_new_tokens)
@@ -239,6 +244,9 @@ class StaticDecoder:
         state.column.fill_(length)
         self._select(state, scores, settings)
 
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
+        prefilled = time.perf_counter()
         graphs = self._use_graphs(device) and not state.graph_failed
         warmup = 2 if graphs else 0
         steps = 1
@@ -265,7 +273,14 @@ class StaticDecoder:
                 self._step(state, settings)
             steps += 1
         self.last_engine = "static+cudagraph" if graphs and state.graph is not None else "static"
-        return state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call
+        out = state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call
+        t = self.timings
+        t["calls"] += 1
+        t["prefill_s"] += prefilled - started
+        t["decode_s"] += time.perf_counter() - prefilled
+        t["steps"] += steps - 1
+        t["batch_steps"] += (steps - 1) * batch
+        return out
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
