@@ -226,8 +226,9 @@ def plan_rows(tiny: bool, auto_clips: int) -> list[dict[str, Any]]:
         {"projector": "mlp2x_gelu", "quant": "4bit", "batch": "auto", "clips": auto_clips, "res": "1080p"},
         {"projector": "mixer", "quant": "4bit", "batch": "auto", "clips": auto_clips, "res": "1080p"},
     ]
-    if tiny:  # every code path once, few CLI starts
-        rows = [r for r in rows if not (r["quant"] == "4bit" and r["batch"] == "auto")]
+    if tiny:  # every code path once (batch 1 / auto, both projectors, bf16 / 4-bit), few CLI starts
+        keep = {("mlp2x_gelu", "none", 1), ("mixer", "none", "auto"), ("mlp2x_gelu", "4bit", "auto")}
+        rows = [r for r in rows if (r["projector"], r["quant"], r["batch"]) in keep]
     return rows
 
 
