@@ -206,8 +206,8 @@ class CaptionConfig:
     at the batch, else `4bit`; on a CPU as trained), `checkpoint` (as trained), `none`, `8bit` or
     `4bit`. `none` folds LoRA into the weights and decoded 2.4x faster than 4-bit on an H100 (bench/RESULTS.md)."""
     workers: int | str = "auto"
-    """Background decoding workers; `auto` = the cores this process may use, at most 8 (each
-    decoder gets cores / workers FFmpeg threads, so many workers never oversubscribe the cores)."""
+    """Background decoding workers; `auto` = two per core this process may use, at most 16 (each
+    decoder gets cores / workers FFmpeg threads, at least 1, so workers never oversubscribe the cores)."""
 
 
 @dataclass

@@ -201,6 +201,7 @@ def test_first_line_says_what_auto_chose_and_why(h264_folder, tiny_checkpoint, t
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
     assert first.startswith("quantization none (on cpu: as the checkpoint was trained (none)); batch 4 (on cpu: 4)")
+    assert first.endswith("decode workers x 1 threads")
     assert [r["status"] for r in records_of(tmp_path / "a")] == ["ok", "ok"]
     result = invoke(h264_folder(1), "--checkpoint", tiny_checkpoint, "-o", tmp_path / "b", "--batch-size", "auto",
                     "--set", "generation.engine=hf")

@@ -11,7 +11,7 @@ from kvcap.video import sample_frames, threads
 
 
 @pytest.mark.parametrize(("workers", "cores", "expected"), [
-    ("auto", 2, (2, 1)), ("auto", 16, (8, 2)), ("auto", 1, (1, 1)),
+    ("auto", 2, (4, 1)), ("auto", 16, (16, 1)), ("auto", 1, (2, 1)), ("auto", 64, (16, 4)),
     (4, 16, (4, 4)), (16, 16, (16, 1)), (32, 16, (32, 1)), (0, 16, (0, 16)),
 ])
 def test_plan_keeps_workers_times_threads_within_the_cores(workers, cores, expected):
@@ -25,7 +25,7 @@ def test_available_cores_follows_the_affinity_mask():
     os.sched_setaffinity(0, {min(before)})  # a real mask, as taskset or a cgroup would set it
     try:
         assert threads.available_cores() == 1
-        assert threads.plan("auto") == (1, 1)
+        assert threads.plan("auto") == (2, 1)
     finally:
         os.sched_setaffinity(0, before)
     assert threads.available_cores() == len(before)

@@ -106,7 +106,7 @@ def caption() -> None:
               help="LLM weights: auto (GPU: none when it fits, else 4bit; CPU: as trained), as trained "
                    "(checkpoint), or none/8bit/4bit; none is fastest where it fits.")
 @click.option("--workers", type=WORKERS, default=None,
-              help="Background decoding threads, or `auto` (the cores, at most 8; FFmpeg threads split between them).")
+              help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click.Choice(["auto", "decord", "pyav"]), default=None, help="Video decoder.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,

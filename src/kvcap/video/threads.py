@@ -5,8 +5,13 @@ core, frame + slice threading), so W parallel workers ran W x cores threads: on 
 workers ran 256 decoding threads and sampled at half the speed of 4 (issue 17). The plan
 keeps workers x threads-per-decoder = the cores this process may use:
 
-    plan(workers="auto")  -> (min(cores, MAX_AUTO_WORKERS), max(1, cores // workers))
+    plan(workers="auto")  -> (min(2 x cores, MAX_AUTO_WORKERS), max(1, cores // workers))
     plan(workers=W)       -> (W, max(1, cores // W))          W = 0: decode inline, all cores
+
+Two single-threaded workers a core, because sampling is not all decoding (demuxing, seeking,
+scaling, Python between them): on 2 cores, 1080p H.264, 4 workers x 1 thread sampled 4.27
+clips/s against 2.72 for 2 x 1 and 2.91 for 4 workers with FFmpeg's automatic threads
+(bench/decode_scaling.py, bench/RESULTS.md `## decode scaling`).
 
 `set_decoder_threads` stores the per-decoder count process-wide; the backends read it with
 `decoder_threads()` when they open a stream (0 = FFmpeg's own choice, the old behaviour).
@@ -17,7 +22,7 @@ from __future__ import annotations
 import os
 
 AUTO = "auto"
-MAX_AUTO_WORKERS = 8  # past this, one clip's decode latency no longer matters to keep a GPU fed
+MAX_AUTO_WORKERS = 16  # cap for `auto` (decoded clips wait in memory for their batch)
 
 _decoder_threads = 0
 
@@ -33,7 +38,7 @@ def available_cores() -> int:
 def plan(workers: int | str, cores: int | None = None) -> tuple[int, int]:
     """(decode workers, FFmpeg threads per decoder) for `workers` (a count or "auto") on `cores`."""
     cores = available_cores() if cores is None else max(1, int(cores))
-    count = min(cores, MAX_AUTO_WORKERS) if workers == AUTO else max(0, int(workers))
+    count = min(2 * cores, MAX_AUTO_WORKERS) if workers == AUTO else max(0, int(workers))
     return count, max(1, cores // max(1, count))
 
 
