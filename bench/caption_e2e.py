@@ -127,18 +127,45 @@ def train_checkpoint(work: Path, projector: str, paths: dict[str, Path], *, tiny
         "model.gradient_checkpointing=true", *projector_sets(projector),
         f"train.runs_dir={json.dumps(str(work / 'e2e-runs'))}", f"data.cache_dir={json.dumps(str(work / 'e2e-cache'))}",
         "train.max_steps=2", "train.batch_size=1", "train.eval_max_clips=1", "train.max_caption_tokens=32",
-        "train.stage2.llm=lora", "generation.max_new_tokens=4", 'score.metrics=["meteor"]',
-        "score.tokenizer=whitespace", "lora.r=8", "lora.alpha=16",
+        "train.stage2.llm=lora", "generation.max_new_tokens=4", "train.best_metric=loss",
+        # no nltk or kiwipiepy model on a device machine: diversity on whitespace tokens only
+        'score.metrics=["diversity"]', "score.tokenizer=whitespace", "lora.r=8", "lora.alpha=16",
     ]
     args = ["--data", str(data / "manifest.jsonl"), "--run", f"e2e-{projector}"]
     for item in sets:
         args += ["--set", item]
     for stage in (1, 2):
         _check(kvcap(["train", "--stage", str(stage), *args], env, timeout), f"kvcap train --stage {stage} ({projector})")
+        dedupe_llm_copies(work / "e2e-runs", paths["qwen3"])
     best = work / "e2e-runs" / f"e2e-{projector}" / "best"
     if not (best / "kvcap.json").is_file():
         raise RuntimeError(f"kvcap train left no checkpoint at {best}")
     return best, {"projector": projector, "train_s": round(time.perf_counter() - start, 1), "checkpoint": str(best)}
+
+
+def dedupe_llm_copies(runs: Path, source: Path) -> int:
+    """Replace checkpoint copies of the (untrained) LLM's weight files with hard links to `source`.
+
+    Each `best/` bundles the 15.3 GiB LLM folder it was trained on (until checkpoints reference
+    backbones); four of them would fill a 64 GiB device disk. The copies are byte-identical
+    (`_copy_model_dir`), checked here by size and the first and last MiB. Returns bytes freed.
+    """
+    originals = {p.name: p for p in source.glob("*.safetensors")}
+    freed = 0
+    for copy in runs.rglob("*.safetensors"):
+        original = originals.get(copy.name)
+        if original is None or copy.stat().st_size != original.stat().st_size or copy.samefile(original):
+            continue
+        size = copy.stat().st_size
+        with open(copy, "rb") as a, open(original, "rb") as b:
+            same = a.read(2**20) == b.read(2**20)
+            a.seek(max(0, size - 2**20)), b.seek(max(0, size - 2**20))
+            same = same and a.read() == b.read()
+        if same:
+            copy.unlink()
+            os.link(original, copy)
+            freed += size
+    return freed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,20 @@ here, carry them, and run the bench from the copied tree (no install of kvcap ne
     PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 timeout -s TERM 570 python3 bench/gpu.py --budget-s 500 \
         --out $OUT/gpu-results.json --results $OUT/RESULTS-gpu.md --work-dir /tmp/kvcap-gpu | tee $OUT/gpu.log
 
-Then copy gpu-results.json to bench/ and the row from RESULTS-gpu.md under `## gpu`. The
+Then copy gpu-results.json to bench/ and the row from RESULTS-gpu.md under `## gpu`.
+
+Issue 17's end-to-end rows (section caption_e2e) in one device run: add PyAV to the wheels above
+(`av`, the device's Python 3.12 takes av 19) and run only that section, which writes its
+backbones, trains two checkpoints through `kvcap train` (stage 1 + 2, two steps each), encodes
+its clips and runs `kvcap caption` per row, before (engine hf) and after (engine static):
+
+    PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 timeout -s TERM 570 python3 bench/gpu.py --only caption_e2e \
+        --budget-s 540 --new-tokens 400 --e2e-auto-clips 96 --out $OUT/gpu-e2e.json \
+        --results $OUT/RESULTS-gpu.md --work-dir /tmp/kvcap-gpu | tee $OUT/gpu-e2e.log
+
+Each `best/` bundles a copy of the 15.3 GiB LLM until checkpoints reference their backbones;
+caption_e2e hard-links those copies to the original after each `kvcap train` so the 64 GiB disk
+holds them. The
 2026-11-27 H100 run took 493 s of a 485 s budget (the bf16 stage 2 was then measured by a second
 run with `--only stage2_bf16,caption_lora --new-tokens 200 --budget-s 145`, 134 s).
 """

@@ -218,3 +218,22 @@ def test_roofline_counts_weights_and_the_kv_cache_read_per_step():
     out = caption_e2e.roofline(row, llm, 3.2e12, 4648)
     assert out["roofline_step_ms"] == pytest.approx(1000 * (bf16 + 4848 * 147456) / 3.2e12, rel=1e-3)
     assert out["roofline_fraction"] == pytest.approx(out["roofline_step_ms"] / 10.0, rel=1e-3)
+
+
+def test_checkpoint_copies_of_the_llm_become_hard_links(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import caption_e2e
+
+    source = tmp_path / "qwen3"
+    source.mkdir()
+    (source / "model.safetensors").write_bytes(b"w" * 3_000_000)
+    best = tmp_path / "runs" / "x" / "best" / "llm"
+    best.mkdir(parents=True)
+    (best / "model.safetensors").write_bytes(b"w" * 3_000_000)  # the bundled copy
+    trained = tmp_path / "runs" / "y" / "best" / "llm"
+    trained.mkdir(parents=True)
+    (trained / "model.safetensors").write_bytes(b"w" * 2_999_999 + b"t")  # trained weights: kept
+    assert caption_e2e.dedupe_llm_copies(tmp_path / "runs", source) == 3_000_000
+    assert (best / "model.safetensors").samefile(source / "model.safetensors")
+    assert not (trained / "model.safetensors").samefile(source / "model.safetensors")
+    assert caption_e2e.dedupe_llm_copies(tmp_path / "runs", source) == 0  # already linked
