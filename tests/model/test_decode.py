@@ -112,3 +112,30 @@ def test_eager_attention_uses_an_additive_mask_and_matches(tiny_captioner):
 
 def test_cache_lengths_round_up_to_buckets():
     assert bucket_length(1) == 64 and bucket_length(64) == 64 and bucket_length(65) == 128
+
+
+def test_static_loop_matches_hf_on_a_4bit_llm_with_peft_lora(tiny_models):
+    """The same quantization both ways: 4-bit weights, LoRA kept as peft layers (as `kvcap caption`
+    loads a 4-bit stage-2 checkpoint)."""
+    pytest.importorskip("bitsandbytes")
+    from fixtures.model import make_tiny_config
+
+    from kvcap.config import TrainConfig
+    from kvcap.model.captioner import Captioner
+    from kvcap.model.trainable import is_peft_model, plan_for_stage
+
+    torch.manual_seed(0)
+    cfg = make_tiny_config({"model.quantization": "4bit"})
+    captioner = Captioner.from_config(cfg, device="cpu")
+    captioner.apply_plan(plan_for_stage(TrainConfig().stage2), cfg.lora)
+    with torch.no_grad():  # LoRA B starts at zero: give the adapters a real effect
+        for name, param in captioner.llm.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    captioner.eval()
+    assert is_peft_model(captioner.llm)
+    features = random_features(captioner, 3, seed=6)
+    gen = GenerationConfig(max_new_tokens=12, repetition_penalty=1.05)
+    hf = captioner.generate_ids(features, gen, engine="hf")
+    assert captioner.generate_ids(features, gen, engine="static") == hf
+    assert captioner.last_engine == "static"
