@@ -122,3 +122,17 @@ def test_autotune_module_does_not_import_torch():
     code = "import sys, kvcap.caption.autotune; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_probe_runs_a_real_batch_through_the_static_loop(tiny_captioner):
+    """probe_batches on the tiny model (CPU: no memory figures, the code path is the GPU's)."""
+    from kvcap.config import GenerationConfig
+
+    gen = GenerationConfig(max_new_tokens=300)
+    probe = autotune.probe_batches(tiny_captioner, gen)
+    assert probe(3) is None
+    decoder = tiny_captioner._static_decoder()
+    assert decoder._state.batch == 3 and decoder._state.max_len >= 300  # sized for the whole caption
+    assert decoder.timings["steps"] == 2  # ... but only prefill and two decode steps ran
+    choice = choose_batch(AUTO, device="cuda:0", probe=probe, free_bytes=None, limit=4)
+    assert choice.value == 4 and "capped at 4" in choice.reason

@@ -195,16 +195,18 @@ def decide_quantization(requested: str, checkpoint: str | Path, device: str, bat
 
 def probe_batches(captioner: Any, generation: Any) -> Callable[[int], int | None]:
     """probe(b): encode b blank clips, prefill and two decode steps at the full cache length;
-    returns the peak bytes allocated above what was allocated before."""
+    returns the peak bytes allocated above what was allocated before (None off CUDA)."""
     import numpy as np
     import torch
 
     def probe(batch: int) -> int | None:
         captioner._static_decoder()._state = None  # the last probe's cache is not part of this one
-        empty_cuda_cache()
         device = captioner.device
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
+        cuda = device.type == "cuda"
+        if cuda:
+            empty_cuda_cache()
+            base = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
         frames = np.zeros((batch, captioner.frames, captioner.image_size, captioner.image_size, 3), dtype=np.uint8)
         with torch.no_grad():
             features = captioner.encode(frames)
@@ -213,7 +215,9 @@ def probe_batches(captioner: Any, generation: Any) -> Callable[[int], int | None
                 captioner.generate_ids(features, generation, max_new_tokens=2)
             else:
                 embeds, mask = captioner.prompt_batch(features)
-                captioner._static_decoder().generate(embeds, mask, settings, run_steps=2)
+                captioner._static_decoder().generate(embeds, mask, settings, run_steps=3)  # prefill + two decode steps
+        if not cuda:
+            return None
         torch.cuda.synchronize(device)
         return int(torch.cuda.max_memory_allocated(device) - base)
 
