@@ -8,6 +8,8 @@ bottleneck, as on a real GPU job), saves it as a checkpoint and loads it back, t
 the same clips:
 
     model only         captioner.encode + generate over pre-decoded frames, batches of 8
+    model only (hf)    the same with generation.engine = "hf" (transformers' generate, kvcap's
+                       decoding before issue 17), interleaved with it: the before/after ratio
     decode only        kvcap.video.sample_frames over every clip, one thread
     kvcap b8           caption_folder, batch 8, 2 decode workers (decoding runs ahead)
     no prefetch b8     caption_folder, batch 8, workers=0 (decode, then generate, in turn)
@@ -159,6 +161,7 @@ def main() -> None:
     clips = sorted(folder.glob("*.mp4"))
     llm_dir = write_bench_qwen3(work / "bench-qwen3")
     gen = GenerationConfig(max_new_tokens=max_new_tokens, repetition_penalty=1.0)
+    hf_gen = GenerationConfig(max_new_tokens=max_new_tokens, repetition_penalty=1.0, engine="hf")
     big = Captioner.from_checkpoint(build_checkpoint(work / "big", str(llm_dir), max_new_tokens), device="cpu")
     small = Captioner.from_checkpoint(build_checkpoint(work / "small", "tiny:qwen3", 4), device="cpu")
     small_gen = GenerationConfig(max_new_tokens=4, repetition_penalty=1.0)
@@ -176,6 +179,7 @@ def main() -> None:
 
     for _ in range(reps):
         timed("model only", lambda: model_only(big, clips, gen))
+        timed("model only hf", lambda: model_only(big, clips, hf_gen))
         timed("kvcap b8", lambda: pipeline(big, folder, gen, BATCH, WORKERS))
         timed("no prefetch b8", lambda: pipeline(big, folder, gen, BATCH, 0))
         timed("decode only", lambda: decode_only(big, clips))
@@ -212,6 +216,8 @@ def main() -> None:
     print(f"pipeline efficiency (model only / kvcap b8): {efficiency:.2f}  "
           f"(no prefetch: {timings['model only'] / timings['no prefetch b8']:.2f})")
     print(f"batched speedup (videos/s b8 / b1): {speedup:.2f}x")
+    print(f"generation engine: model only {best['model only']:.2f} s (static loop) vs {best['model only hf']:.2f} s "
+          f"(transformers' generate): {best['model only hf'] / best['model only']:.2f}x the speed")
     print(f"\nGPU-like run (same model time per clip, spent waiting instead of computing on the CPU): "
           f"efficiency {gpu_model_s / gpu_kvcap:.2f}, no prefetch {gpu_model_s / gpu_serial:.2f}")
     print(f"\ndecode-bound run (test-size model): model only {small_model:.2f} s, decode only {small_decode:.2f} s, "

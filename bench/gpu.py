@@ -23,6 +23,11 @@ generation config. Sections, most important first:
   (f) stage2_bf16   stage 2 without quantization (for the 48 / 80 GB rows)
   (g) caption_lora  bf16 captioning at batch 1 with the stage-2 LoRA adapters as peft layers vs
                     folded into the weights (`merge_for_inference`, what `kvcap caption` loads)
+  (h) caption_e2e   `kvcap caption` itself (subprocesses) on 1080p / 720p H.264 clips with checkpoints
+                    `kvcap train` made (mlp2x_gelu and a 64-token mixer): videos/s, new tokens/s,
+                    pipeline efficiency and roofline fraction, before (generation.engine=hf) / after
+                    (static) columns; bench/caption_e2e.py. For a short device run:
+                    `--only caption_e2e` (setup + this section).
 
 `--only stage2_bf16,caption_lora` runs just those (plus the setup and the model they need), for
 a second, short device run.
@@ -54,7 +59,20 @@ here, carry them, and run the bench from the copied tree (no install of kvcap ne
     PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 timeout -s TERM 570 python3 bench/gpu.py --budget-s 500 \
         --out $OUT/gpu-results.json --results $OUT/RESULTS-gpu.md --work-dir /tmp/kvcap-gpu | tee $OUT/gpu.log
 
-Then copy gpu-results.json to bench/ and the row from RESULTS-gpu.md under `## gpu`. The
+Then copy gpu-results.json to bench/ and the row from RESULTS-gpu.md under `## gpu`.
+
+Issue 17's end-to-end rows (section caption_e2e) in one device run: add PyAV to the wheels above
+(`av`, the device's Python 3.12 takes av 19) and run only that section, which writes its
+backbones, trains two checkpoints through `kvcap train` (stage 1 + 2, two steps each), encodes
+its clips and runs `kvcap caption` per row, before (engine hf) and after (engine static):
+
+    PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 timeout -s TERM 570 python3 bench/gpu.py --only caption_e2e \
+        --budget-s 540 --new-tokens 400 --e2e-auto-clips 96 --out $OUT/gpu-e2e.json \
+        --results $OUT/RESULTS-gpu.md --work-dir /tmp/kvcap-gpu | tee $OUT/gpu-e2e.log
+
+Each `best/` bundles a copy of the 15.3 GiB LLM until checkpoints reference their backbones;
+caption_e2e hard-links those copies to the original after each `kvcap train` so the 64 GiB disk
+holds them. The
 2026-11-27 H100 run took 493 s of a 485 s budget (the bf16 stage 2 was then measured by a second
 run with `--only stage2_bf16,caption_lora --new-tokens 200 --budget-s 145`, 134 s).
 """
@@ -101,7 +119,7 @@ CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 SECTIONS = ("setup", "weights_nf4", "stage2", "fits", "stage1", "stage2_full_logits", "caption_nf4",
-            "weights_bf16", "caption_bf16", "stage2_bf16", "caption_lora")
+            "weights_bf16", "caption_bf16", "stage2_bf16", "caption_lora", "caption_e2e")
 # Which loaded model a section needs (for --only: a model loads only when something needs it).
 NEEDS_NF4 = ("stage2", "stage1", "stage2_full_logits", "caption_nf4")
 NEEDS_BF16 = ("caption_bf16", "stage2_bf16", "caption_lora")
@@ -129,6 +147,7 @@ class Plan:
     timed_steps: int = 3
     simulate_oom_from: int | None = None
     first_step_guess_s: float = 40.0  # before anything was timed
+    e2e_auto_clips: int = 96  # clips of an auto-batch row in caption_e2e (two batches of ~48)
 
 
 def make_plan(args) -> Plan:
@@ -145,9 +164,11 @@ def make_plan(args) -> Plan:
         # Short captions and generations: the point is every code path, not the numbers.
         return Plan(tiny=True, device="cpu", clip=clip, qwen3=qwen3, caption_tokens=48, new_tokens=args.new_tokens or 8,
                     train_batches=(1, 2, 4, 8), bf16_train_batches=(1, 2), stage1_batch=2, gen_batches=(1, 4),
-                    timed_steps=1, simulate_oom_from=args.simulate_oom_from or 4, first_step_guess_s=5.0)
+                    timed_steps=1, simulate_oom_from=args.simulate_oom_from or 4, first_step_guess_s=5.0,
+                    e2e_auto_clips=args.e2e_auto_clips or 6)
     return Plan(tiny=False, device="cuda", clip=dict(CLIP_L14_336), qwen3=dict(QWEN3_8B),
-                new_tokens=args.new_tokens or 400, simulate_oom_from=args.simulate_oom_from)
+                new_tokens=args.new_tokens or 400, simulate_oom_from=args.simulate_oom_from,
+                e2e_auto_clips=args.e2e_auto_clips or 96)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -826,6 +847,15 @@ def print_report(rec: Recorder) -> None:
                  for r in lora.get("rows", [])])
     if "merge_speedup" in lora:
         print(f"  merged is {lora['merge_speedup']}x the speed of peft layers")
+    e2e = s.get("caption_e2e", {})
+    if e2e.get("rows"):
+        import caption_e2e
+
+        headers, body = caption_e2e.table(e2e)
+        print_table(f"(h) `kvcap caption` end to end, {e2e.get('new_tokens')} forced new tokens, copy bandwidth "
+                    f"{e2e.get('bandwidth_gbps')} GB/s (before = engine hf, after = static)", headers, body)
+        for name, figures in e2e.get("summary", {}).items():
+            print(f"  {name}: {figures}")
 
 
 RESULTS_HEADING = "## gpu"
@@ -1097,6 +1127,20 @@ class Bench:
             self.rec.save()
         sec["merge_speedup"] = round(rows[0]["total_s"] / rows[1]["total_s"], 3)
 
+    def caption_e2e(self, sec: dict) -> None:
+        """(h) `kvcap caption` end to end through the CLI (bench/caption_e2e.py)."""
+        import caption_e2e
+
+        llm = dict(self.plan.qwen3)
+        if not llm.get("vocab_size"):
+            llm.update(json.loads((self.paths["qwen3"] / "config.json").read_text(encoding="utf-8")))
+        self.mem.clear()
+        caption_e2e.run_section(sec, work=self.work, paths=self.paths, llm=llm, tiny=self.plan.tiny,
+                                device=self.plan.device, new_tokens=self.plan.new_tokens,
+                                auto_clips=self.plan.e2e_auto_clips, save=self.rec.save, time_left=self.budget.left)
+        if not any(r.get("status") == "ok" for r in sec.get("rows", [])):
+            raise RuntimeError("no end-to-end captioning row ran")
+
     # -- the order ------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -1132,6 +1176,7 @@ class Bench:
             self.section("caption_lora", self.caption_lora, need_s=guess / 2, skip=no_model)
             self.release("weights_bf16")
             self.section("fits", self.fits)
+            self.section("caption_e2e", self.caption_e2e, need_s=guess, skip=no_setup)
         except KeyboardInterrupt as exc:
             print(f"interrupted ({exc}): writing what was measured", flush=True)
             self.rec.data["meta"]["interrupted"] = str(exc) or "KeyboardInterrupt"
@@ -1176,7 +1221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="kvcap's tiny dimensions on the CPU: the code-path check")
     parser.add_argument("--budget-s", type=float, default=None,
-                        help="seconds the run may take; later sections are skipped to fit (default 450 on GPU, 300 tiny)")
+                        help="seconds the run may take; later sections are skipped to fit (default 450 on GPU, 480 tiny)")
     parser.add_argument("--out", default=None,
                         help="JSON of every figure (default bench/gpu-results.json; --tiny: bench/gpu-results-tiny.json)")
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"),
@@ -1187,6 +1232,8 @@ def main() -> None:
     parser.add_argument("--rewrite", action="store_true", help="write the backbones again even if --work-dir has them")
     parser.add_argument("--new-tokens", type=int, default=None, help="forced new tokens per caption (default 400; tiny 16)")
     parser.add_argument("--only", default=None, help=f"comma-separated sections to run: {', '.join(SECTIONS[1:])}")
+    parser.add_argument("--e2e-auto-clips", type=int, default=None,
+                        help="clips in each auto-batch row of caption_e2e (default 96; tiny 6)")
     parser.add_argument("--simulate-oom-from", type=int, default=None,
                         help="raise an OOM at stage-2 batch >= N (tests the sweep's OOM path; tiny default 4)")
     args = parser.parse_args()
@@ -1198,7 +1245,7 @@ def main() -> None:
     if args.out is None:
         args.out = str(ROOT / "bench" / ("gpu-results-tiny.json" if args.tiny else "gpu-results.json"))
     if args.budget_s is None:
-        args.budget_s = 300.0 if args.tiny else 450.0
+        args.budget_s = 480.0 if args.tiny else 450.0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -39,7 +39,7 @@ def _run(tmp: Path, work: Path, *extra: str) -> tuple[subprocess.CompletedProces
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--tiny", "--out", str(out), "--results", str(results),
          "--work-dir", str(work), *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     data = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     return proc, data, results.read_text(encoding="utf-8")
@@ -175,3 +175,65 @@ def test_results_row_goes_under_its_own_heading(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "| old |\n| new |\n\n## score" in text
     assert text.endswith(OTHER_SECTION)
+
+
+@pytest.mark.slow
+def test_tiny_run_captions_end_to_end_through_the_cli(tiny_run):
+    """(h) caption_e2e: checkpoints from `kvcap train`, `kvcap caption` subprocesses, both engines."""
+    _, data, _ = tiny_run
+    sec = data["sections"]["caption_e2e"]
+    assert sec["status"] == "ok" and sec["bandwidth_gbps"] > 0
+    assert {t["projector"] for t in sec["training"] if t["status"] == "ok"} == {"mlp2x_gelu", "mixer"}
+    rows = [r for r in sec["rows"] if r["status"] == "ok"]
+    # every row ran through both engines, the static one really used the static loop
+    kinds = {(r["projector"], r["quant"], r["batch_asked"], r["engine"]) for r in rows}
+    assert kinds == {(p, q, b, e) for p, q, b in (("mlp2x_gelu", "bf16", "1"), ("mixer", "bf16", "auto"),
+                                                   ("mlp2x_gelu", "4bit", "auto")) for e in ("hf", "static")}
+    assert {r["engine_used"] for r in rows if r["engine"] == "static"} == {"static"}
+    assert {r["engine_used"] for r in rows if r["engine"] == "hf"} == {"hf"}
+    # auto batch on a CPU is 4, and the before column ran the batch the after one chose
+    assert {r["batch"] for r in rows if r["batch_asked"] == "auto"} == {4}
+    assert "batch 4 (on cpu: 4)" in next(r for r in rows if r["batch_asked"] == "auto")["first_line"]
+    mixer = next(r for r in rows if r["projector"] == "mixer")
+    assert mixer["visual_tokens"] == 64
+    for r in rows:
+        assert r["videos"] == (2 if r["batch_asked"] == "1" else 6)
+        assert r["videos_per_s"] > 0 and r["new_tokens_per_s"] == pytest.approx(r["videos_per_s"] * 8, rel=0.01)
+        assert 0 < r["pipeline_efficiency"] <= 1.0
+        assert r["decode_step_ms"] > 0 and 0 < r["roofline_fraction"]
+    assert set(sec["summary"]) == {"mlp2x_gelu bf16 batch 1", "mixer bf16 batch auto", "mlp2x_gelu 4bit batch auto"}
+
+
+def test_roofline_counts_weights_and_the_kv_cache_read_per_step():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import caption_e2e
+
+    llm = {"hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936}
+    bf16 = caption_e2e.weight_bytes_per_step(llm, "none")
+    assert 15.0e9 < bf16 < 16.6e9  # Qwen3-8B's linears + lm_head in bf16 (embedding not read per step)
+    assert caption_e2e.weight_bytes_per_step(llm, "4bit") < 0.35 * bf16
+    row = {"decode_step_ms": 10.0, "new_tokens_each": 400, "batch": 1, "quant": "none"}
+    # batch 1, 4,648 + 200 tokens of KV at 144 KiB each, 3.2 TB/s: ~5.3 ms ideal of the 10 measured
+    out = caption_e2e.roofline(row, llm, 3.2e12, 4648)
+    assert out["roofline_step_ms"] == pytest.approx(1000 * (bf16 + 4848 * 147456) / 3.2e12, rel=1e-3)
+    assert out["roofline_fraction"] == pytest.approx(out["roofline_step_ms"] / 10.0, rel=1e-3)
+
+
+def test_checkpoint_copies_of_the_llm_become_hard_links(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import caption_e2e
+
+    source = tmp_path / "qwen3"
+    source.mkdir()
+    (source / "model.safetensors").write_bytes(b"w" * 3_000_000)
+    best = tmp_path / "runs" / "x" / "best" / "llm"
+    best.mkdir(parents=True)
+    (best / "model.safetensors").write_bytes(b"w" * 3_000_000)  # the bundled copy
+    trained = tmp_path / "runs" / "y" / "best" / "llm"
+    trained.mkdir(parents=True)
+    (trained / "model.safetensors").write_bytes(b"w" * 2_999_999 + b"t")  # trained weights: kept
+    assert caption_e2e.dedupe_llm_copies(tmp_path / "runs", source) == 3_000_000
+    assert (best / "model.safetensors").samefile(source / "model.safetensors")
+    assert not (trained / "model.safetensors").samefile(source / "model.safetensors")
+    assert caption_e2e.dedupe_llm_copies(tmp_path / "runs", source) == 0  # already linked

@@ -75,7 +75,8 @@ PROJECTOR_NAMES: tuple[str, ...] = get_args(ProjectorName)
 Quantization = Literal["none", "8bit", "4bit"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 USE_CHECKPOINT = "checkpoint"
-CaptionQuantization = Literal[(USE_CHECKPOINT, *QUANTIZATIONS)]
+AUTO = "auto"
+CaptionQuantization = Literal[(AUTO, USE_CHECKPOINT, *QUANTIZATIONS)]
 CaptionFormat = Literal["jsonl", "srt", "vtt", "txt", "tsv"]
 Metric = Literal["meteor", "siglip", "diversity"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -240,6 +241,12 @@ class GenerationConfig:
     """>1 discourages repeating tokens (1 = off)."""
     no_repeat_ngram_size: NonNegative = 0
     """Forbid repeating any n-gram of this size (0 = off)."""
+    min_new_tokens: NonNegative = 0
+    """Generate at least this many tokens before a stop token may end the caption (0 = off;
+    benchmarks set it to force the token count, as random weights rarely stop)."""
+    engine: Literal["auto", "hf", "static"] = "auto"
+    """Decoding loop: `static` (kvcap's static-cache loop, CUDA graphs on a GPU), `hf`
+    (transformers' generate), `auto` = static for greedy decoding, hf for sampling, beams and n-gram bans."""
 
 
 @dataclass
@@ -250,8 +257,9 @@ class CaptionConfig:
     """Output folder for `captions.jsonl` and subtitle files (`-` = the records to stdout)."""
     formats: list[CaptionFormat] = field(default_factory=lambda: ["jsonl", "srt"])
     """Outputs: any of `jsonl`, `srt`, `vtt`, `txt`, `tsv`."""
-    batch_size: Positive = 4
-    """Videos per generation batch."""
+    batch_size: Union[Positive, Literal["auto"]] = "auto"
+    """Videos per generation batch; `auto` = on a GPU the largest batch that fits (measured at
+    start-up), on a CPU 4."""
     segment: Union[Annotated[float, Range(ge=0)], Literal["scenes"]] = 0.0
     """Caption fixed windows of this many seconds, one cue each (0 = whole clip), or `scenes`:
     one cue per detected shot, captioned from frames inside it."""
@@ -261,11 +269,13 @@ class CaptionConfig:
     """With `segment = "scenes"`: longer shots are split into parts of this length (0 = never)."""
     device: Device = "auto"
     """`auto` (CUDA when present), `cpu` or `cuda`."""
-    quantization: CaptionQuantization = "checkpoint"
-    """LLM weights for captioning: `checkpoint` (as trained), `none`, `8bit` or `4bit`. `none`
-    folds LoRA into the weights (the fastest decode when it fits in memory)."""
-    workers: Workers = 2
-    """Background decoding workers."""
+    quantization: CaptionQuantization = "auto"
+    """LLM weights for captioning: `auto` (on a GPU `none` when the bf16 LLM fits the free memory
+    at the batch, else `4bit`; on a CPU as trained), `checkpoint` (as trained), `none`, `8bit` or
+    `4bit`. `none` folds LoRA into the weights (the fastest decode when it fits in memory)."""
+    workers: Union[Workers, Literal["auto"]] = "auto"
+    """Background decoding workers; `auto` = two per core this process may use, at most 16 (each
+    decoder gets cores / workers FFmpeg threads, at least 1, so workers never oversubscribe the cores)."""
 
 
 @dataclass
@@ -420,6 +430,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in get_args(tp))
     if origin is list:
         return f"a list of {_type_name(get_args(tp)[0])}s"
+    if get_args(tp) and origin is not list:  # a union such as int | str
+        return " or ".join(_type_name(t) for t in get_args(tp))
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
@@ -459,6 +471,13 @@ def _coerce(value: Any, tp: Any, key: str, where: "_Where") -> Any:
                 if item not in get_args(item_tp):
                     raise where.error(key, f"unknown item {_show(item)} (valid: {', '.join(get_args(item_tp))})")
         return [_coerce(v, item_tp, key, where) for v in value]
+    if get_args(tp):  # int | str ("auto"): the first member that takes the value
+        for member in get_args(tp):
+            try:
+                return _coerce(value, member, key, where)
+            except ConfigError:
+                continue
+        raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
     if tp is bool:
         if not isinstance(value, bool):
             raise where.error(key, f"expected true/false, got {_show(value)}")

@@ -194,3 +194,18 @@ def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path
     assert "7/7" in text and "video/s" in text and "failed=3" in text  # count, rate, failures so far
     assert text.count("error: ") == 3  # each failure printed above the bar
     assert [video for video, _ in reporter.failures] == sorted(BROKEN.values())
+
+
+def test_first_line_says_what_auto_chose_and_why(h264_folder, tiny_checkpoint, tmp_path):
+    result = invoke(h264_folder(2), "--checkpoint", tiny_checkpoint, "-o", tmp_path / "a", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("quantization none (on cpu: as the checkpoint was trained (none)); batch 4 (on cpu: 4)")
+    assert first.endswith("decode workers x 1 threads")
+    assert [r["status"] for r in records_of(tmp_path / "a")] == ["ok", "ok"]
+    result = invoke(h264_folder(1), "--checkpoint", tiny_checkpoint, "-o", tmp_path / "b", "--batch-size", "auto",
+                    "--set", "generation.engine=hf")
+    assert result.exit_code == 0 and "engine hf" in result.output.splitlines()[0]
+    for bad in ("0", "many"):
+        result = invoke(h264_folder(1), "--checkpoint", tiny_checkpoint, "--batch-size", bad)
+        assert result.exit_code == 2 and "--batch-size" in result.output

@@ -309,6 +309,9 @@ class _Decoder:
         self.workers = workers
         self.closed = threading.Event()
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, lookahead))
+        from kvcap.video import threads
+
+        threads.set_decoder_threads(threads.plan(workers)[1])  # workers x FFmpeg threads = the cores
         self.pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvcap-decode",
                                         initializer=_yield_to_the_model) if workers > 0 else None)
         self.thread: threading.Thread | None = None
@@ -452,6 +455,10 @@ def caption_folder(
         paths = [paths]
     fmts = parse_formats(formats)
     shard = parse_shard(shard)
+    if workers == "auto":  # sized to the cores (kvcap.video.threads)
+        from kvcap.video.threads import plan
+
+        workers = plan(workers)[0]
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if generation is None:
@@ -561,13 +568,13 @@ def caption_folder(
         def run_batch() -> None:
             import numpy as np
 
-            batch = ready[: batch_size]
-            del ready[: batch_size]
+            batch = ready[: limit.size]
+            del ready[: limit.size]
             clips = np.stack([frames_ for _, _, frames_ in batch])  # (B, T, S, S, 3) uint8
             t0 = time.perf_counter()
             with _model_context():
-                features = captioner.encode(clips)  # (B, T, N, D)
-                texts = captioner.generate(features, generation)
+                # (B, T, N, D) features -> texts; halved on out-of-memory, no clip lost (autotune.BatchLimit)
+                texts = limit.run(lambda part: captioner.generate(captioner.encode(part), generation), clips)
             spent = time.perf_counter() - t0
             stats.model_s += spent
             stats.batches += 1
@@ -576,6 +583,13 @@ def caption_folder(
                 state.texts[index] = clean_text(text)
                 state.cost_s += spent / len(batch)
 
+        import logging as _logging
+
+        from kvcap.caption.autotune import BatchLimit, empty_cuda_cache
+
+        _log = _logging.getLogger(__name__)
+
+        limit = BatchLimit(batch_size, on_oom=empty_cuda_cache, note=lambda text: _log.warning(text))
         stream_open = True
         while stream_open or ready:
             if stop is not None and stop.is_set():

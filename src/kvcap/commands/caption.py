@@ -8,6 +8,7 @@ A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import signal
 import sys
@@ -70,6 +71,28 @@ def generation_flags(*, max_new_tokens: int | None = None, prompt: str | None = 
     return out
 
 
+class _CountOrAuto(click.ParamType):
+    name = "N|auto"
+
+    def __init__(self, low: int, high: int | None = None):
+        self.low, self.high = low, high
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or `auto`", param, ctx)
+        if number < self.low or (self.high is not None and number > self.high):
+            self.fail(f"{number} is not in {self.low}..{self.high or 'any'}", param, ctx)
+        return number
+
+
+BATCH_SIZE = _CountOrAuto(1)
+WORKERS = _CountOrAuto(0, 64)
+
+
 class DefaultCommandGroup(click.Group):
     """A group whose first argument falls back to a default subcommand.
 
@@ -112,7 +135,8 @@ def caption() -> None:
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
 @click.option("-f", "--format", "formats", default=None, metavar="LIST",
               help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
-@click.option("--batch-size", type=click_type("caption.batch_size"), default=None, help="Videos (or windows) per generation batch.")
+@click.option("--batch-size", type=BATCH_SIZE, default=None,
+              help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
 @click.option("--segment", type=SegmentParam(), default=None, metavar="SECONDS|scenes",
               help="Caption fixed windows of this length, one cue each (0 = whole clip), or `scenes`: "
@@ -123,8 +147,10 @@ def caption() -> None:
 @click.option("--device", type=click_type("caption.device"), default=None,
               help="auto = CUDA when present, else CPU.")
 @click.option("--quantization", type=click_type("caption.quantization"), default=None,
-              help="LLM weights: as trained (checkpoint), or none/8bit/4bit; none is fastest where it fits.")
-@click.option("--workers", type=click_type("caption.workers"), default=None, help="Background decoding threads.")
+              help="LLM weights: auto (GPU: none when it fits, else 4bit; CPU: as trained), as trained "
+                   "(checkpoint), or none/8bit/4bit; none is fastest where it fits.")
+@click.option("--workers", type=WORKERS, default=None,
+              help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")
 @click.option("--max-new-tokens", type=click_type("generation.max_new_tokens"), default=None, help="Longest caption, in tokens.")
@@ -135,8 +161,8 @@ def caption() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
-        batch_size: int | None, frames: int | None, segment: float | None, shard: str | None,
-        overwrite: bool, device: str | None, quantization: str | None, workers: int | None, backend: str | None,
+        batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
+        overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
         quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
@@ -186,8 +212,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
 
-    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device,
-                                                            cfg.caption.quantization)
+    cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)  # auto quantization and batch size
     cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its frames/prompt/generation unless set
     if cfg.is_explicit("model.prompt"):
         _use_prompt(captioner, cfg.model.prompt)
@@ -213,17 +238,34 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
 
 def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite, checkpoint_id, reporter, stop):
-    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.pipeline import PipelineStats, caption_folder
     from kvcap.video.scenes import SceneOptions
 
     scenes = SceneOptions(min_seconds=cfg.caption.scene_min_seconds, max_seconds=cfg.caption.scene_max_seconds)
-    return caption_folder(
+    stats = PipelineStats()
+    results = caption_folder(
         list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
         segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
         generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop, scene_options=scenes, skipped=reporter.not_videos,
+        stop=stop, stats=stats, scene_options=scenes, skipped=reporter.not_videos,
         job_extra={"generation": generation_used(captioner, cfg.generation)},
     )
+    stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
+    return _write_stats(results, stats, captioner, cfg, stats_path) if stats_path else results
+
+
+def _write_stats(results, stats, captioner, cfg, path: str):
+    """Pass `results` through, then write the pipeline's and the decoder's timings as JSON to `path`."""
+    import dataclasses
+    import json
+
+    yield from results
+    decoder = getattr(captioner, "_decoder", None)
+    record = {"pipeline": dataclasses.asdict(stats), "engine": getattr(captioner, "last_engine", None),
+              "decoder": dict(decoder.timings) if decoder is not None else None,
+              "batch_size": cfg.caption.batch_size, "quantization": cfg.caption.quantization,
+              "workers": cfg.caption.workers}
+    Path(path).write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def generation_used(captioner: Any, generation: Any) -> dict[str, Any]:
@@ -296,6 +338,43 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
             signal.signal(signal.SIGINT, previous)
         reporter.close()
     return "interrupted" if stop.is_set() else "finished"
+
+
+def _autotuned_captioner(cfg):
+    """Resolve `auto` quantization and batch size (kvcap.caption.autotune), load the model, and
+    say on the first line what was chosen and why -> (cfg with both resolved, captioner, id, device)."""
+    import dataclasses
+
+    from kvcap.caption import autotune
+    from kvcap.model.checkpoint import CheckpointError
+    from kvcap.model.vision import resolve_device
+
+    device_name = str(resolve_device(cfg.caption.device))
+    requested_batch = cfg.caption.batch_size
+    try:
+        quant = autotune.decide_quantization(
+            cfg.caption.quantization, cfg.caption.checkpoint, device_name, requested_batch,
+            prompt_tokens=_prompt_tokens_hint(), max_new_tokens=cfg.generation.max_new_tokens)
+    except (CheckpointError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device, quant.value)
+    free = autotune.free_cuda_bytes(device_name)
+    probe = autotune.probe_batches(captioner, cfg.generation) if free is not None and requested_batch == "auto" else None
+    batch = autotune.choose_batch(requested_batch, device=device_name, probe=probe, free_bytes=free)
+    autotune.empty_cuda_cache()
+    from kvcap.video.threads import plan
+
+    workers, per_decoder = plan(cfg.caption.workers)
+    click.echo(f"quantization {quant.value} ({quant.reason}); batch {batch.value} ({batch.reason}); "
+               f"engine {cfg.generation.engine}; {workers} decode workers x {per_decoder} threads", err=True)
+    caption = dataclasses.replace(cfg.caption, quantization=quant.value, batch_size=batch.value, workers=workers)
+    return dataclasses.replace(cfg, caption=caption), captioner, checkpoint_id, device_name
+
+
+def _prompt_tokens_hint() -> int:
+    """Prompt length used to size the KV cache before the model is loaded: the largest projector's
+    visual tokens (mlp2x_gelu on CLIP-L/336, 8 frames: 8 x 576 = 4,608) plus the template."""
+    return 4608 + 64
 
 
 def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):

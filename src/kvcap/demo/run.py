@@ -74,6 +74,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
 
     from kvcap.caption import caption_folder
     from kvcap.config import config_to_dict
+    from kvcap.caption.autotune import fixed_batch
     from kvcap.data.synth import synthesize
     from kvcap.metrics import score_predictions
     from kvcap.metrics.grounding import grounding_report
@@ -91,7 +92,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
     results = {
         Path(r.video).stem: r
         for r in caption_folder(
-            [scenes / "clips"], captioner, out_dir, formats=("jsonl", "srt"), batch_size=cfg.caption.batch_size,
+            [scenes / "clips"], captioner, out_dir, formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size),
             overwrite=True, workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend,
             checkpoint=checkpoint,
         )

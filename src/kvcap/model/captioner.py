@@ -364,6 +364,7 @@ class Captioner(nn.Module):
             "do_sample": do_sample,
             "repetition_penalty": float(settings.get("repetition_penalty", 1.0)),
             "no_repeat_ngram_size": int(settings.get("no_repeat_ngram_size", 0)),
+            "min_new_tokens": int(settings.get("min_new_tokens", 0)) or None,
             "eos_token_id": list(self.prompt.stop_ids),
             "pad_token_id": self.tokenizer.pad_token_id,
             "use_cache": True,
@@ -379,10 +380,17 @@ class Captioner(nn.Module):
         self.eval()
         try:
             embeds, mask = self.prompt_batch(features)
+            static = self._static_settings(gen, overrides)
+            if static is not None:  # the fast loop (kvcap.model.decode); same greedy tokens
+                output = self._static_decoder().generate(embeds, mask, static)
+                self.last_engine = self._decoder.last_engine
+            else:
+                output = None
+                self.last_engine = "hf"
             with warnings.catch_warnings():
                 # Penalties and n-gram bans on the generated tokens only (not the instruction) are what we want.
                 warnings.filterwarnings("ignore", message="Passing `.*` with `inputs_embeds`")
-                output = self.llm.generate(
+                output = output if output is not None else self.llm.generate(
                     inputs_embeds=embeds, attention_mask=mask, generation_config=self.generation_config(gen, **overrides)
                 )
         finally:
@@ -394,6 +402,36 @@ class Captioner(nn.Module):
             cut = next((i for i, t in enumerate(row) if t in stops), len(row))
             result.append(row[:cut])
         return result
+
+    def _static_settings(self, gen: Any, overrides: dict[str, Any]):
+        """GreedySettings when `generation.engine` and the options allow the static loop, else None (HF)."""
+        from kvcap.model.decode import GreedySettings, unsupported_reason
+
+        settings = {**self.generation_defaults, **_generation_dict(gen), **overrides}
+        engine = str(settings.get("engine") or "auto")
+        if engine == "hf":
+            return None
+        reason = unsupported_reason(settings, self.llm)
+        if reason is not None:
+            if engine == "static":
+                logger.info("generation.engine=static: %s needs transformers' generate; using it", reason)
+            return None
+        return GreedySettings(
+            max_new_tokens=int(settings.get("max_new_tokens", 512)),
+            min_new_tokens=int(settings.get("min_new_tokens", 0)),
+            repetition_penalty=float(settings.get("repetition_penalty", 1.0)),
+            stop_ids=tuple(self.prompt.stop_ids),
+            pad_id=int(self.tokenizer.pad_token_id),
+        )
+
+    def _static_decoder(self):
+        from kvcap.model.decode import StaticDecoder
+
+        decoder = getattr(self, "_decoder", None)
+        if decoder is None or decoder.llm is not self.llm:
+            decoder = StaticDecoder(self.llm)
+            object.__setattr__(self, "_decoder", decoder)  # not a submodule: never saved or moved
+        return decoder
 
     def generate(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[str]:
         """(B, T, N, D) features -> B clean caption strings (greedy unless `gen` says otherwise)."""

@@ -54,7 +54,9 @@ class Evaluator:
     def predictions(self, captioner, items: Sequence[ManifestItem], source) -> tuple[dict[str, str], list[str]]:
         """id -> caption for `items` (see the module doc for which path is taken)."""
         gen = self.cfg.generation
-        batch_size = int(self.cfg.caption.batch_size)  # >= 1: declared on the field (config.py)
+        from kvcap.caption.autotune import fixed_batch
+
+        batch_size = fixed_batch(self.cfg.caption.batch_size)  # "auto" -> 4 (no probing mid-training)
         preds: dict[str, str] = {}
         failed: list[str] = []
         from kvcap.caption.pipeline import caption_folder, clean_text

@@ -14,6 +14,7 @@ import numpy as np
 from kvcap.video.backends.quiet import quiet_stderr
 from kvcap.video.errors import VideoCorrupt
 from kvcap.video.geometry import decode_size, finish_frame
+from kvcap.video.threads import decoder_threads
 
 
 def sample(path: Path, info, times: list[float], size: int | None) -> tuple[list[np.ndarray], list[float]]:
@@ -45,7 +46,7 @@ def sample(path: Path, info, times: list[float], size: int | None) -> tuple[list
 
 def _read(decord, path: Path, width: int, height: int, times: list[float], start_time: float):
     """(frame count, frame start times (N,), chosen indices (T,), frames (T, H, W, 3) uint8)."""
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=0)
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=decoder_threads())
     count = len(reader)
     if not count:
         return 0, None, None, None

@@ -29,6 +29,7 @@ import numpy as np
 from kvcap.video.backends.avcompat import to_rgb24
 from kvcap.video.errors import VideoCorrupt
 from kvcap.video.geometry import decode_size, finish_frame
+from kvcap.video.threads import decoder_threads
 from kvcap.video.probe import VideoInfo, inspect, open_container, video_stream
 
 # Full decoding starts this many frame durations before a target; earlier non-reference
@@ -156,6 +157,8 @@ def _sample_open(path: Path, backend: str, make_targets, size: int | None):
     with open_container(path) as container:
         stream = video_stream(container, path)
         stream.thread_type = "AUTO"  # frame + slice threads; must be set before the codec opens
+        if decoder_threads():  # sized to the cores by kvcap.video.threads (0 = FFmpeg decides)
+            stream.codec_context.thread_count = decoder_threads()
         info, first = inspect(container, stream, path, backend)
         times = make_targets(info)
         tb, origin = stream.time_base, stream.start_time or 0
