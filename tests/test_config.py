@@ -268,7 +268,9 @@ def test_no_side_tables_of_choices_or_ranges():
     ("model.frames", 257, "must be <= 256"),
     ("caption.workers", -1, "must be >= 0"),
     ("caption.device", "tpu", "must be one of auto, cpu, cuda"),
-    ("caption.quantization", "2bit", "must be one of checkpoint, none, 8bit, 4bit"),
+    ("caption.quantization", "2bit", "must be one of auto, checkpoint, none, 8bit, 4bit"),
+    ("caption.batch_size", 0, "must be >= 1"),
+    ("caption.batch_size", "many", "expected a number or auto"),
     ("score.metrics", "meteor,bleu", "unknown item 'bleu'"),
 ])
 def test_declared_constraints_are_enforced(key, bad, message):
@@ -281,12 +283,17 @@ def test_click_types_come_from_the_fields():
 
     from kvcap.commands.caption import run
     from kvcap.commands.options import click_type
-    from kvcap.config import QUANTIZATIONS, USE_CHECKPOINT
+    from kvcap.config import AUTO, QUANTIZATIONS, USE_CHECKPOINT
 
     params = {p.name: p for p in run.params}
-    assert list(params["quantization"].type.choices) == [USE_CHECKPOINT, *QUANTIZATIONS]
+    assert list(params["quantization"].type.choices) == [AUTO, USE_CHECKPOINT, *QUANTIZATIONS]
     assert list(params["device"].type.choices) == ["auto", "cpu", "cuda"]
-    assert isinstance(params["batch_size"].type, click.IntRange) and params["batch_size"].type.min == 1
+    batch = params["batch_size"].type  # a number >= 1 or `auto`, from the field's Union
+    assert batch.convert("auto", None, None) == "auto" and batch.convert("3", None, None) == 3
+    with pytest.raises(click.BadParameter, match="or one of: auto"):
+        batch.convert("0", None, None)
+    segment = params["segment"].type
+    assert segment.convert("scenes", None, None) == "scenes" and segment.convert("2.5", None, None) == 2.5
     frames = click_type("model.frames")
     assert (frames.min, frames.max) == (1, 256)
     assert click_type("generation.temperature").min_open

@@ -35,4 +35,4 @@ def test_a_bad_segment_names_the_file_line_and_key(tmp_path, text, reason):
 def test_segment_flag_rejects_other_words_with_exit_2(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"")
     result = CliRunner().invoke(main, ["caption", str(tmp_path), "--checkpoint", "x", "--segment", "-2"])
-    assert result.exit_code == 2 and "must be 0 or more seconds" in result.output
+    assert result.exit_code == 2 and "x>=0" in result.output and "scenes" in result.output

@@ -55,7 +55,7 @@ def test_run_demo_uses_the_checkpoint_settings_under_the_repo_config(tmp_path):
     from kvcap.demo.run import run_demo
 
     result = run_demo(load_config(REPO / "kvcap.toml"), tmp_path, count=1)
-    assert result.generation == spec["generation"]
+    assert {key: result.generation[key] for key in spec["generation"]} == spec["generation"]
 
 
 def test_demo_checkpoint_card_parses_and_says_synthetic_only():

@@ -88,7 +88,7 @@ def test_moved_backbone_is_a_one_line_error_naming_it(local_run, tmp_path):
     assert f"LLM backbone {local_run['llm'].resolve()} is missing" in message
     # the command says the same line and exits non-zero, without a traceback
     result = CliRunner().invoke(main, ["export", str(local_run["path"]), str(tmp_path / "copy")])
-    assert result.exit_code == 1 and str(local_run["llm"].resolve()) in result.output
+    assert result.exit_code == 2 and str(local_run["llm"].resolve()) in result.output
     assert "Traceback" not in result.output
 
 

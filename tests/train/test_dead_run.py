@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kvcap.cli import main
-from kvcap.trainer.rundir import live_status
+from kvcap.trainer.rundir import run_status
 
 TINY_TOML = str(Path(__file__).resolve().parents[2] / "examples" / "tiny.toml")
 
@@ -33,7 +33,7 @@ def _killed_pid() -> int:
 
 def test_a_killed_run_is_not_called_running(tmp_path, synth_dataset):
     run = _run_dir(tmp_path, _killed_pid())
-    assert live_status(json.loads((run / "state.json").read_text())) == "stopped (its process is gone)"
+    assert run_status(json.loads((run / "state.json").read_text())) == "stopped (its process is gone)"
     result = CliRunner().invoke(main, ["train", "--stage", "2", "--run", str(run), "--config", TINY_TOML,
                                        "--data", str(synth_dataset.manifest)])
     assert result.exit_code == 2, result.output
@@ -54,7 +54,7 @@ def test_a_live_run_is_not_touched(tmp_path, synth_dataset):
 
 
 def test_another_hosts_run_is_taken_at_its_word():
-    assert live_status({"status": "running", "pid": 1, "host": "elsewhere-" + socket.gethostname()}) == "running"
+    assert run_status({"status": "running", "pid": 1, "host": "elsewhere-" + socket.gethostname()}) == "running"
 
 
 def test_a_killed_but_unreaped_run_is_not_running(tmp_path):
@@ -71,7 +71,7 @@ def test_a_killed_but_unreaped_run_is_not_running(tmp_path):
     try:
         os.kill(proc.pid, 0)
         state = {"status": "running", "pid": proc.pid, "host": socket.gethostname()}
-        assert live_status(state) == "stopped (its process is gone)"
+        assert run_status(state) == "stopped (its process is gone)"
         assert not pid_alive(proc.pid)  # the TUI's check: "stale", not "running"
     finally:
         proc.wait()

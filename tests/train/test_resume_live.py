@@ -29,4 +29,4 @@ def test_resume_refuses_a_run_that_is_still_training(tmp_path, synth_dataset):
         trainer.kill()
         trainer.wait()
     dead = CliRunner().invoke(main, args)  # its process is gone: the run is stale, resume goes on
-    assert dead.exit_code == 1 and "still being trained" not in dead.output and "no checkpoint" in dead.output
+    assert dead.exit_code == 2 and "still being trained" not in dead.output and "no checkpoint" in dead.output

@@ -33,26 +33,6 @@ DEMO_NOTE = ("note: the demo model knows kvcap's synthetic scenes only (drawn se
              "weather, camera motion); on real videos its captions are confident and wrong")
 
 
-class SegmentParam(click.ParamType):
-    """`--segment`: seconds per window (0 = whole clip) or `scenes` (one cue per shot)."""
-
-    name = "seconds|scenes"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        if isinstance(value, (int, float)) or value == "scenes":
-            return value
-        text = str(value).strip().lower()
-        if text == "scenes":
-            return "scenes"
-        try:
-            number = float(text)
-        except ValueError:
-            self.fail(f"{value!r} is neither a number of seconds nor `scenes`", param, ctx)
-        if not number >= 0:
-            self.fail(f"{value!r} must be 0 or more seconds", param, ctx)
-        return number
-
-
 def generation_flags(*, max_new_tokens: int | None = None, prompt: str | None = None,
                      num_beams: int | None = None, temperature: float | None = None) -> dict[str, Any]:
     """The generation flags as `--set`-style {dotted key: value}, the top settings layer (applied
@@ -71,26 +51,6 @@ def generation_flags(*, max_new_tokens: int | None = None, prompt: str | None = 
     return out
 
 
-class _CountOrAuto(click.ParamType):
-    name = "N|auto"
-
-    def __init__(self, low: int, high: int | None = None):
-        self.low, self.high = low, high
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int) or str(value).strip().lower() == "auto":
-            return value if isinstance(value, int) else "auto"
-        try:
-            number = int(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a whole number or `auto`", param, ctx)
-        if number < self.low or (self.high is not None and number > self.high):
-            self.fail(f"{number} is not in {self.low}..{self.high or 'any'}", param, ctx)
-        return number
-
-
-BATCH_SIZE = _CountOrAuto(1)
-WORKERS = _CountOrAuto(0, 64)
 
 
 class DefaultCommandGroup(click.Group):
@@ -135,10 +95,10 @@ def caption() -> None:
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
 @click.option("-f", "--format", "formats", default=None, metavar="LIST",
               help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
-@click.option("--batch-size", type=BATCH_SIZE, default=None,
+@click.option("--batch-size", type=click_type("caption.batch_size"), default=None,
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
-@click.option("--segment", type=SegmentParam(), default=None, metavar="SECONDS|scenes",
+@click.option("--segment", type=click_type("caption.segment"), default=None, metavar="SECONDS|scenes",
               help="Caption fixed windows of this length, one cue each (0 = whole clip), or `scenes`: "
                    "one cue per detected shot.")
 @click.option("--shard", default=None, metavar="i/n",
@@ -149,7 +109,7 @@ def caption() -> None:
 @click.option("--quantization", type=click_type("caption.quantization"), default=None,
               help="LLM weights: auto (GPU: none when it fits, else 4bit; CPU: as trained), as trained "
                    "(checkpoint), or none/8bit/4bit; none is fastest where it fits.")
-@click.option("--workers", type=WORKERS, default=None,
+@click.option("--workers", type=click_type("caption.workers"), default=None,
               help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")

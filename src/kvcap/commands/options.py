@@ -13,7 +13,8 @@ parameter passed through `resolve_config(..., flags={key: value})`) land in the 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args, get_origin
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import click
 
@@ -41,9 +42,33 @@ def config_options(func):
     return func
 
 
+class NumberOrWord(click.ParamType):
+    """A number in `number`'s range, or one of `words` (`--batch-size auto`, `--segment scenes`)."""
+
+    def __init__(self, number: click.ParamType, words: tuple[str, ...]):
+        self.number, self.words = number, words
+        self.name = f"{number.name}|{'|'.join(words)}"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in self.words:
+            return value.strip().lower()
+        try:
+            return self.number.convert(value, param, ctx)
+        except click.BadParameter as exc:
+            self.fail(f"{exc.message.rstrip('.')}; or one of: {', '.join(self.words)}", param, ctx)
+
+
 def click_type(key: str) -> Any:
     """The Click parameter type for config key `key`, built from its declared constraints."""
-    tp = setting_type(key)
+    return _click_type_of(setting_type(key))
+
+
+def _click_type_of(tp: Any) -> Any:
+    if get_origin(tp) is Union or get_origin(tp) is types.UnionType:  # a number or a word
+        options = get_args(tp)
+        words = tuple(w for option in options if get_origin(option) is Literal for w in get_args(option))
+        number = next(option for option in options if get_origin(option) is not Literal)
+        return NumberOrWord(_click_type_of(number), words)
     bounds: Range | None = None
     if get_origin(tp) is Annotated:
         tp, *meta = get_args(tp)

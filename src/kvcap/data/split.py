@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from kvcap.errors import KvcapError
 
-class SplitError(ValueError):
+
+class SplitError(KvcapError, ValueError):
     """The requested split cannot be made (one line)."""
 
 

@@ -19,12 +19,14 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from kvcap.errors import KvcapError
+
 # Files a model folder is made of (config, weights, tokenizer and processor files).
 MODEL_SUFFIXES = (".json", ".safetensors", ".jinja", ".txt", ".model")
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on its JSON header
 
 
-class BackboneError(ValueError):
+class BackboneError(KvcapError, ValueError):
     """A referenced backbone folder that is gone or changed (one line naming it)."""
 
 

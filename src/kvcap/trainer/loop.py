@@ -193,10 +193,10 @@ class _Trainer:
         previous = run.read_state()
         where = run.path
         if previous is not None:
-            from kvcap.trainer.rundir import check_not_running, live_status
+            from kvcap.trainer.rundir import check_not_running, run_status
 
             check_not_running(previous, where)
-            previous = {**previous, "status": live_status(previous)}  # a killed run is not "running"
+            previous = {**previous, "status": run_status(previous)}  # a killed run is not "running"
         if resume:
             if previous is None:
                 raise TrainError(f"{where}: nothing to resume (no state.json); start it without --resume")

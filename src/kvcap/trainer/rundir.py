@@ -216,7 +216,7 @@ class RunBusyError(KvcapError):
     """The run directory is being written by a live `kvcap train` (one line)."""
 
 
-def live_status(state: dict[str, Any]) -> str:
+def run_status(state: dict[str, Any]) -> str:
     """state.json's status, except that a "running" run whose process on this host is gone
     (killed with -9, a crash, a reboot) reads "stopped (its process is gone)"."""
     status = str(state.get("status"))
@@ -232,6 +232,6 @@ def check_not_running(state: dict[str, Any] | None, where: Path) -> None:
     """Refuse to touch a run that a live process on this host is still training."""
     if not state or state.get("status") != "running" or state.get("pid") == os.getpid():
         return
-    if live_status(state) == "running" and state.get("host") == socket.gethostname():
+    if run_status(state) == "running" and state.get("host") == socket.gethostname():
         raise RunBusyError(f"{where}: still being trained by pid {state.get('pid')} on {state.get('host')}; "
                            "wait for it, stop it, or use --run NEW")
