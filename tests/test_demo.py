@@ -178,7 +178,9 @@ def test_shipped_demo_model_is_grounded_on_unseen_clips(tmp_path):
 
 @pytest.mark.slow
 def test_shrunken_recipe_learns_from_pixels(tmp_path, monkeypatch):
-    """examples/demo.toml on 800 clips for 6 epochs (~300 steps): the loss falls, held-out METEOR beats blind."""
+    """examples/demo.toml on 800 clips for 10 epochs (~500 steps): the loss falls, held-out METEOR beats blind.
+
+    At 6 epochs the margin over blind was 0.02-0.07 depending on the clips' encoding; 10 epochs give ~0.10."""
     from kvcap.data.manifest import read_manifest
     from kvcap.fsutil import read_jsonl
 
@@ -186,7 +188,7 @@ def test_shrunken_recipe_learns_from_pixels(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     sets = ["train.runs_dir=runs", "data.cache_dir=cache", "data.manifest=data/manifest.jsonl", "train.stage1.epochs=0.5",
-            "train.stage2.epochs=6", "train.eval_max_clips=16", "train.log_every=5"]
+            "train.stage2.epochs=10", "train.eval_max_clips=16", "train.log_every=5"]
     config = ["--config", str(DEMO_TOML)] + [arg for s in sets for arg in ("--set", s)]
     ok = runner.invoke(main, ["data", "synth", "--out", "data", "--count", "800", "--seed", "8", "--size", "64",
                               "--seconds", "2", "--val-fraction", "0.05", "--quiet"])

@@ -140,4 +140,4 @@ def test_segment_scenes_from_the_command_line(shots_folder, tiny_checkpoint, tmp
     assert len(starts) == 3 and abs(starts[1] - 1.0) <= 1 / FPS and abs(starts[2] - 2.4) <= 1 / FPS
     assert len(by_video["one.mp4"]["segments"]) == 1
     bad = CliRunner().invoke(main, ["caption", str(shots_folder), "--checkpoint", "x", "--segment", "shots"])
-    assert bad.exit_code == 2 and "neither a number of seconds nor `scenes`" in bad.output
+    assert bad.exit_code == 2 and "'shots' is neither a number nor scenes" in bad.output

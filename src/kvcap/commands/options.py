@@ -50,8 +50,14 @@ class NumberOrWord(click.ParamType):
         self.name = f"{number.name}|{'|'.join(words)}"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in self.words:
-            return value.strip().lower()
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in self.words:
+                return text
+            try:
+                float(text)
+            except ValueError:
+                self.fail(f"{value!r} is neither a number nor {' / '.join(self.words)}", param, ctx)
         try:
             return self.number.convert(value, param, ctx)
         except click.BadParameter as exc:
