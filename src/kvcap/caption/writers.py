@@ -17,6 +17,7 @@ videos already `ok` so a rerun can skip them.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -120,20 +121,6 @@ def vtt_text(segments: Iterable[Segment]) -> str:
     return "\n".join(blocks)
 
 
-def write_srt(path: str | Path, segments: Iterable[Segment]) -> Path:
-    """Write an SRT file atomically (temp file + rename); returns the path."""
-    path = Path(path)
-    atomic_write_text(path, srt_text(segments))
-    return path
-
-
-def write_vtt(path: str | Path, segments: Iterable[Segment]) -> Path:
-    """Write a WebVTT file atomically (temp file + rename); returns the path."""
-    path = Path(path)
-    atomic_write_text(path, vtt_text(segments))
-    return path
-
-
 def txt_text(segments: Iterable[Segment]) -> str:
     """Plain text, one line per cue (a cue's lines joined by spaces), as whisper's `.txt`."""
     return "".join(" ".join(cue.lines) + "\n" for cue in cues(segments))
@@ -147,27 +134,27 @@ def tsv_text(segments: Iterable[Segment]) -> str:
     return "".join(rows)
 
 
-def write_txt(path: str | Path, segments: Iterable[Segment]) -> Path:
-    """Write a .txt file atomically (one line per cue); returns the path."""
-    path = Path(path)
-    atomic_write_text(path, txt_text(segments))
-    return path
-
-
-def write_tsv(path: str | Path, segments: Iterable[Segment]) -> Path:
-    """Write a .tsv file atomically (start ms, end ms, text); returns the path."""
-    path = Path(path)
-    atomic_write_text(path, tsv_text(segments))
-    return path
-
-
-# Subtitle writers keyed by the format name users type in `--format`.
-SUBTITLE_WRITERS: dict[str, Callable[[str | Path, Iterable[Segment]], Path]] = {
-    "srt": write_srt,
-    "vtt": write_vtt,
-    "txt": write_txt,
-    "tsv": write_tsv,
+# Document text per format, keyed by the name users type in `--format` (whisper's writer table).
+SUBTITLE_TEXT: dict[str, Callable[[Iterable[Segment]], str]] = {
+    "srt": srt_text,
+    "vtt": vtt_text,
+    "txt": txt_text,
+    "tsv": tsv_text,
 }
+
+
+def write_subtitles(path: str | Path, segments: Iterable[Segment], fmt: str) -> Path:
+    """Write the `fmt` document for `segments` atomically (temp file + rename); returns the path."""
+    path = Path(path)
+    atomic_write_text(path, SUBTITLE_TEXT[fmt](segments))
+    return path
+
+
+# One writer per format: `SUBTITLE_WRITERS["srt"](path, segments)`.
+SUBTITLE_WRITERS: dict[str, Callable[[str | Path, Iterable[Segment]], Path]] = {
+    fmt: functools.partial(write_subtitles, fmt=fmt) for fmt in SUBTITLE_TEXT
+}
+write_srt, write_vtt, write_txt, write_tsv = (SUBTITLE_WRITERS[fmt] for fmt in ("srt", "vtt", "txt", "tsv"))
 
 
 # --------------------------------------------------------------------------------------------
