@@ -1,6 +1,7 @@
 """Clip features for training: from the feature cache, or decoded and encoded on the fly.
 
     fill_cache(items, encode, cache, ...)   decode (threads) + encode (batches) what is missing
+    open_features(cfg, captioner, acc, ...)  the trainer's source: the cache filled, bad clips out
     FeatureSource.cached(...) / .live(...)  -> batches of (features (B, T, N, D), items)
 
 With the cache (the default), every clip is decoded and encoded once, before the first step;
@@ -223,3 +224,62 @@ def epoch_order(n: int, epoch: int, seed: int, batch_size: int, rank: int = 0, w
     mine = order[rank::world]
     return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
 
+
+@dataclass
+class TrainFeatures:
+    """What the trainer trains and evaluates on, once the features are ready."""
+
+    source: FeatureSource
+    cache: Any  # kvcap.data.cache.FeatureCache, or None without the cache
+    train_items: list[ManifestItem]
+    val_items: list[ManifestItem]
+    bad_clips: int = 0
+
+
+def open_features(cfg, captioner, acc, train_items, val_items, *, say: Callable[[str], None], bar) -> TrainFeatures:
+    """Fill the feature cache for train + val (every rank its local share, then all read all of
+    it) and leave out the clips that failed; without the cache, a live source. `bar(total, desc,
+    disable=)` makes a progress bar."""
+    import os
+
+    common = dict(frames=captioner.frames, size=captioner.image_size, backend=cfg.video.backend)
+    if not cfg.data.use_cache:
+        say("features: no cache (data.use_cache = false): decoding and encoding every step")
+        source = FeatureSource(encode=captioner.encode, workers=cfg.data.num_workers, **common)
+        return TrainFeatures(source, None, list(train_items), list(val_items))
+    from kvcap.data.cache import FeatureCache
+
+    cache = FeatureCache(cfg.data.cache_dir, captioner.vision.key)
+    everything = list(train_items) + list(val_items)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", acc.num_processes if acc.num_processes else 1))
+    mine = everything[acc.local_process_index::max(1, local_world)]
+    progress_bar = bar(len(mine), "features", disable=not acc.is_main_process)
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        progress_bar.update(done - last[0])
+        last[0] = done
+
+    report = fill_cache(mine, captioner.encode, cache, batch_size=cfg.train.batch_size,
+                        workers=cfg.data.num_workers, progress=progress, **common)
+    progress_bar.close()
+    acc.wait_for_everyone()
+    # Every rank decides the same way: a clip trains iff its features are in the cache now.
+    ok = {it.id for it in everything if _safe_contains(cache, it, captioner.frames)}
+    bad = [it for it in everything if it.id not in ok]
+    reasons = {b.item.id: b.reason for b in report.bad}
+    say(f"features: {report.cached_before} cached, {report.encoded} encoded in {report.seconds:.1f}s"
+        + (f", {len(bad)} bad clip(s) skipped" if bad else "") + f" ({cfg.data.cache_dir})")
+    for it in bad[:10]:
+        say(f"  skipped {it.id}: {reasons.get(it.id, f'{it.video}: unreadable')}")
+    if len(bad) > 10:
+        say(f"  ... and {len(bad) - 10} more skipped")
+    return TrainFeatures(FeatureSource(cache=cache, **common), cache, [it for it in train_items if it.id in ok],
+                         [it for it in val_items if it.id in ok], bad_clips=len(bad))
+
+
+def _safe_contains(cache, item, frames: int) -> bool:
+    try:
+        return cache.contains(item.video, frames)
+    except OSError:
+        return False
