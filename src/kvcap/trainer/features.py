@@ -14,13 +14,15 @@ measures against); broken clips are dropped from their batch.
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kvcap.data.manifest import ManifestItem
 from kvcap.errors import one_line
+from kvcap.video.prefetch import decode_in_order
+
+
+DECODE_THREADS = "kvcap-train-decode"  # the prefetch threads' name (kvcap.video.prefetch)
 
 
 @dataclass
@@ -45,38 +47,6 @@ def decode_clip(item: ManifestItem, frames: int, size: int, backend: str):
     from kvcap.video import sample_frames
 
     return sample_frames(item.video, num_frames=frames, size=size, backend=backend)
-
-
-def decode_in_order(
-    items: Sequence[ManifestItem], decode: Callable[[ManifestItem], Any], workers: int, lookahead: int = 8
-) -> Iterator[tuple[ManifestItem, Any, BaseException | None]]:
-    """Yield (item, result, error) in input order while up to `lookahead` decodes run ahead in threads.
-
-    Decoders release the GIL, so threads overlap decoding with the model's work on the main thread.
-    """
-    if workers <= 0:
-        for item in items:
-            try:
-                yield item, decode(item), None
-            except Exception as exc:  # noqa: BLE001 - one bad clip never stops the run
-                yield item, None, exc
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvcap-train-decode") as pool:
-        pending: deque = deque()
-        it = iter(items)
-        for item in it:
-            pending.append((item, pool.submit(decode, item)))
-            if len(pending) >= max(lookahead, workers):
-                break
-        while pending:
-            item, future = pending.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(decode, nxt)))
-            try:
-                yield item, future.result(), None
-            except Exception as exc:  # noqa: BLE001
-                yield item, None, exc
 
 
 def fill_cache(
@@ -130,7 +100,9 @@ def fill_cache(
             report.encoded += 1
         batch.clear()
 
-    for item, sampled, error in decode_in_order([i for i, _ in todo], lambda it: decode_clip(it, frames, size, backend), workers):
+    decoded = decode_in_order([i for i, _ in todo], lambda it: decode_clip(it, frames, size, backend), workers,
+                              name=DECODE_THREADS)
+    for item, sampled, error in decoded:
         if error is not None:
             report.bad.append(BadClip(item, one_line(error)))
         else:
@@ -185,7 +157,8 @@ class FeatureSource:
 
         flat = [item for group in groups for item in group]
         decoded = decode_in_order(flat, lambda it: decode_clip(it, self.frames, self.size, self.backend),
-                                  self.workers, lookahead=max(8, 2 * max((len(g) for g in groups), default=1)))
+                                  self.workers, lookahead=max(8, 2 * max((len(g) for g in groups), default=1)),
+                                  name=DECODE_THREADS)
 
         def emit(done: list):
             with torch.no_grad():
