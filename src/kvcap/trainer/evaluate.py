@@ -94,7 +94,7 @@ class Evaluator:
 
         from kvcap.trainer.features import choose_caption
 
-        batch_size = int(self.cfg.train.batch_size)  # >= 1: declared on the field (config.py)
+        batch_size = int(self.cfg.train.batch_size)  # >= 1: declared on the field (kvcap.config)
         groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         total, count = 0.0, 0
         was_training = captioner.training
