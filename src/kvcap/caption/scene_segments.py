@@ -1,5 +1,5 @@
 """`--segment scenes` in the pipeline: decode a file once into its scenes, then one ready item
-(one cue) per scene. Called from `kvcap.caption.pipeline` with a few lines."""
+(one cue) per scene. Called from the pipeline's decode and generate stages (decoding.py, batching.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def decode_scenes(path: Path, frames: int, size: int, backend: str, options: Sce
 
 
 def add_scenes(state: Any, scan: SceneScan) -> list[tuple[Any, int, Any]]:
-    """Record each scene as a window of the pipeline's `_Pending` video; returns the ready items
+    """Record each scene as a window of the pipeline's `Pending` video (batching.py); returns the ready items
     `(state, scene index, frames (T, S, S, 3))` for the model, in scene order."""
     state.count = len(scan.scenes)
     if state.duration is None and scan.info.duration:

@@ -6,7 +6,7 @@ file < `--set` < command flags. A flag that overrides one config key is one line
     @setting_option("--max-new-tokens", "generation.max_new_tokens")
 
 Its Click type (choice, int/float range) and help come from the field's declaration in
-config.py; `resolve_config` picks the value up as the top layer, and `cfg.is_explicit(key)` /
+kvcap.config (schema.py); `resolve_config` picks the value up as the top layer, and `cfg.is_explicit(key)` /
 `cfg.explicit_keys()` tell later code the user set it. Flags declared the older way (a
 parameter passed through `resolve_config(..., flags={key: value})`) land in the same layer.
 """

@@ -258,9 +258,8 @@ def import_aihub(
     whose tokenizer counts caption tokens in `report.stats` (characters only when it cannot be
     loaded offline); `max_caption_tokens` is the training limit the stats count cuts against.
     """
-    from kvcap.data.aihub_sources import ZipReader, scan, unpack
+    from kvcap.data.aihub_sources import scan
     from kvcap.data.caption_stats import caption_stats, load_tokenizer_offline
-    from kvcap.data.split import SplitError, assign_splits
 
     root = Path(src)
     if not root.is_dir():
@@ -277,6 +276,32 @@ def import_aihub(
     labels = _by_stem(found.labels, report.duplicates)
     if not labels and not videos:
         raise AIHubImportError(f"{root}: no label .json files and no videos found; {LAYOUTS}")
+
+    pairs = _pair_labels(labels, videos, fields, report)
+    report.unpaired_videos = [v.ref for stem, v in sorted(videos.items()) if stem not in labels]
+    if not pairs:
+        raise AIHubImportError(
+            f"{root}: no label file yields a caption ({len(labels)} labels, {len(videos)} videos, "
+            f"{len(report.unreadable)} without a usable caption); {LAYOUTS}"
+        )
+
+    pairs, paths = _place_videos(pairs, report, unpack_to, unpack_progress)
+    splits = _choose_splits(root, pairs, report, seed=seed, val_fraction=val_fraction, val_count=val_count)
+    items = [
+        ManifestItem(id=stem, video=_absolute(paths[stem]), caption=caption, split=splits[stem] or "train")
+        for stem, _, _, caption in pairs
+    ]
+    _write_manifests(out_dir, items, report)
+    references = [ref for it in items for ref in it.references]
+    tokenizer, note = load_tokenizer_offline(llm) if llm else (None, "no model.llm given")
+    report.stats = caption_stats(references, tokenizer, model_id=llm, max_caption_tokens=max_caption_tokens, note=note)
+    return report
+
+
+def _pair_labels(labels: dict, videos: dict, fields: tuple[str, ...], report: ImportReport) -> list:
+    """(stem, label entry, video entry, caption) for each label with a video and a usable
+    caption; the others are noted in `report`."""
+    from kvcap.data.aihub_sources import ZipReader
 
     reader = ZipReader()
     pairs = []  # (stem, label entry, video entry, caption)
@@ -303,14 +328,15 @@ def import_aihub(
             pairs.append((stem, label, video, caption))
     finally:
         reader.close()
-    report.unpaired_videos = [v.ref for stem, v in sorted(videos.items()) if stem not in labels]
-    if not pairs:
-        raise AIHubImportError(
-            f"{root}: no label file yields a caption ({len(labels)} labels, {len(videos)} videos, "
-            f"{len(report.unreadable)} without a usable caption); {LAYOUTS}"
-        )
+    return pairs
 
-    # Videos: unpacked files, STORED zip members in place, DEFLATED members unpacked once.
+
+def _place_videos(pairs: list, report: ImportReport, unpack_to, unpack_progress) -> tuple[list, dict]:
+    """Where each pair's video is read from: (pairs left, stem -> path or zip member ref).
+    Unpacked files and STORED zip members in place; DEFLATED members unpacked once when
+    `unpack_to` is given (the ones that fail are dropped and noted)."""
+    from kvcap.data.aihub_sources import unpack
+
     paths = {stem: video.ref for stem, _, video, _ in pairs}
     deflated = [video for _, _, video, _ in pairs if video.zipped and video.deflated]
     if deflated and unpack_to is not None:
@@ -330,8 +356,14 @@ def import_aihub(
     elif deflated:
         report.deflated_in_place = [v.ref for v in deflated]
     report.zipped_videos = sum(1 for stem, _, video, _ in pairs if video.zipped and paths[stem] == video.ref)
+    return pairs, paths
 
-    # The dataset's own split where its folders say so; a hash of the stem for the rest.
+
+def _choose_splits(root: Path, pairs: list, report: ImportReport, *, seed: int, val_fraction: float,
+                   val_count: int | None) -> dict[str, str | None]:
+    """stem -> split: the dataset's own where its folders say so, a hash of the stem for the rest."""
+    from kvcap.data.split import SplitError, assign_splits
+
     splits: dict[str, str | None] = {
         stem: split_from_parts(label.where) or split_from_parts(video.where) for stem, label, video, _ in pairs
     }
@@ -344,11 +376,11 @@ def import_aihub(
         report.split_source = "hashed" if len(undecided) == len(pairs) else "mixed"
     elif val_count is not None:
         report.notes.append(f"--val-count {val_count} not used: every clip has the dataset's own split")
+    return splits
 
-    items = [
-        ManifestItem(id=stem, video=_absolute(paths[stem]), caption=caption, split=splits[stem] or "train")
-        for stem, _, _, caption in pairs
-    ]
+
+def _write_manifests(out_dir: Path, items: list[ManifestItem], report: ImportReport) -> None:
+    """manifest.jsonl, one file per split (test only when it has clips) and skipped.jsonl."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(out_dir / "manifest.jsonl", items)
     report.files["manifest"] = out_dir / "manifest.jsonl"
@@ -360,11 +392,6 @@ def import_aihub(
             report.files[split] = out_dir / f"{split}.jsonl"
     _write_skipped(out_dir / "skipped.jsonl", report)
     report.files["skipped"] = out_dir / "skipped.jsonl"
-
-    references = [ref for it in items for ref in it.references]
-    tokenizer, note = load_tokenizer_offline(llm) if llm else (None, "no model.llm given")
-    report.stats = caption_stats(references, tokenizer, model_id=llm, max_caption_tokens=max_caption_tokens, note=note)
-    return report
 
 
 def _write_skipped(path: Path, report: ImportReport) -> None:

@@ -91,11 +91,35 @@ def score_predictions(
     chosen = _parse_metrics(metrics, cfg.metrics)
     say = progress or (lambda message: None)
     ids = [i for i in references if i in predictions]
-    unmatched_predictions = [i for i in predictions if i not in references]
-    missing_predictions = [i for i in references if i not in predictions]
     tokenizer = get_tokenizer(cfg.tokenizer)
 
-    summary: dict[str, Any] = {
+    summary = _empty_summary(ids, chosen, tokenizer, predictions, references, cfg)
+    per_clip = _clip_rows(ids, predictions, references)
+
+    if "siglip" in chosen and ids and siglip_scorer is None:
+        # Load first: a missing model should fail in a second, not after minutes of tokenizing.
+        from kvcap.metrics.siglip import load_siglip
+
+        say(f"loading SigLIP2 {cfg.siglip}")
+        siglip_scorer = load_siglip(cfg.siglip, device=device)
+
+    if ids and any(m in chosen for m in ("meteor", "diversity")):
+        cache = TokenCache() if token_cache is True else (token_cache or None)
+        _score_tokens(summary, per_clip, ids, predictions, references, chosen, tokenizer, cache, say)
+
+    if "siglip" in chosen and ids:
+        _score_siglip(summary, per_clip, ids, predictions, cfg, videos or {}, siglip_scorer, say)
+
+    summary["collapse_reasons"] = collapse_reasons(summary, previous)
+    summary["collapse"] = bool(summary["collapse_reasons"])
+    return ScoreReport(summary=summary, per_clip=per_clip)
+
+
+def _empty_summary(ids, chosen, tokenizer, predictions, references, cfg) -> dict[str, Any]:
+    """The summary's keys, each metric None until scored, and which ids matched."""
+    unmatched_predictions = [i for i in predictions if i not in references]
+    missing_predictions = [i for i in references if i not in predictions]
+    return {
         "n": len(ids),
         "metrics": chosen,
         "tokenizer": tokenizer.name,
@@ -113,6 +137,10 @@ def score_predictions(
         "missing_prediction_examples": missing_predictions[:EXAMPLES],
         "targets": Targets.from_score_config(cfg).to_dict(),
     }
+
+
+def _clip_rows(ids, predictions, references) -> list[dict[str, Any]]:
+    """One per-clip row per matched id: prediction, first reference, repetition check."""
     per_clip: list[dict[str, Any]] = [
         {"id": i, "prediction": predictions[i], "reference": list(references[i])[0] if references[i] else None}
         for i in ids
@@ -120,45 +148,32 @@ def score_predictions(
     for row in per_clip:
         row["compression_ratio"] = round(compression_ratio(row["prediction"]), 4)
         row["repetitive"] = row["compression_ratio"] > REPETITION_RATIO
+    return per_clip
 
-    if "siglip" in chosen and ids and siglip_scorer is None:
-        # Load first: a missing model should fail in a second, not after minutes of tokenizing.
-        from kvcap.metrics.siglip import load_siglip
 
-        say(f"loading SigLIP2 {cfg.siglip}")
-        siglip_scorer = load_siglip(cfg.siglip, device=device)
-
-    token_metrics = [m for m in chosen if m in ("meteor", "diversity")]
-    if ids and token_metrics:
-        cache = TokenCache() if token_cache is True else (token_cache or None)
-        ref_texts = [r for i in ids for r in references[i]]
-        stats = TokenizeStats()
-        say(f"tokenizing {len(ref_texts) + len(ids)} texts ({tokenizer.name})")
-        # One batch for everything (Kiwi's threads stay busy); references go through the cache
-        # (they repeat across evals and runs), predictions change every eval and are not stored.
-        pred_texts = [predictions[i] for i in ids]
-        tokens = tokenize_texts(ref_texts + pred_texts, tokenizer, cache=cache, stats=stats, cacheable=ref_texts)
-        summary["token_cache_hits"] = stats.cache_hits
-        if "meteor" in chosen:
-            for row, i in zip(per_clip, ids):
-                row["meteor"] = meteor([tokens[r] for r in references[i]], tokens[predictions[i]])
-            summary["meteor"] = _mean([row["meteor"] for row in per_clip])
-        if "diversity" in chosen:
-            texts = [predictions[i] for i in ids]
-            summary.update(diversity_stats(texts, [tokens[t] for t in texts]))
-            summary["near_copy_share"] = near_copy_share([tokens[t] for t in texts])
-            refs_first = [references[i][0] for i in ids if references[i]]
-            ref_stats = diversity_stats(refs_first, [tokens[t] for t in refs_first])
-            summary["ref_diversity"] = ref_stats["diversity"]
-            for key in ("unique_ratio", "distinct_1", "distinct_2", "repetitive_share"):
-                summary[f"ref_{key}"] = ref_stats[key]
-
-    if "siglip" in chosen and ids:
-        _score_siglip(summary, per_clip, ids, predictions, cfg, videos or {}, siglip_scorer, say)
-
-    summary["collapse_reasons"] = collapse_reasons(summary, previous)
-    summary["collapse"] = bool(summary["collapse_reasons"])
-    return ScoreReport(summary=summary, per_clip=per_clip)
+def _score_tokens(summary, per_clip, ids, predictions, references, chosen, tokenizer, cache, say) -> None:
+    """METEOR and diversity, over one tokenizing pass of references and predictions."""
+    ref_texts = [r for i in ids for r in references[i]]
+    stats = TokenizeStats()
+    say(f"tokenizing {len(ref_texts) + len(ids)} texts ({tokenizer.name})")
+    # One batch for everything (Kiwi's threads stay busy); references go through the cache
+    # (they repeat across evals and runs), predictions change every eval and are not stored.
+    pred_texts = [predictions[i] for i in ids]
+    tokens = tokenize_texts(ref_texts + pred_texts, tokenizer, cache=cache, stats=stats, cacheable=ref_texts)
+    summary["token_cache_hits"] = stats.cache_hits
+    if "meteor" in chosen:
+        for row, i in zip(per_clip, ids):
+            row["meteor"] = meteor([tokens[r] for r in references[i]], tokens[predictions[i]])
+        summary["meteor"] = _mean([row["meteor"] for row in per_clip])
+    if "diversity" in chosen:
+        texts = [predictions[i] for i in ids]
+        summary.update(diversity_stats(texts, [tokens[t] for t in texts]))
+        summary["near_copy_share"] = near_copy_share([tokens[t] for t in texts])
+        refs_first = [references[i][0] for i in ids if references[i]]
+        ref_stats = diversity_stats(refs_first, [tokens[t] for t in refs_first])
+        summary["ref_diversity"] = ref_stats["diversity"]
+        for key in ("unique_ratio", "distinct_1", "distinct_2", "repetitive_share"):
+            summary[f"ref_{key}"] = ref_stats[key]
 
 
 def _score_siglip(summary, per_clip, ids, predictions, cfg, videos, scorer, say) -> None:

@@ -11,7 +11,6 @@ by the projector's V embeddings:  [prefix tokens] [V visual embeds] [suffix toke
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import logging
 import warnings
 from pathlib import Path
@@ -25,7 +24,6 @@ from torch import nn
 from kvcap.model import checkpoint as ckpt
 from kvcap.model.llm import load_llm
 from kvcap.model.prompt import PromptFormat, build_prompt_format, clean_caption
-from kvcap.model.tiny import is_tiny
 from kvcap.model.trainable import (
     Mode,
     apply_plan,
@@ -460,53 +458,6 @@ class Captioner(nn.Module):
         copies local folders in too (`kvcap export --bundle`). A FULL-trained LLM is always
         saved. `card` adds run facts (data, recipe, eval metrics) to README.md (kvcap.model.card).
         """
-        from kvcap.fsutil import atomic_dir
-        from kvcap.model.backbone import copy_model_dir
-        from kvcap.model.card import write_card
-        from safetensors.torch import save_file
+        from kvcap.model.saving import save_captioner
 
-        out_dir = Path(out_dir)
-        spec = self.describe()
-        llm_base = self.llm.get_base_model() if is_peft_model(self.llm) else self.llm
-        with atomic_dir(out_dir) as tmp:
-            state = {k: v.detach().float().contiguous().cpu() if v.is_floating_point() else v.detach().contiguous().cpu()
-                     for k, v in self.projector.state_dict().items()}
-            save_file(state, str(tmp / ckpt.PROJECTOR_FILE))
-            if is_peft_model(self.llm):
-                self.llm.save_pretrained(str(tmp / ckpt.ADAPTER_DIR), safe_serialization=True)
-            spec.vision.bundled, spec.vision.ref = _placement(spec.vision, self.vision.path, bundle_backbones)
-            if spec.vision.bundled:
-                copy_model_dir(self.vision.path, tmp / ckpt.VISION_DIR)
-            spec.llm.bundled, spec.llm.ref = _placement(spec.llm, self.llm_path, bundle_backbones)
-            if spec.llm.trained_full:
-                spec.llm.bundled, spec.llm.ref = True, None
-                llm_base.save_pretrained(tmp / ckpt.LLM_DIR, safe_serialization=True)
-                self.tokenizer.save_pretrained(tmp / ckpt.LLM_DIR)
-            elif spec.llm.bundled:
-                # Untrained base weights: copy the files we loaded (exact, and never the LoRA
-                # layers peft injected into the live model).
-                copy_model_dir(self.llm_path, tmp / ckpt.LLM_DIR)
-            if spec.tokenizer_bundled:
-                self.tokenizer.save_pretrained(tmp / ckpt.TOKENIZER_DIR)
-            spec.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            spec.card = card if card is not None else spec.card
-            spec.save(tmp)
-            write_card(tmp, spec, spec.card)
-        return out_dir
-
-
-def _placement(part: "ckpt.VisionSpec | ckpt.LlmSpec", loaded_from: str, bundle: bool | None) -> tuple[bool, dict[str, Any] | None]:
-    """(bundled, reference) for a backbone: `tiny:` ids bundled, local folders referenced (or
-    bundled when asked), hub ids neither. A backbone loaded through a reference stays local even
-    when its id was a path relative to another working directory."""
-    from kvcap.model.backbone import reference
-
-    if is_tiny(part.id):
-        return bundle is not False, None
-    folder = next((Path(str(p)).expanduser() for p in (loaded_from, part.id, (part.ref or {}).get("path"))
-                   if p and Path(str(p)).expanduser().is_dir()), None)
-    if folder is None and not part.ref:
-        return False, None
-    if bundle:
-        return True, None
-    return False, reference(folder) if folder is not None else part.ref
+        return save_captioner(self, out_dir, bundle_backbones, card)

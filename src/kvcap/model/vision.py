@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import logging as hf_logging
 
-from kvcap.config import CLS_CHOICES  # the one list (config.py)
+from kvcap.config import CLS_CHOICES  # the one list (config/constraints.py)
 from kvcap.errors import DeviceError
 from kvcap.model.tiny import resolve_model_id
 

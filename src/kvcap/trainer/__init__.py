@@ -1,9 +1,11 @@
 """The two-stage trainer (see DESIGN.md "Training" and docs/internals.md "Run directory").
 
     loop.py       train(cfg, stage, run_path, resume, init): the one loop for both stages
+    run_setup.py  what an invocation does with the run directory (fresh, resume, stage 2), state.json
+    accel.py      the Accelerator, memory and weight digests
     stages.py     stage presets ([train.stage1] / [train.stage2]) and stage 2's starting projector
     features.py   clip features from the feature cache (kvcap.data.cache) or decoded live
-    evaluate.py   per-epoch eval: captions + the metric suite
+    evaluate.py   per-epoch eval: captions + the metric suite; eval rows, best/ choice, the alarm
     resume.py     resumable checkpoints (weights, optimizer, scheduler, RNG, data position)
     rundir.py     the run directory the TUI and `kvcap compare` read
     compare.py    the projector comparison table

@@ -7,6 +7,10 @@ Captions come from the same code `kvcap caption` runs:
   one-line normalisation of the text);
 - without it, the clips go through `caption_folder(paths, captioner, None, ...)` itself.
 Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, collapse).
+
+What the trainer does with a result is here too: `record_eval` writes its eval row, samples and
+predictions into the run directory, `best_choice` says whether it is the new best/, and
+`collapse_alarm` prints the mode-collapse banner.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class Evaluator:
 
         from kvcap.trainer.features import choose_caption
 
-        batch_size = int(self.cfg.train.batch_size)  # >= 1: declared on the field (config.py)
+        batch_size = int(self.cfg.train.batch_size)  # >= 1: declared on the field (kvcap.config)
         groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         total, count = 0.0, 0
         was_training = captioner.training
@@ -127,3 +131,67 @@ class Evaluator:
         self.previous = report.summary
         return EvalResult(summary=report.summary, predictions=preds, loss=loss,
                           seconds=time.perf_counter() - start, failed=failed)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def record_eval(run, result: EvalResult, items: Sequence[ManifestItem], *, stage: int, step: int, epoch: float,
+                say: Callable[[str], None]) -> dict[str, Any]:
+    """Write an eval's row (metrics.jsonl), its samples and predictions.jsonl; returns the row."""
+    from kvcap.records import EvalRow, SampleRow, utc_now
+
+    s = result.summary
+    row = EvalRow(stage=stage, step=step, epoch=epoch, loss=result.loss,
+                  meteor=s.get("meteor"), siglip=s.get("siglip"), siglip_cosine=s.get("siglip_cosine"),
+                  diversity=s.get("diversity"), ref_diversity=s.get("ref_diversity"),
+                  unique_ratio=s.get("unique_ratio"), collapse=bool(s.get("collapse")),
+                  collapse_reasons=list(s.get("collapse_reasons") or []), n=s.get("n"),
+                  eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
+    run.log_metrics(row)
+    by_id = {it.id: it for it in items}
+    for clip_id, prediction in result.predictions.items():
+        item = by_id[clip_id]
+        run.log_sample(SampleRow(stage=stage, epoch=epoch, step=step, id=clip_id, video=str(item.video),
+                                 prediction=prediction, reference=item.references[0]).to_dict())
+    run.write_predictions([
+        {"id": clip_id, "video": str(by_id[clip_id].video), "caption": text, "stage": stage, "step": step}
+        for clip_id, text in result.predictions.items()
+    ])
+    say(f"eval step {step}: loss {_fmt(result.loss)}  METEOR {_fmt(row['meteor'])}  "
+        f"SigLIP2 {_fmt(row['siglip'])}  Diversity {_fmt(row['diversity'])}  ({result.seconds:.1f}s, {s.get('n')} clips)")
+    if result.failed:
+        say(f"eval: {len(result.failed)} clip(s) not captioned, e.g. {result.failed[0]}")
+    return row
+
+
+def best_choice(best_metric: str, loss: float | None, row: dict[str, Any], best: dict[str, Any] | None,
+                say: Callable[[str], None]) -> tuple[str, float | None] | None:
+    """(metric, value) when this eval beats `best` (the run's best so far), else None. A metric
+    the eval could not give (e.g. SigLIP2 unavailable) falls back to the eval loss."""
+    from kvcap.records import is_better
+
+    metric = best_metric
+    value = loss if metric == "loss" else row.get(metric)
+    if value is None:
+        say(f"eval: {metric} unavailable; best/ is chosen by eval loss this time")
+        metric, value = "loss", loss
+    current = best.get("value") if best and best.get("metric") == metric else None
+    if best is None or is_better(metric, value, current):
+        return metric, value
+    return None
+
+
+def collapse_alarm(step: int, reasons: list[str], say: Callable[[str], None]) -> None:
+    """The mode-collapse banner: red on a terminal, else one more log line."""
+    import sys
+
+    import click
+
+    banner = "!" * 72
+    message = "\n".join([banner, f"MODE COLLAPSE ALARM at step {step}:"] + [f"  - {r}" for r in reasons] + [banner])
+    if sys.stderr.isatty():
+        click.secho(message, fg="red", bold=True, err=True)
+    else:
+        say(message)

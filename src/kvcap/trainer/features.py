@@ -1,6 +1,7 @@
 """Clip features for training: from the feature cache, or decoded and encoded on the fly.
 
     fill_cache(items, encode, cache, ...)   decode (threads) + encode (batches) what is missing
+    open_features(cfg, captioner, acc, ...)  the trainer's source: the cache filled, bad clips out
     FeatureSource.cached(...) / .live(...)  -> batches of (features (B, T, N, D), items)
 
 With the cache (the default), every clip is decoded and encoded once, before the first step;
@@ -13,13 +14,15 @@ measures against); broken clips are dropped from their batch.
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kvcap.data.manifest import ManifestItem
 from kvcap.errors import one_line
+from kvcap.video.prefetch import decode_in_order
+
+
+DECODE_THREADS = "kvcap-train-decode"  # the prefetch threads' name (kvcap.video.prefetch)
 
 
 @dataclass
@@ -44,38 +47,6 @@ def decode_clip(item: ManifestItem, frames: int, size: int, backend: str):
     from kvcap.video import sample_frames
 
     return sample_frames(item.video, num_frames=frames, size=size, backend=backend)
-
-
-def decode_in_order(
-    items: Sequence[ManifestItem], decode: Callable[[ManifestItem], Any], workers: int, lookahead: int = 8
-) -> Iterator[tuple[ManifestItem, Any, BaseException | None]]:
-    """Yield (item, result, error) in input order while up to `lookahead` decodes run ahead in threads.
-
-    Decoders release the GIL, so threads overlap decoding with the model's work on the main thread.
-    """
-    if workers <= 0:
-        for item in items:
-            try:
-                yield item, decode(item), None
-            except Exception as exc:  # noqa: BLE001 - one bad clip never stops the run
-                yield item, None, exc
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvcap-train-decode") as pool:
-        pending: deque = deque()
-        it = iter(items)
-        for item in it:
-            pending.append((item, pool.submit(decode, item)))
-            if len(pending) >= max(lookahead, workers):
-                break
-        while pending:
-            item, future = pending.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(decode, nxt)))
-            try:
-                yield item, future.result(), None
-            except Exception as exc:  # noqa: BLE001
-                yield item, None, exc
 
 
 def fill_cache(
@@ -129,7 +100,9 @@ def fill_cache(
             report.encoded += 1
         batch.clear()
 
-    for item, sampled, error in decode_in_order([i for i, _ in todo], lambda it: decode_clip(it, frames, size, backend), workers):
+    decoded = decode_in_order([i for i, _ in todo], lambda it: decode_clip(it, frames, size, backend), workers,
+                              name=DECODE_THREADS)
+    for item, sampled, error in decoded:
         if error is not None:
             report.bad.append(BadClip(item, one_line(error)))
         else:
@@ -184,7 +157,8 @@ class FeatureSource:
 
         flat = [item for group in groups for item in group]
         decoded = decode_in_order(flat, lambda it: decode_clip(it, self.frames, self.size, self.backend),
-                                  self.workers, lookahead=max(8, 2 * max((len(g) for g in groups), default=1)))
+                                  self.workers, lookahead=max(8, 2 * max((len(g) for g in groups), default=1)),
+                                  name=DECODE_THREADS)
 
         def emit(done: list):
             with torch.no_grad():
@@ -223,3 +197,62 @@ def epoch_order(n: int, epoch: int, seed: int, batch_size: int, rank: int = 0, w
     mine = order[rank::world]
     return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
 
+
+@dataclass
+class TrainFeatures:
+    """What the trainer trains and evaluates on, once the features are ready."""
+
+    source: FeatureSource
+    cache: Any  # kvcap.data.cache.FeatureCache, or None without the cache
+    train_items: list[ManifestItem]
+    val_items: list[ManifestItem]
+    bad_clips: int = 0
+
+
+def open_features(cfg, captioner, acc, train_items, val_items, *, say: Callable[[str], None], bar) -> TrainFeatures:
+    """Fill the feature cache for train + val (every rank its local share, then all read all of
+    it) and leave out the clips that failed; without the cache, a live source. `bar(total, desc,
+    disable=)` makes a progress bar."""
+    import os
+
+    common = dict(frames=captioner.frames, size=captioner.image_size, backend=cfg.video.backend)
+    if not cfg.data.use_cache:
+        say("features: no cache (data.use_cache = false): decoding and encoding every step")
+        source = FeatureSource(encode=captioner.encode, workers=cfg.data.num_workers, **common)
+        return TrainFeatures(source, None, list(train_items), list(val_items))
+    from kvcap.data.cache import FeatureCache
+
+    cache = FeatureCache(cfg.data.cache_dir, captioner.vision.key)
+    everything = list(train_items) + list(val_items)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", acc.num_processes if acc.num_processes else 1))
+    mine = everything[acc.local_process_index::max(1, local_world)]
+    progress_bar = bar(len(mine), "features", disable=not acc.is_main_process)
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        progress_bar.update(done - last[0])
+        last[0] = done
+
+    report = fill_cache(mine, captioner.encode, cache, batch_size=cfg.train.batch_size,
+                        workers=cfg.data.num_workers, progress=progress, **common)
+    progress_bar.close()
+    acc.wait_for_everyone()
+    # Every rank decides the same way: a clip trains iff its features are in the cache now.
+    ok = {it.id for it in everything if _safe_contains(cache, it, captioner.frames)}
+    bad = [it for it in everything if it.id not in ok]
+    reasons = {b.item.id: b.reason for b in report.bad}
+    say(f"features: {report.cached_before} cached, {report.encoded} encoded in {report.seconds:.1f}s"
+        + (f", {len(bad)} bad clip(s) skipped" if bad else "") + f" ({cfg.data.cache_dir})")
+    for it in bad[:10]:
+        say(f"  skipped {it.id}: {reasons.get(it.id, f'{it.video}: unreadable')}")
+    if len(bad) > 10:
+        say(f"  ... and {len(bad) - 10} more skipped")
+    return TrainFeatures(FeatureSource(cache=cache, **common), cache, [it for it in train_items if it.id in ok],
+                         [it for it in val_items if it.id in ok], bad_clips=len(bad))
+
+
+def _safe_contains(cache, item, frames: int) -> bool:
+    try:
+        return cache.contains(item.video, frames)
+    except OSError:
+        return False

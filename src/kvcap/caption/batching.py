@@ -1,0 +1,135 @@
+"""The pipeline's generate stage: decoded windows -> batches for the model -> texts back on their
+videos, which complete in input order.
+
+A batch is at most `batch_size` windows, from one video or several; on out-of-memory it is cut
+in halves and no window is lost (autotune.BatchLimit). A video whose decode fails becomes an
+error record and its other windows are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from kvcap.caption.decoding import Work
+from kvcap.caption.inputs import VideoInput
+from kvcap.caption.results import PipelineStats, clean_text
+from kvcap.errors import one_line
+from kvcap.video.prefetch import Ahead, OrderedPrefetch
+from kvcap.video.scenes import SceneOptions
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    """A video whose windows are being captioned."""
+
+    video: VideoInput
+    count: int
+    texts: dict[int, str] = field(default_factory=dict)
+    windows: dict[int, tuple[float, float]] = field(default_factory=dict)
+    times: dict[int, list[float]] = field(default_factory=dict)
+    duration: float | None = None
+    error: str | None = None
+    cost_s: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.error is not None or len(self.texts) == self.count
+
+
+def _model_context():
+    torch = sys.modules.get("torch")
+    return torch.inference_mode() if torch is not None else contextlib.nullcontext()
+
+
+class Batcher:
+    """Collects decoded windows (`add`), runs the model on full batches (`run_batch`), and gives
+    back the videos that are done, in input order (`completed`)."""
+
+    def __init__(self, captioner: Any, generation: Any, batch_size: int, stats: PipelineStats):
+        from kvcap.caption.autotune import BatchLimit, empty_cuda_cache
+
+        self.captioner, self.generation, self.batch_size, self.stats = captioner, generation, batch_size, stats
+        self.pending: list[Pending] = []  # videos in input order, not yet written
+        self.by_key: dict[str, Pending] = {}
+        self.ready: list[tuple[Pending, int, Any]] = []  # (video, window index, frames (T, S, S, 3))
+        self.limit = BatchLimit(batch_size, on_oom=empty_cuda_cache, note=lambda text: _log.warning(text))
+
+    @property
+    def full(self) -> bool:
+        return len(self.ready) >= self.batch_size
+
+    def _state(self, work: Work) -> Pending:
+        state = self.by_key.get(work.video.key)
+        if state is None:
+            state = Pending(video=work.video, count=work.count, duration=work.duration, error=work.error)
+            self.pending.append(state)
+            self.by_key[work.video.key] = state
+        return state
+
+    def add(self, item: Ahead[Work], prefetch: OrderedPrefetch[Work]) -> None:
+        """Take one work item from the prefetch: wait for its frames and queue them for the model."""
+        work, stats = item.task, self.stats
+        state = self._state(work)
+        if work.error is not None or state.error is not None:
+            item.cancel()
+            return
+        t0 = time.perf_counter()
+        try:
+            sampled, decode_s = prefetch.result(item)
+        except Exception as exc:  # noqa: BLE001 - a bad file becomes its error record
+            state.error = one_line(exc)
+            self.ready[:] = [r for r in self.ready if r[0] is not state]  # drop its other windows
+            return
+        finally:
+            stats.wait_s += time.perf_counter() - t0
+        stats.decode_s += decode_s
+        state.cost_s += decode_s
+        if isinstance(work.window, SceneOptions):  # one decoded file -> one ready item per scene
+            from kvcap.caption.scene_segments import add_scenes
+
+            self.ready.extend(add_scenes(state, sampled))
+            return
+        if state.duration is None:
+            info = getattr(sampled, "info", None)
+            state.duration = float(info.duration) if info is not None and info.duration else None
+        window = work.window
+        if window is None:  # whole clip: one cue from 0 to the end
+            end = state.duration if state.duration else (max(sampled.times) if sampled.times else 0.0)
+            window = (0.0, round(float(end), 3))
+        state.windows[work.index] = window
+        state.times[work.index] = [float(t) for t in sampled.times]
+        self.ready.append((state, work.index, sampled.frames))
+
+    def run_batch(self) -> None:
+        """Encode + generate the next batch of ready windows; their texts go on their videos."""
+        import numpy as np
+
+        captioner, stats, limit = self.captioner, self.stats, self.limit
+        batch = self.ready[: limit.size]
+        del self.ready[: limit.size]
+        clips = np.stack([frames_ for _, _, frames_ in batch])  # (B, T, S, S, 3) uint8
+        t0 = time.perf_counter()
+        with _model_context():
+            # (B, T, N, D) features -> texts; halved on out-of-memory, no clip lost (autotune.BatchLimit)
+            texts = limit.run(lambda part: captioner.generate(captioner.encode(part), self.generation), clips)
+        spent = time.perf_counter() - t0
+        stats.model_s += spent
+        stats.batches += 1
+        stats.items += len(batch)
+        for (state, index, _), text in zip(batch, texts):
+            state.texts[index] = clean_text(text)
+            state.cost_s += spent / len(batch)
+
+    def completed(self) -> Iterator[Pending]:
+        """The videos at the front of the input order whose windows are all captioned (or failed)."""
+        while self.pending and self.pending[0].complete:
+            state = self.pending.pop(0)
+            self.by_key.pop(state.video.key, None)
+            yield state

@@ -1,0 +1,109 @@
+"""The pipeline's sink: a finished video's subtitles (atomic) and then its captions.jsonl record
+(one whole flushed line), job.json's counts, and the caller's `progress(job, result)` (where
+`kvcap caption` prints each video's cues or record on stdout, kvcap.caption.echo).
+
+With no output folder (the trainer's eval) only the counts and `progress` are kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from kvcap.caption.batching import Pending
+from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, subtitle_path
+from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
+from kvcap.caption.results import CaptionResult
+
+Progress = Callable[[JobProgress, "CaptionResult | None"], None]
+
+
+def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResult) -> None:
+    """Subtitles for an ok result (atomic writes, before its record); an error record's stale
+    subtitles from an earlier run are removed so files on disk always match the ledger."""
+    from kvcap.caption.writers import SUBTITLE_WRITERS, Segment
+
+    for fmt in SUBTITLE_FORMATS:
+        if fmt not in fmts:
+            continue
+        target = subtitle_path(out, name, fmt)
+        if result.ok:
+            segments = [Segment(s["start"], s["end"], s["text"]) for s in result.segments]
+            SUBTITLE_WRITERS[fmt](target, segments)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def to_result(state: Pending, checkpoint: str | None) -> CaptionResult:
+    """A captioned (or failed) video's result: its windows' texts joined, in window order."""
+    if state.error is not None:
+        return CaptionResult(video=state.video.key, path=state.video.path, status="error", checkpoint=checkpoint,
+                             elapsed_s=state.cost_s, error=state.error, duration=state.duration)
+    idx = sorted(state.texts)
+    segments = [{"start": state.windows[i][0], "end": state.windows[i][1], "text": state.texts[i]} for i in idx]
+    return CaptionResult(
+        video=state.video.key, path=state.video.path, status="ok",
+        caption=" ".join(s["text"] for s in segments), segments=segments, duration=state.duration,
+        frame_times=[round(t, 3) for i in idx for t in state.times[i]], checkpoint=checkpoint,
+        elapsed_s=state.cost_s,
+    )
+
+
+class CaptionSink:
+    """Where results go, in input order; `close` compacts the ledger and says how the job ended."""
+
+    def __init__(self, *, out: Path | None, ledger: CaptionsLedger | None, names: dict[str, str],
+                 formats: Sequence[str], counts: JobProgress, checkpoint: str | None,
+                 progress: Progress | None, job: JobFile | None):
+        self.out, self.ledger, self.names, self.formats = out, ledger, names, formats
+        self.counts, self.checkpoint, self.progress, self.job = counts, checkpoint, progress, job
+
+    @classmethod
+    def open(cls, plan: Any, *, formats: Sequence[str], checkpoint: str | None, progress: Progress | None,
+             inputs: list[str], job_interval: float, job_extra: dict[str, Any] | None) -> "CaptionSink":
+        """The sink of a planned job (kvcap.caption.plan.JobPlan): job.json written at once."""
+        counts = JobProgress(total=len(plan.inputs), skipped=len(plan.done_before))
+        job = None
+        if plan.out is not None:
+            shard = plan.shard
+            job = JobFile(
+                plan.out / plan.job_name, counts, checkpoint=checkpoint, inputs=inputs, output=str(plan.out),
+                shard=str(shard) if shard else None, min_interval=job_interval, extra=job_extra,
+            )
+            job.update(force=True)
+        if progress:
+            progress(counts, None)
+        return cls(out=plan.out, ledger=plan.ledger, names=plan.names, formats=formats, counts=counts,
+                   checkpoint=checkpoint, progress=progress, job=job)
+
+    def skipped(self, video: VideoInput, record: dict[str, Any]) -> CaptionResult:
+        """A video already done by an earlier run: its old record, passed on."""
+        result = CaptionResult.from_record(record, video.path, skipped=True)
+        if self.progress:
+            self.progress(self.counts, result)
+        return result
+
+    def put(self, state: Pending) -> CaptionResult:
+        """Write a finished video and count it."""
+        result = to_result(state, self.checkpoint)
+        if self.out is not None and self.ledger is not None:
+            write_outputs(self.out, self.names[result.video], self.formats, result)
+            self.ledger.append(result.record())
+        if result.ok:
+            self.counts.ok += 1
+        else:
+            self.counts.failed += 1
+        if self.job is not None:
+            self.job.update()
+        if self.progress:
+            self.progress(self.counts, result)
+        return result
+
+    def close(self, order: list[str], status: str, error: str | None) -> None:
+        if self.ledger is not None:
+            try:
+                self.ledger.compact(order)
+            finally:
+                self.ledger.close()
+        if self.job is not None:
+            self.job.close(status, error)

@@ -1,0 +1,44 @@
+"""The accelerator and the facts the trainer reports about its device and weights."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from torch import nn
+
+
+def make_accelerator(cfg):
+    """An Accelerator: CPU fp32 without CUDA; bf16 autocast on GPU (fp16 if asked, or no bf16)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    cuda = torch.cuda.is_available()
+    mixed = "no"
+    if cuda and cfg.model.dtype in ("auto", "bf16"):
+        mixed = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    elif cuda and cfg.model.dtype == "fp16":
+        mixed = "fp16"
+    return Accelerator(cpu=not cuda, mixed_precision=mixed,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
+
+
+def memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    except (ImportError, OSError):  # pragma: no cover - non-Unix
+        return 0.0
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 over every trainable tensor's bytes, in name order (DDP ranks must agree)."""
+    digest = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        if p.requires_grad:
+            digest.update(name.encode())
+            digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
