@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -158,10 +160,10 @@ def test_repetition_options_are_applied(tiny_captioner):
     _make_repetitive(tiny_captioner)
     features = random_features(tiny_captioner, 2, seed=2)
     plain = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=12))
-    assert all(len(set(zip(r, r[1:]))) < len(r) - 1 for r in plain)  # without options: 2-grams repeat
+    assert all(len(set(pairwise(r))) < len(r) - 1 for r in plain)  # without options: 2-grams repeat
     no_repeat = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=12, no_repeat_ngram_size=2))
     for row in no_repeat:
-        grams = list(zip(row, row[1:]))
+        grams = list(pairwise(row))
         assert len(row) == 12 and len(grams) == len(set(grams))
     greedy = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6, repetition_penalty=1.0))
     assert all(len(set(r)) < len(r) for r in greedy)
