@@ -206,6 +206,7 @@ def test_a_reader_never_sees_a_torn_file(tmp_path):
     finally:
         child.kill()
         child.wait(timeout=30)
+        child.stdout.close()
 
 
 def test_a_writer_killed_mid_write_leaves_the_old_file_and_a_temp_a_rerun_removes(tmp_path):
@@ -237,6 +238,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_and_a_temp_a_rerun_remove
     finally:
         child.kill()
         child.wait(timeout=30)
+        child.stdout.close()
     assert target.read_text(encoding="utf-8") == "old"  # the crash left the old file intact
     assert remove_stale_temps(tmp_path) == [tmp_path / name]  # the rerun's cleanup finds the orphan
     assert [p.name for p in tmp_path.iterdir()] == ["clip.srt"]
