@@ -141,10 +141,11 @@ def _shipped_checkpoint():
     return DEMO_DIR
 
 
-def test_demo_captions_unseen_clips_and_scores_them(tmp_path):
+def test_demo_captions_unseen_clips_and_scores_them(tmp_path, monkeypatch):
     _shipped_checkpoint()
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--count", "3", "--config", str(DEMO_TOML)])
+    monkeypatch.chdir(REPO)  # as `make demo` runs it: in the repo root, under its ./kvcap.toml, no --config
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--count", "3"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (out / "captions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == 3 and all(r["status"] == "ok" and r["checkpoint"] == "demo" for r in records)
@@ -156,13 +157,15 @@ def test_demo_captions_unseen_clips_and_scores_them(tmp_path):
     assert "METEOR gap over blind" in result.output and "SigLIP2 skipped" in result.output
 
 
-def test_shipped_demo_model_is_grounded_on_unseen_clips(tmp_path):
-    """40 clips with a seed neither the recipe nor `kvcap demo` uses, through the real pipeline."""
+def test_shipped_demo_model_is_grounded_on_unseen_clips(tmp_path, monkeypatch):
+    """40 clips with a seed neither the recipe nor `kvcap demo` uses, through the real pipeline,
+    under the settings `make demo` runs with (the repo's kvcap.toml over the checkpoint's own)."""
     _shipped_checkpoint()
     from kvcap.config import load_config
     from kvcap.demo.run import run_demo
 
-    cfg = load_config(DEMO_TOML)
+    monkeypatch.chdir(REPO)
+    cfg = load_config(REPO / "kvcap.toml")
     result = run_demo(cfg, tmp_path, count=40, seed=777)
     g = result.grounding
     assert g["n"] == 40

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import srt
 from click.testing import CliRunner
+from fixtures.tools import ffmpeg_srt_cues, require_ffmpeg
 
 from kvcap.cli import main
 
@@ -56,7 +56,6 @@ def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path
         assert sum(line.startswith("  ") and f"{rel}: " in line for line in failed_list) == 1
     records = records_of(out)
     assert sorted(r["video"] for r in records) == sorted(list(GOOD.values()) + list(BROKEN.values()))
-    ffmpeg = shutil.which("ffmpeg")
     for record in records:
         stem = record["video"].rsplit(".", 1)[0]
         if record["video"] in BROKEN.values():
@@ -72,12 +71,6 @@ def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path
         assert [html.unescape(c.text) for c in vtt.captions] == expected  # webvtt-py keeps &lt; etc.
         for fmt in ("srt", "vtt"):  # libavformat's own demuxers (what ffmpeg uses), through PyAV
             assert ffmpeg_cues(out / f"{stem}.{fmt}") == [(0.0, record["duration"])] * len(expected)
-        if ffmpeg:
-            for fmt in ("srt", "vtt"):
-                # decode every cue and re-encode it (a bare `-f null` maps no subtitle stream)
-                check = subprocess.run([ffmpeg, "-v", "error", "-i", str(out / f"{stem}.{fmt}"), "-map", "0",
-                                        "-c:s", "srt", "-f", "null", "-"], capture_output=True, text=True)
-                assert check.returncode == 0, check.stderr
     job = json.loads((out / "job.json").read_text())
     assert (job["status"], job["ok"], job["failed"]) == ("finished", 4, 3)
 
@@ -85,10 +78,15 @@ def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path
     assert "0 ok, 3 failed, 4 skipped of 7" in again.output
     assert len(records_of(out)) == 7
 
-
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (CI installs it)")
-def test_ffmpeg_is_available_for_the_subtitle_check():
-    assert shutil.which("ffmpeg")
+    # Last (a missing ffmpeg skips only this part locally; under CI=true it fails): the ffmpeg CLI
+    # reads every .srt and .vtt back with the cue times and text we wrote.
+    ffmpeg = require_ffmpeg()
+    for record in records:
+        if record["status"] == "ok":
+            stem = record["video"].rsplit(".", 1)[0]
+            expected = [(0.0, record["duration"], record["caption"])] if record["caption"] else []
+            for fmt in ("srt", "vtt"):
+                assert ffmpeg_srt_cues(ffmpeg, out / f"{stem}.{fmt}") == expected, (stem, fmt)
 
 
 def test_all_good_exits_zero_and_config_supplies_the_checkpoint(h264_folder, tiny_checkpoint, tmp_path):

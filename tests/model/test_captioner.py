@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -111,30 +113,90 @@ def test_batched_generation_equals_one_by_one(tiny_captioner):
     assert len(texts) == 4 and all(isinstance(t, str) and t == t.strip() for t in texts)
 
 
-def test_prompt_batch_pads_left(tiny_captioner):
-    embeds, mask = tiny_captioner.prompt_batch(random_features(tiny_captioner, 3))
-    assert mask.all()  # one template, fixed V: nothing to pad
-    assert embeds.shape[1] == tiny_captioner.prompt.prompt_length + tiny_captioner.num_visual_tokens
+class _Ragged(list):
+    """Projected visual tokens whose count differs per clip ((V_i, Dl) rows), as a projector with
+    per-clip token counts would give; `prompt_batch` reads `.shape[0]` and indexes rows."""
+
+    @property
+    def shape(self):
+        return (len(self),)
 
 
-def test_decoding_options_are_applied(tiny_captioner):
+@pytest.mark.parametrize("engine", ["static", "hf"])
+def test_prompt_batch_pads_left(tiny_captioner, monkeypatch, engine):
+    cap = tiny_captioner
+    features = random_features(cap, 3, seed=5)
+    full = cap._project(features)  # (3, V, Dl)
+    cut = (0, 5, 2)  # row i keeps V - cut[i] visual tokens: prompts of three lengths
+    ragged = _Ragged(full[i, c:] for i, c in enumerate(cut))
+    monkeypatch.setattr(cap, "_project", lambda f: ragged if f.shape[0] == 3 else _Ragged([ragged[int(f[0, 0, 0, 0])]]))
+    embeds, mask = cap.prompt_batch(features)
+    length = cap.prompt.prompt_length + cap.num_visual_tokens
+    assert embeds.shape[:2] == mask.shape == (3, length)
+    pad = cap._embed_ids([cap.tokenizer.pad_token_id])[0]
+    for row, c in enumerate(cut):
+        assert mask[row, :c].sum() == 0 and mask[row, c:].all()  # pads on the left, masked out
+        torch.testing.assert_close(embeds[row, :c], pad.expand(c, -1))
+        prefix = len(cap.prompt.prefix_ids)
+        torch.testing.assert_close(embeds[row, c + prefix : c + prefix + cap.num_visual_tokens - c], full[row, c:])
+    # A padded row generates the tokens it generates alone (no pads): masks and positions skip the pads.
+    gen = GenerationConfig(max_new_tokens=12, engine=engine)
+    together = cap.generate_ids(features, gen)
+    assert cap.last_engine.startswith(engine)
+    for row in range(3):
+        index = torch.full_like(features[:1], float(row))  # tells the stub which row it is
+        assert cap.generate_ids(index, gen) == [together[row]], row
+    assert len({tuple(r) for r in together}) > 1  # the rows are not trivially alike
+
+
+def _make_repetitive(cap) -> None:
+    """Tilt the untrained LLM towards repeating its last token (the residual stream carries the
+    input embedding), so the repetition options have something to change."""
+    with torch.no_grad():
+        cap.llm.lm_head.weight.add_(3 * cap.llm.get_input_embeddings().weight)
+
+
+def test_repetition_options_are_applied(tiny_captioner):
+    _make_repetitive(tiny_captioner)
     features = random_features(tiny_captioner, 2, seed=2)
-    no_repeat = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=24, no_repeat_ngram_size=2))
+    plain = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=12))
+    assert all(len(set(pairwise(r))) < len(r) - 1 for r in plain)  # without options: 2-grams repeat
+    no_repeat = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=12, no_repeat_ngram_size=2))
     for row in no_repeat:
-        grams = list(zip(row, row[1:]))
-        assert len(grams) == len(set(grams))
-    beams = tiny_captioner.generate(features, GenerationConfig(max_new_tokens=6, num_beams=3))
-    assert len(beams) == 2
-    torch.manual_seed(0)
-    first = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6, do_sample=True, temperature=2.0))
-    torch.manual_seed(0)
-    again = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6, do_sample=True, temperature=2.0))
-    assert first == again
+        grams = list(pairwise(row))
+        assert len(row) == 12 and len(grams) == len(set(grams))
     greedy = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6, repetition_penalty=1.0))
+    assert all(len(set(r)) < len(r) for r in greedy)
     penalised = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6, repetition_penalty=50.0))
     for row in penalised:
-        assert len(row) == len(set(row))  # a huge penalty forbids any repeat
-    assert isinstance(greedy, list)
+        assert len(row) == 6 and len(row) == len(set(row))  # a huge penalty forbids any repeat
+
+
+def test_beam_search_changes_the_caption(tiny_captioner):
+    # A fixed set of clips (no seed hunting): beams run through transformers' generate and pick
+    # another caption than greedy on at least one of them (greedy's path is not always the likeliest).
+    differ = 0
+    for seed in range(6):
+        features = random_features(tiny_captioner, 1, seed=seed)
+        greedy = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6))[0]
+        beams = tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6, num_beams=3))[0]
+        assert tiny_captioner.last_engine == "hf"
+        differ += beams != greedy
+    assert differ >= 1
+
+
+def test_sampling_follows_the_seed(tiny_captioner):
+    features = random_features(tiny_captioner, 2, seed=2)
+    sample = GenerationConfig(max_new_tokens=6, do_sample=True, temperature=2.0)
+
+    def draw(seed):
+        torch.manual_seed(seed)
+        return tiny_captioner.generate_ids(features, sample)
+
+    first = draw(0)
+    assert draw(0) == first  # same seed, same tokens
+    assert draw(1) != first  # another seed, other tokens
+    assert first != tiny_captioner.generate_ids(features, GenerationConfig(max_new_tokens=6))  # not greedy
 
 
 def test_encode_and_properties(tiny_captioner):
