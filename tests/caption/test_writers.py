@@ -291,7 +291,8 @@ def test_captions_jsonl_records_resume_and_latest_wins(tmp_path):
         assert set(log.done) == {"a/x.mp4", "c.mp4"}
         log.append(CaptionRecord(video="a/x.mp4", status="error", error="boom"))  # a redo that failed
         assert set(log.done) == {"c.mp4"}
-    assert set(CaptionsJsonl(path).open().done) == {"c.mp4"}
+    with CaptionsJsonl(path) as log:
+        assert set(log.done) == {"c.mp4"}
 
 
 def test_captions_jsonl_repairs_a_torn_last_line(tmp_path):
