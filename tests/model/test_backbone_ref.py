@@ -11,15 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
-from fixtures.model import make_tiny_config, random_features
+from fixtures.model import make_tiny_config, trained_stage2_captioner
 
 from kvcap.cli import main
-from kvcap.config import GenerationConfig, TrainConfig
+from kvcap.config import GenerationConfig
 from kvcap.model.captioner import Captioner
 from kvcap.model.checkpoint import CheckpointError
-from kvcap.model.trainable import plan_for_stage
 
 GEN = GenerationConfig(max_new_tokens=10)
 
@@ -34,16 +32,8 @@ def local_run(tiny_models, tmp_path):
     backbones = tmp_path / "models"
     llm_dir = shutil.copytree(tiny_models["qwen3"], backbones / "qwen3-local")
     vision_dir = shutil.copytree(tiny_models["clip"], backbones / "clip-local")
-    torch.manual_seed(0)
     cfg = make_tiny_config({"model.llm": str(llm_dir), "model.vision": str(vision_dir)})
-    captioner = Captioner.from_config(cfg, device="cpu")
-    captioner.apply_plan(plan_for_stage(TrainConfig().stage2), cfg.lora)
-    features = random_features(captioner, 3)
-    opt = torch.optim.AdamW([p for p in captioner.parameters() if p.requires_grad], lr=2e-2)
-    for _ in range(2):
-        opt.zero_grad()
-        captioner.loss(features, ["바다가 보인다.", "도시의 밤", "눈 덮인 산"]).backward()
-        opt.step()
+    captioner, features = trained_stage2_captioner(cfg, steps=2)
     path = captioner.save(tmp_path / "run" / "best", card={"metrics": {"meteor": 0.42, "diversity": 0.6}, "name": "local run"})
     return {"captioner": captioner, "path": path, "features": features, "llm": llm_dir, "vision": vision_dir,
             "tmp": tmp_path}

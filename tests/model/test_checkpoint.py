@@ -20,18 +20,9 @@ GEN = GenerationConfig(max_new_tokens=10)
 @pytest.fixture(scope="module")
 def trained(tiny_models, tmp_path_factory):
     """A stage-2 tiny captioner trained a few steps (projector + LoRA moved off init), saved."""
-    from fixtures.model import make_tiny_config
+    from fixtures.model import make_tiny_config, trained_stage2_captioner
 
-    torch.manual_seed(0)
-    cfg = make_tiny_config()
-    captioner = Captioner.from_config(cfg, device="cpu")
-    captioner.apply_plan(plan_for_stage(TrainConfig().stage2), cfg.lora)
-    features = random_features(captioner, 3)
-    opt = torch.optim.AdamW([p for p in captioner.parameters() if p.requires_grad], lr=2e-2)
-    for _ in range(3):
-        opt.zero_grad()
-        captioner.loss(features, ["바다가 보인다.", "도시의 밤", "눈 덮인 산"]).backward()
-        opt.step()
+    captioner, features = trained_stage2_captioner(make_tiny_config(), steps=3)
     path = captioner.save(tmp_path_factory.mktemp("ckpt") / "best")
     return captioner, path, features
 
