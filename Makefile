@@ -29,8 +29,12 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 ifeq ($(HAS_NVIDIA),)
 ifeq ($(TORCH_INDEX_URL),)
+ifeq ($(TORCH_SPEC),torch)
 	@echo "no NVIDIA GPU found (nvidia-smi absent): installing torch from PyPI, the CUDA build (~6 GB)."
 	@echo "  For the CPU-only build (~1.7 GB): make $(or $(MAKECMDGOALS),install) TORCH_INDEX_URL=$(CPU_INDEX_URL)"
+else
+	@echo "no NVIDIA GPU found (nvidia-smi absent): installing $(TORCH_SPEC) from pip's own indexes and wheel folders"
+endif
 else
 	@echo "no NVIDIA GPU found (nvidia-smi absent): installing torch from $(TORCH_INDEX_URL)"
 endif

@@ -59,3 +59,11 @@ def test_with_a_gpu_nothing_is_said_and_pypi_torch_is_installed(tmp_path):
     lines = dry_run(tmp_path, "demo", gpu=True)
     assert not any("NVIDIA" in line for line in lines)
     assert '.venv/bin/python -m pip install --quiet "torch" -e ".[dev]"' in lines
+
+
+def test_a_pinned_torch_without_a_gpu_is_not_called_the_cuda_build(tmp_path):
+    """CI pins the local CPU wheel (TORCH_SPEC=torch==2.13.0): the CUDA warning would be wrong there."""
+    lines = dry_run(tmp_path, "test", "TORCH_SPEC=torch==2.13.0", gpu=False)
+    said = " ".join(line for line in lines if "NVIDIA" in line)
+    assert "installing torch==2.13.0 from pip's own indexes" in said and "CUDA build" not in said
+    assert '.venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"' in lines
