@@ -172,8 +172,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
 
-    cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)  # auto quantization and batch size
-    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its frames/prompt/generation unless set
+    # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
+    cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)
     if cfg.is_explicit("model.prompt"):
         _use_prompt(captioner, cfg.model.prompt)
     echo = _stdout_echo(to_stdout, quiet)
@@ -302,9 +302,8 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
 
 def _autotuned_captioner(cfg):
     """Resolve `auto` quantization and batch size (kvcap.caption.autotune), load the model, and
-    say on the first line what was chosen and why -> (cfg with both resolved, captioner, id, device)."""
-    import dataclasses
-
+    say on the first line what was chosen and why -> (cfg with both resolved and the checkpoint's
+    settings layered in, captioner, id, device)."""
     from kvcap.caption import autotune
     from kvcap.model.checkpoint import CheckpointError
     from kvcap.model.vision import resolve_device
@@ -318,6 +317,7 @@ def _autotuned_captioner(cfg):
     except (CheckpointError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device, quant.value)
+    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # the batch probe decodes with these
     free = autotune.free_cuda_bytes(device_name)
     probe = autotune.probe_batches(captioner, cfg.generation) if free is not None and requested_batch == "auto" else None
     batch = autotune.choose_batch(requested_batch, device=device_name, probe=probe, free_bytes=free)
