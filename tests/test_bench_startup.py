@@ -23,4 +23,7 @@ def test_startup_bench_times_caption_beside_torch_and_prints_the_headline(tmp_pa
     medians = {m.group(1): float(m.group(2)) for m in map(re.compile(r"median (\w+) +wall +([\d.]+) s").match, lines) if m}
     assert set(medians) == {"torch", "transformers", "caption"} and all(v > 0 for v in medians.values())
     headline = re.fullmatch(r"headline: startup_ratio = ([\d.]+) \(target <= 2\.0\)", lines[-1])
-    assert headline and float(headline.group(1)) == pytest.approx(medians["caption"] / medians["torch"], abs=0.01)
+    # The medians are printed to 0.01 s, so the ratio computed from them is off by up to this much.
+    ratio = medians["caption"] / medians["torch"]
+    rounding = ratio * (0.005 / medians["torch"] + 0.005 / medians["caption"]) + 0.005
+    assert headline and float(headline.group(1)) == pytest.approx(ratio, abs=rounding)
