@@ -70,9 +70,9 @@ its clips and runs `kvcap caption` per row, before (engine hf) and after (engine
         --budget-s 540 --new-tokens 400 --e2e-auto-clips 96 --out $OUT/gpu-e2e.json \
         --results $OUT/RESULTS-gpu.md --work-dir /tmp/kvcap-gpu | tee $OUT/gpu-e2e.log
 
-Each `best/` bundles a copy of the 15.3 GiB LLM until checkpoints reference their backbones;
-caption_e2e hard-links those copies to the original after each `kvcap train` so the 64 GiB disk
-holds them. The
+Checkpoints now reference a local backbone by path and fingerprint instead of copying it, so
+`best/` holds no copy of the 15.3 GiB LLM; caption_e2e still hard-links any copy it finds to the
+original after each `kvcap train`, a no-op kept for older checkpoints on the 64 GiB disk. The
 2026-11-27 H100 run took 493 s of a 485 s budget (the bf16 stage 2 was then measured by a second
 run with `--only stage2_bf16,caption_lora --new-tokens 200 --budget-s 145`, 134 s).
 """
