@@ -168,7 +168,11 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         from kvcap.fsutil import check_writable_dir
 
         check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
-    _check_frames(cfg.caption.checkpoint, frames)
+    # Cheap checks before the model loads (a minute for an 8B LLM): kvcap.json is read without torch.
+    from kvcap.model.checkpoint import read_spec
+
+    _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
+    _check_any_video(paths)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
 
@@ -261,14 +265,21 @@ def _stdout_echo(to_stdout: bool, quiet: bool):
     return StdoutEcho("cues")
 
 
-def _check_frames(checkpoint: str, frames: int | None) -> None:
-    """Every projector is built for the frame count it was trained on: refuse another, up front."""
-    if frames is None:
-        return
-    from kvcap.model.checkpoint import read_spec, resolve_checkpoint
+def _check_any_video(paths: tuple[Path, ...]) -> None:
+    """No video under PATHS is a one-line error before the model loads (a minute for an 8B LLM);
+    the job's own plan lists them again and keeps the same check for library callers."""
+    from kvcap.caption.inputs import resolve_inputs
+    from kvcap.video.listing import NoVideosError
 
-    trained = read_spec(resolve_checkpoint(checkpoint)).get("frames")
-    if trained is not None and frames != trained:
+    not_videos: list[Path] = []
+    if not resolve_inputs(list(paths), not_videos):
+        raise NoVideosError(paths, not_videos)
+
+
+def _check_frames(checkpoint: str, spec: dict[str, Any], frames: int | None) -> None:
+    """Every projector is built for the frame count it was trained on: refuse another, up front."""
+    trained = spec.get("frames")
+    if frames is not None and trained is not None and frames != trained:
         raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
                                  f"takes only that; got {frames} (leave --frames out to use {trained})",
                                  param_hint="--frames")
@@ -340,8 +351,8 @@ def _prompt_tokens_hint() -> int:
 def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):
     """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
     from kvcap.config import quantization_override
-    from kvcap.model.captioner import Captioner
     from kvcap.errors import KvcapError, one_line
+    from kvcap.model.captioner import Captioner
     from kvcap.model.vision import resolve_device
 
     try:
