@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kvcap.metrics.suite import ScoreReport
+from kvcap.records import passes_target
 
 # (summary key, label, target key or None, reference key or None)
 ROWS: list[tuple[str, str, str | None, str | None]] = [
@@ -46,7 +47,7 @@ def render_table(report: ScoreReport):
         if target is None or value is None:
             verdict = "" if value is not None or target is None else "[yellow]not computed[/]"
         else:
-            verdict = "[green]pass[/]" if value > target else "[red]fail[/]"
+            verdict = "[green]pass[/]" if passes_target(value, target) else "[red]fail[/]"
         table.add_row(label, _fmt(value), _fmt(s.get(ref_key)) if ref_key else "",
                       f"> {target:.2f}" if target is not None else "", verdict)
     notes = []

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from kvcap.model.tiny import is_tiny
+from kvcap.records.targets import LABELS, passes_target
 
 LIBRARY = "kvcap"
 TASK = "video-text-to-text"
 # Metrics a card reports (eval row key -> shown name), in this order.
-METRICS = {"meteor": "METEOR", "siglip": "SigLIP2", "diversity": "Diversity", "loss": "eval loss"}
+METRICS = {**LABELS, "loss": "eval loss"}  # what a card may report, and its label
 
 
 def base_models(spec: Any) -> list[str]:
@@ -110,7 +111,7 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
         lines += ["", "## Targets", "", "| metric | target | this model |", "|---|---|---|"]
         for key, target in targets.items():
             value = metrics.get(key)
-            verdict = "-" if value is None else ("pass" if value > target else "fail")
+            verdict = "-" if value is None else ("pass" if passes_target(value, target) else "fail")
             lines.append(f"| {METRICS.get(key, key)} | > {target:g} | {verdict} |")
     gen = spec.generation or {}
     lines += ["", "## How to caption", "", "```bash", "kvcap caption ./videos --checkpoint THIS_FOLDER -o captions/", "```", "",

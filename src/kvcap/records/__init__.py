@@ -30,12 +30,12 @@ from kvcap.records.run import (
     is_better,
     select_best,
 )
-from kvcap.records.targets import SEED_TARGETS, Targets
+from kvcap.records.targets import SEED_TARGETS, Targets, passes_target
 
 __all__ = [
     "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
     "SampleRow", "Targets", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
-    "iter_jsonl", "latest_per_video", "live_status", "parse_time", "pid_alive", "read_json_object", "read_jsonl",
+    "iter_jsonl", "latest_per_video", "live_status", "parse_time", "passes_target", "pid_alive", "read_json_object", "read_jsonl",
     "select_best", "utc_now",
 ]

@@ -13,6 +13,11 @@ METRICS = ("meteor", "siglip", "diversity")
 LABELS = {"meteor": "METEOR", "siglip": "SigLIP2", "diversity": "Diversity"}
 
 
+def passes_target(value: float, target: float) -> bool:
+    """The one pass rule: a value passes when it is strictly above its target."""
+    return value > target
+
+
 @dataclass(frozen=True)
 class Targets:
     """Pass marks: a value passes when it is strictly above its target."""
@@ -39,7 +44,7 @@ class Targets:
 
     def passes(self, metric: str, value: float | None) -> bool | None:
         """True / False, or None when there is no value."""
-        return None if value is None else value > getattr(self, metric)
+        return None if value is None else passes_target(value, getattr(self, metric))
 
     def describe(self) -> str:
         """`METEOR > 0.40 · SigLIP2 > 0.10 · Diversity > 0.50`"""

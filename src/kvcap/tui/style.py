@@ -9,6 +9,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import App
 
+from kvcap.records import passes_target
+
 STATUS_ROLE = {
     "running": "success",
     "finished": "primary",
@@ -51,5 +53,5 @@ def pass_fail(app: App, value: float | None, target: float, digits: int = 3) -> 
     """`0.421 ✓` in the success colour, `0.312 ✗` in the error colour, – when unmeasured."""
     if value is None:
         return Text("–")
-    ok = value > target
+    ok = passes_target(value, target)
     return styled(app, f"{value:.{digits}f} {'✓' if ok else '✗'}", "success" if ok else "error")
