@@ -23,8 +23,6 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from kvcap.caption.decoding import segment_windows
 from kvcap.caption.inputs import (
-    FORMATS,
-    SUBTITLE_FORMATS,
     VideoInput,
     parse_formats,
     resolve_inputs,
@@ -39,7 +37,7 @@ from kvcap.errors import one_line
 from kvcap.video.scenes import SceneOptions
 
 __all__ = [  # the stages' public names, importable from here as before the split
-    "FORMATS", "SCENES", "SUBTITLE_FORMATS", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
+    "SCENES", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
     "JobPlan", "PipelineStats", "VideoInput", "caption_folder", "clean_text", "parse_formats", "resolve_inputs",
     "segment_windows", "subtitle_names", "subtitle_path",
 ]

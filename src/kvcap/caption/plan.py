@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
+from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.records.formats import subtitle_formats
 from kvcap.video.scenes import SceneOptions
 
 SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
@@ -117,7 +118,7 @@ def _already_done(video: VideoInput, previous: dict[str, dict[str, Any]], out: P
     checkpoint = options.checkpoint
     if checkpoint and record.get("checkpoint") and record.get("checkpoint") != checkpoint:
         return False  # captioned by another model: do it again with this one
-    return all(subtitle_path(out, names[video.key], f).exists() for f in options.formats if f in SUBTITLE_FORMATS)
+    return all(subtitle_path(out, names[video.key], f).exists() for f in options.formats if f in subtitle_formats())
 
 
 def as_paths(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
