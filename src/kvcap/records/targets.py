@@ -75,7 +75,7 @@ class Targets:
         return None if value is None or target is None else passes_target(value, target)
 
     def describe(self) -> str:
-        """`METEOR > 0.40 · SigLIP2 > 0.10 · Diversity > 0.50`"""
+        """`<label> > <mark>` for each metric, joined by ` · ` (the TUI's targets line)."""
         names = labels()
         return " · ".join(f"{names[m]} > {t:.2f}" for m, t in self._values.items())
 
