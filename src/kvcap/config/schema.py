@@ -162,7 +162,7 @@ class TrainConfig:
     eval_max_clips: NonNegative = 0
     """Cap on val clips captioned per eval (0 = the whole val split)."""
     best_metric: BestMetric = "meteor"
-    """Metric that picks `best/`: `meteor`, `siglip`, `diversity` or `loss`."""
+    """Metric that picks `best/`: a `kvcap score --metrics` name (e.g. `meteor`) or `loss`."""
     early_stop_on_collapse: bool = False
     """Stop training when the eval raises the mode-collapse alarm."""
     max_caption_tokens: Annotated[int, Range(ge=8)] = 512
@@ -204,7 +204,7 @@ class CaptionConfig:
     output: str = "captions"
     """Output folder for `captions.jsonl` and subtitle files (`-` = the records to stdout)."""
     formats: list[CaptionFormat] = field(default_factory=lambda: list(DEFAULT_FORMATS))
-    """Outputs: any of `jsonl`, `srt`, `vtt`, `txt`, `tsv`."""
+    """Outputs: any of the formats `kvcap caption --help` lists for `-f` (`jsonl` is always written)."""
     batch_size: Union[Positive, Literal["auto"]] = "auto"
     """Videos per generation batch; `auto` = on a GPU the largest batch that fits (measured at
     start-up), on a CPU 4."""
@@ -229,7 +229,7 @@ class CaptionConfig:
 @dataclass
 class ScoreConfig:
     metrics: list[Metric] = field(default_factory=lambda: list(metric_names()))
-    """Metrics to compute: `meteor`, `siglip`, `diversity`."""
+    """Metrics to compute: any of those `kvcap score --help` lists for `--metrics` (default: all)."""
     tokenizer: Literal["kiwi", "whitespace", "char"] = "kiwi"
     """Tokens for METEOR and diversity: `kiwi` (morphemes), `whitespace` or `char`."""
     siglip: str = "google/siglip2-base-patch16-224"
