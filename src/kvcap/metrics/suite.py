@@ -21,10 +21,6 @@ from kvcap.metrics.tokenize import TokenCache, get_tokenizer
 from kvcap.records.metrics import METRIC_SPECS, metric_names
 from kvcap.records.targets import Targets
 
-METRICS = metric_names()
-"""The built-in metrics (the table, kvcap.records.metrics, also holds any registered later)."""
-
-
 class UnknownMetricError(KvcapError, ValueError):
     """A metric name that is not in the metric table."""
 
