@@ -56,12 +56,13 @@ def test_caption_help_lists_the_registered_formats(fake_format):
 
 
 def test_format_all_writes_a_registered_format_through_the_pipeline(fake_format, h264_folder, tmp_path):
-    from kvcap.caption.pipeline import caption_folder, parse_formats
+    from kvcap.caption.pipeline import CaptionOptions, caption_folder, parse_formats
 
     assert parse_formats("all") == ("jsonl", "srt", "vtt", "txt", "tsv", "fake")
     out = tmp_path / "out"
-    results = list(caption_folder([h264_folder(2)], FakeCaptioner(lambda b: "밝은 화면"), out, formats="all",
-                                  batch_size=2, workers=1, checkpoint="ck"))
+    options = CaptionOptions(formats="all", batch_size=2, workers=1, checkpoint="ck")
+    assert options.formats == ("jsonl", "srt", "vtt", "txt", "tsv", "fake")
+    results = list(caption_folder([h264_folder(2)], FakeCaptioner(lambda b: "밝은 화면"), out, options))
     assert [r.status for r in results] == ["ok", "ok"]
     for stem in ("clip00", "clip01"):
         assert sorted(p.name for p in out.glob(f"{stem}.*")) == sorted(f"{stem}.{f}" for f in subtitle_formats())

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
-from kvcap.records.formats import subtitle_formats
+from kvcap.records.formats import DEFAULT_FORMATS, subtitle_formats
 from kvcap.video.scenes import SceneOptions
 
 SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
@@ -30,7 +30,7 @@ class CaptionOptions:
     checkpoint's generation settings apply).
     """
 
-    formats: str | Sequence[str] | None = ("jsonl", "srt")
+    formats: str | Sequence[str] | None = DEFAULT_FORMATS
     """Output formats: a comma list or a sequence (`all` for every one); normalised to a tuple."""
     batch_size: int = 4
     """Clips (or windows) per generation batch (an `auto` size is resolved before, by CaptionSession)."""
