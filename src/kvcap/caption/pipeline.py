@@ -129,6 +129,7 @@ class CaptionJob:
                 return False
             if batcher.ready:
                 batcher.run_batch()
+                sink.note_engine(batcher.engine, batcher.capture_error)
             for state in batcher.completed():
                 yield sink.put(state)
         for state in batcher.completed():  # trailing error-only videos

@@ -84,6 +84,13 @@ class CaptionSink:
             self.progress(self.counts, result)
         return result
 
+    def note_engine(self, engine: str | None, capture_error: str | None) -> None:
+        """The engine that ran (job.json, the end-of-run summary) and why graphs did not, if so."""
+        self.counts.engine = engine
+        if capture_error and self.counts.engine_note is None:
+            self.counts.engine_note = (f"CUDA graph capture failed ({capture_error}); "
+                                       f"decoding with the static loop without graphs, which is slower")
+
     def put(self, state: Pending) -> CaptionResult:
         """Write a finished video and count it."""
         result = to_result(state, self.checkpoint)
