@@ -23,8 +23,6 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from kvcap.caption.decoding import segment_windows
 from kvcap.caption.inputs import (
-    FORMATS,
-    SUBTITLE_FORMATS,
     VideoInput,
     parse_formats,
     resolve_inputs,
@@ -38,7 +36,7 @@ from kvcap.caption.shard import Shard
 from kvcap.errors import one_line
 
 __all__ = [  # the stages' public names, importable from here as before the split
-    "FORMATS", "SCENES", "SUBTITLE_FORMATS", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
+    "SCENES", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
     "JobPlan", "PipelineStats", "VideoInput", "caption_folder", "clean_text", "parse_formats", "resolve_inputs",
     "segment_windows", "subtitle_names", "subtitle_path",
 ]
@@ -131,6 +129,7 @@ class CaptionJob:
                 return False
             if batcher.ready:
                 batcher.run_batch()
+                sink.note_engine(batcher.engine, batcher.capture_error)
             for state in batcher.completed():
                 yield sink.put(state)
         for state in batcher.completed():  # trailing error-only videos

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from kvcap.commands.options import click_type, config_options, resolve_config
+from kvcap.commands.options import LiveHelpOption, click_type, config_options, format_help, resolve_config
 from kvcap.commands.progress import ProgressReporter
 from kvcap.commands.sources import SourcePath
 
@@ -92,8 +92,7 @@ def caption() -> None:
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
-@click.option("-f", "--format", "formats", default=None, metavar="LIST",
-              help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
+@click.option("-f", "--format", "formats", default=None, metavar="LIST", cls=LiveHelpOption, help_from=format_help)
 @click.option("--batch-size", type=click_type("caption.batch_size"), default=None,
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")

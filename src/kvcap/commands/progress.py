@@ -29,6 +29,7 @@ class ProgressReporter:
         self.started = time.monotonic()
         self.verbose = verbose
         self.not_videos: list[Path] = []  # filled by the folder scan
+        self.engine_noted = False
 
     def note(self, text: str) -> None:
         if self.bar is not None:
@@ -43,6 +44,9 @@ class ProgressReporter:
             return
         if result.skipped:
             return
+        if job.engine_note and not self.engine_noted:  # once, after the first batch that met it
+            self.engine_noted = True
+            self.note(job.engine_note)
         if not result.ok:
             self.failures.append((result.video, result.error or "error"))
         if self.bar is not None:
@@ -100,9 +104,11 @@ class ProgressReporter:
             return
         wall = time.monotonic() - self.started
         rate = job.processed / job.elapsed_s if job.elapsed_s > 0 else 0.0
+        engine = f", engine {job.engine}" if job.engine else ""
         click.echo(
             f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
-            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}", err=err
+            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s{engine}) -> {self.out_dir}",
+            err=err,
         )
         if self.failures:
             click.echo(f"failed ({len(self.failures)}):", err=err)
