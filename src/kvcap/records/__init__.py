@@ -4,6 +4,8 @@
     run.py        RunState (state.json), TrainRow / EvalRow (metrics.jsonl), SampleRow
                   (samples.jsonl), RunSummary (summary.json); the best-eval rule and the
                   `kvcap compare` figures
+    position.py   TrainPosition (a checkpoint's position.json): where a training run stands
+    files.py      the names of the files above (state.json, job.json, ...), defined once
     targets.py    Targets: the seed's pass marks, defined once
     jsonl.py      the one JSONL line parser; "latest record per video"
     liveness.py   is a `running` state file's process alive?
@@ -17,6 +19,7 @@ from kvcap.records._coerce import parse_time, utc_now
 from kvcap.records.caption import CAPTION_STATUSES, JOB_STATUSES, CaptionRecord, JobState
 from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_json_object, read_jsonl
 from kvcap.records.liveness import STALE_AFTER_S, PidAlive, live_status, pid_alive
+from kvcap.records.position import TrainPosition
 from kvcap.records.run import (
     RUN_STATUSES,
     CompareFigures,
@@ -35,7 +38,7 @@ from kvcap.records.targets import SEED_TARGETS, Targets, passes_target
 __all__ = [
     "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
-    "SampleRow", "Targets", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
+    "SampleRow", "Targets", "TrainPosition", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
     "iter_jsonl", "latest_per_video", "live_status", "parse_time", "passes_target", "pid_alive", "read_json_object", "read_jsonl",
     "select_best", "utc_now",
 ]

@@ -1,27 +1,21 @@
 """The run directory: what a training run leaves for the TUI, `kvcap compare` and resume.
 
     runs/<name>/config.toml       resolved config (resume reads it back)
-    runs/<name>/state.json        {"name", "status", "pid", "host", "stage", "projector", "step",
-                                   "total_steps", "epoch", "epochs", "started", "updated", "error",
-                                   "best": {"metric", "value", "step"}, "init", "stage1_best"}
-    runs/<name>/metrics.jsonl     {"kind": "train"|"eval", "stage", "step", "epoch", ...} a line each, flushed
-    runs/<name>/samples.jsonl     {"stage", "epoch", "step", "id", "video", "prediction", "reference"}
-    runs/<name>/checkpoints/step-<N>/   resumable checkpoints of the current stage
+    runs/<name>/state.json        RunState: status, pid, host, stage, step, epoch, best, ... replaced atomically
+    runs/<name>/metrics.jsonl     TrainRow / EvalRow, a line each, flushed
+    runs/<name>/samples.jsonl     SampleRow: an eval prediction beside its reference
+    runs/<name>/checkpoints/step-<N>/   resumable checkpoints of the current stage (TrainPosition inside)
     runs/<name>/best/             kvcap checkpoint, best eval of the current stage
     runs/<name>/stage1/best/      stage 1's best, moved here when stage 2 starts in the same run
     runs/<name>/stage1/checkpoints/     stage 1's resumable checkpoints (kept for the record)
     runs/<name>/predictions.jsonl the latest eval's captions, {"id", "video", "caption", "stage", "step"}
                                   (`kvcap score runs/<name>/predictions.jsonl --refs data/val.jsonl`)
-    runs/<name>/summary.json      written at the end of each stage: name, stage, status, projector,
-                                  projector_params, visual_tokens, trainable, train_time_s, stage_times_s,
-                                  loop_s, steps, total_steps, epochs, train_clips, val_clips, bad_clips,
-                                  best, best_eval (its eval row), last_eval, collapse, world_size,
-                                  rank_weight_digests, init, finished
+    runs/<name>/summary.json      RunSummary, written at the end of each stage
 
 Both stages of one run share the directory: rows carry their `stage`, and `best/` is always the
 latest stage's best, so `kvcap caption --checkpoint runs/<name>/best` takes the finished model.
-Every JSON file is replaced atomically; JSONL lines are appended whole and flushed. The typed
-model of each file (RunState, TrainRow, EvalRow, SampleRow, RunSummary) is in kvcap.records.
+Every JSON file is replaced atomically; JSONL lines are appended whole and flushed. The file
+names are kvcap.records.files; the typed model of each file is in kvcap.records.
 """
 
 from __future__ import annotations
@@ -39,8 +33,7 @@ from kvcap.fsutil import (
     atomic_write_text,
     repair_jsonl_tail,
 )
-from kvcap.records import (  # noqa: F401  (RUN_STATUSES, utc_now: re-exported for the trainer)
-    RUN_STATUSES,
+from kvcap.records import (
     EvalRow,
     RunState,
     RunSummary,
@@ -49,6 +42,7 @@ from kvcap.records import (  # noqa: F401  (RUN_STATUSES, utc_now: re-exported f
     read_jsonl,
     utc_now,
 )
+from kvcap.records import files
 from kvcap.records.liveness import process_alive
 
 
@@ -77,35 +71,35 @@ class RunDir:
 
     @property
     def config_path(self) -> Path:
-        return self.path / "config.toml"
+        return self.path / files.RUN_CONFIG
 
     @property
     def state_path(self) -> Path:
-        return self.path / "state.json"
+        return self.path / files.RUN_STATE
 
     @property
     def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
+        return self.path / files.RUN_METRICS
 
     @property
     def samples_path(self) -> Path:
-        return self.path / "samples.jsonl"
+        return self.path / files.RUN_SAMPLES
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / files.RUN_CHECKPOINTS
 
     @property
     def best_dir(self) -> Path:
-        return self.path / "best"
+        return self.path / files.RUN_BEST
 
     @property
     def predictions_path(self) -> Path:
-        return self.path / "predictions.jsonl"
+        return self.path / files.RUN_PREDICTIONS
 
     @property
     def summary_path(self) -> Path:
-        return self.path / "summary.json"
+        return self.path / files.RUN_SUMMARY
 
     def stage_dir(self, stage: int) -> Path:
         """Where a finished earlier stage's `best/` and `checkpoints/` are kept."""
@@ -144,22 +138,20 @@ class RunDir:
         if self.writer:
             atomic_write_text(self.config_path, toml_text)
 
-    def write_state(self, state: dict[str, Any]) -> None:
+    def write_state(self, state: RunState) -> None:
+        """Stamp `updated` and replace state.json with `state` (atomically)."""
         if self.writer:
-            state["updated"] = utc_now()
-            atomic_write_json(self.state_path, state)
+            state.updated = utc_now()
+            atomic_write_json(self.state_path, state.to_dict())
 
-    def new_state(self, *, stage: int, projector: str, total_steps: int, epochs: float, previous: dict | None) -> dict[str, Any]:
-        """A fresh `state.json` body for a stage, carrying the earlier stage's facts along."""
-        state = RunState(
+    def new_state(self, *, stage: int, projector: str, total_steps: int, epochs: float,
+                  previous: RunState | None) -> RunState:
+        """A fresh state.json for a stage, carrying the earlier stage's facts along."""
+        return RunState(
             name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(), stage=stage,
             projector=projector, step=0, total_steps=total_steps, epoch=0, epochs=epochs, started=utc_now(),
-            updated=utc_now(), error=None, best=None,
-        ).to_dict()
-        for key in ("stage1_best",):
-            if previous and previous.get(key):
-                state[key] = previous[key]
-        return state
+            updated=utc_now(), error=None, best=None, stage1_best=previous.stage1_best if previous else None,
+        )
 
     def log_metrics(self, record: dict[str, Any]) -> None:
         if not self.writer:
@@ -191,18 +183,18 @@ class RunDir:
     def archive_stage(self, stage: int) -> Path | None:
         """Move `best/` and `checkpoints/` of a finished `stage` to `stage<N>/`; returns its best."""
         if not self.writer:
-            target = self.stage_dir(stage) / "best"
+            target = self.stage_dir(stage) / files.RUN_BEST
             return target if target.is_dir() else None
         keep = self.stage_dir(stage)
         keep.mkdir(parents=True, exist_ok=True)
-        for sub in ("best", "checkpoints"):
+        for sub in (files.RUN_BEST, files.RUN_CHECKPOINTS):
             src = self.path / sub
             if src.is_dir():
                 dst = keep / sub
                 if dst.exists():
                     shutil.rmtree(dst)
                 os.replace(src, dst)
-        best = keep / "best"
+        best = keep / files.RUN_BEST
         return best if best.is_dir() else None
 
     def close(self) -> None:
@@ -216,22 +208,21 @@ class RunBusyError(KvcapError):
     """The run directory is being written by a live `kvcap train` (one line)."""
 
 
-def run_status(state: dict[str, Any]) -> str:
+def run_status(state: RunState | dict[str, Any]) -> str:
     """state.json's status, except that a "running" run whose process on this host is gone
     (killed with -9, a crash, a reboot) reads "stopped (its process is gone)"."""
-    status = str(state.get("status"))
-    if status != "running":
-        return status
-    pid = state.get("pid")
-    if isinstance(pid, int) and not process_alive(pid, state.get("host")):
+    state = state if isinstance(state, RunState) else RunState.from_dict(state)
+    if state.status != "running":
+        return state.status
+    if state.pid > 0 and not process_alive(state.pid, state.host or None):
         return "stopped (its process is gone)"
-    return status
+    return state.status
 
 
-def check_not_running(state: dict[str, Any] | None, where: Path) -> None:
+def check_not_running(state: RunState | None, where: Path) -> None:
     """Refuse to touch a run that a live process on this host is still training."""
-    if not state or state.get("status") != "running" or state.get("pid") == os.getpid():
+    if not state or state.status != "running" or state.pid == os.getpid():
         return
-    if run_status(state) == "running" and state.get("host") == socket.gethostname():
-        raise RunBusyError(f"{where}: still being trained by pid {state.get('pid')} on {state.get('host')}; "
+    if run_status(state) == "running" and state.host == socket.gethostname():
+        raise RunBusyError(f"{where}: still being trained by pid {state.pid} on {state.host}; "
                            "wait for it, stop it, or use --run NEW")
