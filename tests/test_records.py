@@ -181,7 +181,7 @@ def test_writers_produce_the_models_keys(tmp_path: Path) -> None:
     state = run.new_state(stage=1, projector="linear", total_steps=5, epochs=1, previous=None)
     run.write_state(state)
     written = json.loads(run.state_path.read_text())
-    assert list(written) == list(RunState().to_dict()) and run.run_state().pid == state["pid"]
+    assert list(written) == list(RunState().to_dict()) and run.run_state().pid == state.pid
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: 
     recipe = TrainRecipe(cfg, stage=stage, run=RunDir(run_path, writer=main), accelerator=accelerator, say=say,
                          evaluate=evaluate)
     with sigterm_as_interrupt():
-        recipe.setup(resume=resume, init=init)
+        recipe.setup(cfg, resume=resume, init=init)
         status, error = "finished", None
         try:
             return recipe.train()
@@ -94,18 +94,18 @@ class TrainRecipe:
         self.evaluate = evaluate
 
     # -- setup ------------------------------------------------------------------------------
-    def setup(self, *, resume: bool, init) -> None:
+    def setup(self, cfg, *, resume: bool, init) -> None:
         """Everything before the first step, in order; every rank does the same."""
         start = self._setup_run(resume, init)
-        train_items, val_items = self._setup_data()  # a bad manifest fails in a second, before the model
-        self.captioner, self.trainable = self._setup_model(start.init_path, len(train_items), len(val_items))
-        self.features = self._setup_features(train_items, val_items)
-        self.schedule = self._setup_schedule(len(self.features.train_items))
-        self.model, self.optimizer, self.raw_optimizer = self._setup_optimizer()
-        self.lr_scheduler = self._setup_lr_scheduler(self.raw_optimizer)
-        self.evaluator = self._setup_evaluator()
-        self.position = self._setup_position(resume, start.init_path)
-        self.state = self._setup_state(start.previous, resume, start.init_path)
+        train_items, val_items = self._setup_data(cfg.data)  # a bad manifest fails in a second, before the model
+        self.captioner, self.trainable = self._setup_model(cfg, start.init_path, len(train_items), len(val_items))
+        self.features = self._setup_features(cfg, train_items, val_items)
+        self.schedule = self._setup_schedule(cfg.train, len(self.features.train_items))
+        self.model, self.optimizer, self.raw_optimizer = self._setup_optimizer(cfg.train)
+        self.lr_scheduler = self._setup_lr_scheduler(cfg.train, self.raw_optimizer)
+        self.evaluator = self._setup_evaluator(cfg)
+        self.position = self._setup_position(cfg.train, resume, start.init_path)
+        self.state = self._setup_state(cfg, start.previous, resume, start.init_path)
         self.acc.wait_for_everyone()
 
     def _setup_run(self, resume: bool, init):
@@ -118,11 +118,11 @@ class TrainRecipe:
         acc.wait_for_everyone()
         return start
 
-    def _setup_data(self):
+    def _setup_data(self, cfg_data):
         """(train clips, val clips) of the manifest."""
         from kvcap.data.manifest import ManifestError, read_manifest
 
-        manifest = self.cfg.data.manifest
+        manifest = cfg_data.manifest
         try:
             items = read_manifest(manifest)
         except ManifestError as exc:
@@ -133,7 +133,7 @@ class TrainRecipe:
             raise TrainError(f"{manifest}: the training split is empty (no line has \"split\": \"train\")")
         return train_items, val_items
 
-    def _setup_model(self, init_path: Path | None, n_train: int, n_val: int):
+    def _setup_model(self, cfg, init_path: Path | None, n_train: int, n_val: int):
         """(the captioner, its trainable parameter counts): stage 2's starting projector, the stage's plan."""
         from accelerate.utils import set_seed
 
@@ -142,7 +142,6 @@ class TrainRecipe:
         from kvcap.model.trainable import plan_for_stage
         from kvcap.trainer.stages import describe_stage, load_init_projector
 
-        cfg = self.cfg
         # Tiny backbones are written on first use with their own seed; do that before seeding,
         # so the projector's init never depends on whether they were already on disk.
         for model_id in (cfg.model.vision, cfg.model.llm):
@@ -160,41 +159,39 @@ class TrainRecipe:
         self.say("trainable: " + ", ".join(f"{k} {v:,}" for k, v in trainable.items()))
         return captioner, trainable
 
-    def _setup_features(self, train_items, val_items):
+    def _setup_features(self, cfg, train_items, val_items):
         """kvcap.trainer.features.TrainFeatures: the clips that train and evaluate, and their source."""
         from kvcap.trainer.features import open_features
 
-        ready = open_features(self.cfg, self.captioner, self.acc, train_items, val_items, say=self.say,
-                              bar=progress_bar)
+        ready = open_features(cfg, self.captioner, self.acc, train_items, val_items, say=self.say, bar=progress_bar)
         if not ready.train_items:
-            raise TrainError(f"{self.cfg.data.manifest}: no training clip could be read (all failed, see above)")
+            raise TrainError(f"{cfg.data.manifest}: no training clip could be read (all failed, see above)")
         return ready
 
-    def _setup_schedule(self, n_train: int) -> Schedule:
-        t = self.cfg.train
+    def _setup_schedule(self, t, n_train: int) -> Schedule:
         return plan_schedule(n_train, epochs=self.stage_cfg.epochs, batch_size=t.batch_size, grad_accum=t.grad_accum,
                              max_steps=t.max_steps, seed=t.seed, rank=self.acc.process_index,
                              world=self.acc.num_processes)
 
-    def _setup_optimizer(self):
+    def _setup_optimizer(self, t):
         """(the loss module as DDP wraps it, the optimizer as accelerate wraps it, the plain AdamW)."""
         params = [p for p in self.captioner.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.stage_cfg.lr, weight_decay=self.cfg.train.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=self.stage_cfg.lr, weight_decay=t.weight_decay)
         model = self.acc.prepare_model(CaptionLoss(self.captioner), device_placement=False)
         return model, self.acc.prepare_optimizer(optimizer, device_placement=False), optimizer
 
-    def _setup_lr_scheduler(self, optimizer):
+    def _setup_lr_scheduler(self, t, optimizer):
         from transformers import get_cosine_schedule_with_warmup
 
         total = self.schedule.total_steps
-        return get_cosine_schedule_with_warmup(optimizer, round(self.cfg.train.warmup_ratio * total), total)
+        return get_cosine_schedule_with_warmup(optimizer, round(t.warmup_ratio * total), total)
 
-    def _setup_evaluator(self):
+    def _setup_evaluator(self, cfg):
         from kvcap.trainer.evaluate import Evaluator  # holds the SigLIP2 scorer and the last summary
 
-        return Evaluator(self.cfg, log=self.say, device=str(self.acc.device))
+        return Evaluator(cfg, log=self.say, device=str(self.acc.device))
 
-    def _setup_position(self, resume: bool, init_path: Path | None) -> TrainPosition:
+    def _setup_position(self, t, resume: bool, init_path: Path | None) -> TrainPosition:
         """Step 0, or the last checkpoint restored (weights, optimizer, scheduler, RNG, rows after it dropped)."""
         fresh = TrainPosition(stage=self.stage, total_steps=self.schedule.total_steps,
                               init=str(init_path) if init_path else None)
@@ -203,21 +200,21 @@ class TrainRecipe:
 
             position = restore_position(self.run.checkpoints_dir, fresh, model=self.captioner,
                                         optimizer=self.raw_optimizer, scheduler=self.lr_scheduler,
-                                        rank=self.schedule.rank, seed=self.cfg.train.seed, say=self.say)
+                                        rank=self.schedule.rank, seed=t.seed, say=self.say)
             self.evaluator.previous = position.previous_eval
             if self.acc.is_main_process:  # rows a dead run logged after its checkpoint
                 for path in (self.run.metrics_path, self.run.samples_path):
                     truncate_rows(path, self.stage, position.step)
             return position
         if self.schedule.rank:
-            torch.manual_seed(self.cfg.train.seed + self.schedule.rank)  # dropout differs per rank, as in any DDP run
+            torch.manual_seed(t.seed + self.schedule.rank)  # dropout differs per rank, as in any DDP run
         return fresh
 
-    def _setup_state(self, previous: RunState | None, resume: bool, init_path: Path | None) -> RunState:
+    def _setup_state(self, cfg, previous: RunState | None, resume: bool, init_path: Path | None) -> RunState:
         from kvcap.config import config_to_toml
         from kvcap.trainer.run_setup import open_state
 
-        cfg, p = self.cfg, self.position
+        p = self.position
         return open_state(
             self.run, stage=self.stage, resume=resume, previous=previous, config_toml=config_to_toml(cfg),
             projector=cfg.projector.name, total_steps=p.total_steps, epochs=self.stage_cfg.epochs,

@@ -138,9 +138,10 @@ class RunDir:
         if self.writer:
             atomic_write_text(self.config_path, toml_text)
 
-    def write_state(self, state: RunState) -> None:
-        """Stamp `updated` and replace state.json with `state` (atomically)."""
+    def write_state(self, state: RunState | dict[str, Any]) -> None:
+        """Stamp `updated` and replace state.json with `state` (atomically); a dict is read as a RunState first."""
         if self.writer:
+            state = state if isinstance(state, RunState) else RunState.from_dict(state, self.name)
             state.updated = utc_now()
             atomic_write_json(self.state_path, state.to_dict())
 
