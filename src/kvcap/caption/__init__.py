@@ -7,16 +7,11 @@
 Importing this package loads neither torch nor a video decoder.
 """
 
+from kvcap.caption.decoding import segment_windows
+from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs
 from kvcap.caption.job import CaptionsLedger, JobFile, JobLockedError, JobProgress
-from kvcap.caption.pipeline import (
-    CaptionResult,
-    PipelineStats,
-    VideoInput,
-    caption_folder,
-    parse_formats,
-    resolve_inputs,
-    segment_windows,
-)
+from kvcap.caption.pipeline import caption_folder
+from kvcap.caption.results import CaptionResult, PipelineStats
 from kvcap.caption.shard import MergeReport, Shard, ShardError, merge_shards, parse_shard
 
 __all__ = [

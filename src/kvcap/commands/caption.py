@@ -139,7 +139,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
-    from kvcap.caption.pipeline import parse_formats
+    from kvcap.caption.inputs import parse_formats
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
 
     try:

@@ -1,4 +1,4 @@
-"""The caption job's files: a captions.jsonl line and job.json (DESIGN, Output).
+"""The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
     captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
@@ -103,10 +103,6 @@ class JobState:
     error: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)
     """The generation settings the job decodes with (and its prompt), when the writer gave them."""
-
-    @property
-    def started_s(self) -> float | None:
-        return c.parse_time(self.started)
 
     @property
     def updated_s(self) -> float | None:

@@ -1,6 +1,9 @@
-"""The two-stage trainer (see DESIGN.md "Training" and docs/internals.md "Run directory").
+"""The two-stage trainer (docs/architecture.md "Training" and docs/internals.md "Run directory").
 
-    loop.py       train(cfg, stage, run_path, resume, init): the one loop for both stages
+    loop.py       train(cfg, stage, run_path, resume, init): the recipe for both stages
+                  (TrainRecipe: setup, train, save_checkpoint, cleanup, in that order)
+    steps.py      what the step loop uses and keeps no run state in: the loss module, the
+                  schedule, the step log (progress bar, timers), SIGTERM as Ctrl-C
     run_setup.py  what an invocation does with the run directory (fresh, resume, stage 2), state.json
     accel.py      the Accelerator, memory and weight digests
     stages.py     stage presets ([train.stage1] / [train.stage2]) and stage 2's starting projector

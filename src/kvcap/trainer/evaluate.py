@@ -64,7 +64,8 @@ class Evaluator:
         batch_size = fixed_batch(self.cfg.caption.batch_size)  # "auto" -> 4 (no probing mid-training)
         preds: dict[str, str] = {}
         failed: list[str] = []
-        from kvcap.caption.pipeline import caption_folder, clean_text
+        from kvcap.caption.pipeline import caption_folder
+        from kvcap.caption.results import clean_text
 
         if source.cached:
             groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]

@@ -128,7 +128,8 @@ def open_state(run: RunDir, *, stage: int, resume: bool, previous: RunState | No
 
 def truncate_rows(path: Path, stage: int, step: int) -> None:
     """Drop this stage's rows after `step` (logged by a run that died before its next checkpoint)."""
-    from kvcap.fsutil import atomic_write_text, read_jsonl
+    from kvcap.fsutil import atomic_write_text
+    from kvcap.records import read_jsonl
 
     if not path.is_file():
         return
