@@ -13,7 +13,7 @@ The recipe's lifecycle, in this order (each `_setup_*` returns what it made):
         _setup_optimizer   AdamW, the model wrapped for DDP
         _setup_lr_scheduler  cosine with warmup
         _setup_position    step 0, or the last checkpoint (weights, optimizer, scheduler, RNG, data position)
-        _setup_state       state.json (a RunState), written
+        _setup_state       state.json (a RunState), written; rows logged after the position dropped
     train()                per step: a `train` row every `log_every` steps, a checkpoint every `save_every`;
                            per epoch: eval (metrics row, samples, best/, collapse alarm) + checkpoint;
                            at the end summary.json
@@ -39,8 +39,7 @@ import torch
 from kvcap.errors import one_line
 from kvcap.records import RunState, RunSummary, TrainPosition, utc_now
 from kvcap.trainer.accel import make_accelerator, weights_digest
-from kvcap.trainer.run_setup import TrainError, truncate_rows
-from kvcap.trainer.rundir import RunDir
+from kvcap.trainer.rundir import RunDir, TrainError
 from kvcap.trainer.steps import (
     CaptionLoss,
     Schedule,
@@ -109,8 +108,8 @@ class TrainRecipe:
         self.acc.wait_for_everyone()
 
     def _setup_run(self, resume: bool, init):
-        """What this invocation does with the run directory (kvcap.trainer.run_setup.RunStart)."""
-        from kvcap.trainer.run_setup import check_run
+        """What this invocation does with the run directory (kvcap.trainer.rundir.RunStart)."""
+        from kvcap.trainer.rundir import check_run
 
         acc = self.acc
         start = check_run(self.run, self.stage, resume=resume, init=init, say=self.say,
@@ -192,7 +191,7 @@ class TrainRecipe:
         return Evaluator(cfg, log=self.say, device=str(self.acc.device))
 
     def _setup_position(self, t, resume: bool, init_path: Path | None) -> TrainPosition:
-        """Step 0, or the last checkpoint restored (weights, optimizer, scheduler, RNG, rows after it dropped)."""
+        """Step 0, or the last checkpoint restored (weights, optimizer, scheduler, RNG, data position)."""
         fresh = TrainPosition(stage=self.stage, total_steps=self.schedule.total_steps,
                               init=str(init_path) if init_path else None)
         if resume:
@@ -202,9 +201,6 @@ class TrainRecipe:
                                         optimizer=self.raw_optimizer, scheduler=self.lr_scheduler,
                                         rank=self.schedule.rank, seed=t.seed, say=self.say)
             self.evaluator.previous = position.previous_eval
-            if self.acc.is_main_process:  # rows a dead run logged after its checkpoint
-                for path in (self.run.metrics_path, self.run.samples_path):
-                    truncate_rows(path, self.stage, position.step)
             return position
         if self.schedule.rank:
             torch.manual_seed(t.seed + self.schedule.rank)  # dropout differs per rank, as in any DDP run
@@ -212,7 +208,7 @@ class TrainRecipe:
 
     def _setup_state(self, cfg, previous: RunState | None, resume: bool, init_path: Path | None) -> RunState:
         from kvcap.config import config_to_toml
-        from kvcap.trainer.run_setup import open_state
+        from kvcap.trainer.rundir import open_state
 
         p = self.position
         return open_state(
