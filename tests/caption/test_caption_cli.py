@@ -119,10 +119,10 @@ def test_usage_errors_exit_2(h264_folder, tmp_path):
 
 
 def test_quantization_flag_loads_the_llm_as_asked(h264_folder, tiny_checkpoint, tmp_path):
-    from kvcap.commands.caption import _load_captioner
+    from kvcap.caption.session import load_captioner
 
     def layer_types(quantization):
-        captioner, _, _ = _load_captioner(str(tiny_checkpoint), "cpu", quantization)
+        captioner = load_captioner(str(tiny_checkpoint), "cpu", quantization)
         return {type(m).__name__ for m in captioner.llm.modules()}
 
     assert "Linear4bit" in layer_types("4bit")
@@ -177,7 +177,7 @@ def test_ctrl_c_stops_after_the_batch_and_says_how_to_resume(h264_folder, tiny_c
 def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path):
     import io
 
-    from kvcap.caption import caption_folder
+    from kvcap.caption import CaptionOptions, caption_folder
     from kvcap.commands.caption import ProgressReporter
 
     from .fake_captioner import FakeCaptioner
@@ -185,7 +185,7 @@ def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path
     stream = io.StringIO()
     reporter = ProgressReporter(out_dir=tmp_path / "out", checkpoint="fake", device="cpu", batch_size=2, workers=2,
                                 stream=stream, tty=True)
-    list(caption_folder(mixed_folder, FakeCaptioner(), tmp_path / "out", batch_size=2, progress=reporter))
+    list(caption_folder(mixed_folder, FakeCaptioner(), tmp_path / "out", CaptionOptions(batch_size=2), progress=reporter))
     reporter.close()
     text = stream.getvalue()
     assert "captioning 7 videos" in text

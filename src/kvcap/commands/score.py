@@ -45,10 +45,8 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     failed target or the collapse alarm exits 1. SigLIP2 is skipped with a note when it cannot
     be loaded, unless you named it (`--metrics siglip`, `--siglip`, or `--set score....`).
     """
-    from kvcap.errors import KvcapError, one_line
     from kvcap.fsutil import atomic_write_text
     from kvcap.metrics import (
-        ScoreInputError,
         load_predictions,
         load_references,
         match_predictions,
@@ -58,12 +56,9 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
 
     cfg = resolve_config(config_path, overrides, {
         "score.metrics": metrics, "score.tokenizer": tokenizer, "score.siglip": siglip_model})
-    try:
-        preds = load_predictions(predictions)
-        references = load_references(refs)
-        previous_report = _load_previous(previous) if previous else None
-    except ScoreInputError as exc:
-        raise click.ClickException(str(exc)) from None
+    preds = load_predictions(predictions)
+    references = load_references(refs)
+    previous_report = _load_previous(previous) if previous else None
     matched = match_predictions(preds, references)
     if not any(key in references.captions for key in matched):
         examples = ", ".join(list(matched)[:3])
@@ -76,19 +71,13 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     chosen, scorer = _siglip_or_skip(cfg.score, device, named, progress)
     if per_clip:
         _check_writable(per_clip, "--per-clip")
-    try:
-        report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
-                                   metrics=chosen, previous=previous_report, device=device, progress=progress,
-                                   siglip_scorer=scorer)
-    except KvcapError as exc:
-        raise click.ClickException(one_line(exc)) from None
+    report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
+                               metrics=chosen, previous=previous_report, device=device, progress=progress,
+                               siglip_scorer=scorer)
     if grounding:
         from kvcap.metrics.grounding import add_grounding
 
-        try:
-            add_grounding(report, matched, references.captions, refs, cfg.score)
-        except ScoreInputError as exc:
-            raise click.ClickException(str(exc)) from None
+        add_grounding(report, matched, references.captions, refs, cfg.score)
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
     if per_clip:

@@ -30,7 +30,7 @@ METRICS = {**LABELS, "loss": "eval loss"}  # what a card may report, and its lab
 
 def base_models(spec: Any) -> list[str]:
     """The backbones' hub ids (tiny random ones and local folders without a hub name are left out)."""
-    from kvcap.model.backbone import config_json
+    from kvcap.model.backbone import ModelConfigError, read_config_json
 
     out = []
     for part in (spec.vision, spec.llm):
@@ -38,7 +38,10 @@ def base_models(spec: Any) -> list[str]:
         if is_tiny(model_id):
             continue
         if part.ref or Path(model_id).expanduser().exists():
-            named = str(config_json(part.ref["path"] if part.ref else model_id).get("_name_or_path") or "")
+            try:  # the card names the hub model a local folder came from, when its config.json says
+                named = str(read_config_json(part.ref["path"] if part.ref else model_id).get("_name_or_path") or "")
+            except ModelConfigError:
+                named = ""
             model_id = named if named.count("/") == 1 and not Path(named).exists() else ""
         if model_id:
             out.append(model_id)

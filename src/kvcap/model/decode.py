@@ -107,7 +107,8 @@ class _State:
 class StaticDecoder:
     """Greedy decoding over a static cache; one instance per model (it keeps the last buffers)."""
 
-    def __init__(self, llm: nn.Module, *, cuda_graphs: bool | None = None, check_every: int = 16):
+    def __init__(self, llm: nn.Module, *, cuda_graphs: bool | None = None, check_every: int = 16,
+                 wrap_step: Any = None):
         self.llm = llm
         self.model = _base_model(llm)
         params = inspect.signature(self.model.forward).parameters
@@ -120,6 +121,9 @@ class StaticDecoder:
         # Summed over calls, for benchmarks: prefill (incl. the first token) and decode-loop seconds, decode steps.
         self.timings = {"calls": 0, "prefill_s": 0.0, "decode_s": 0.0, "steps": 0, "batch_steps": 0}
         self.last_engine = ""  # "static" or "static+cudagraph" after a call (bench, tests)
+        # The step the loop runs outside a CUDA graph. `wrap_step` (the capturability guard,
+        # tests/model/test_decode_capture.py) wraps it, e.g. in torch.compile(fullgraph=True).
+        self._run_step = wrap_step(self._step) if wrap_step is not None else self._step
 
     # ------------------------------------------------------------------ the model call
 
@@ -267,10 +271,10 @@ class StaticDecoder:
                 stream = torch.cuda.Stream(device)
                 stream.wait_stream(torch.cuda.current_stream(device))
                 with torch.cuda.stream(stream):
-                    self._step(state, settings)
+                    self._run_step(state, settings)
                 torch.cuda.current_stream(device).wait_stream(stream)
             else:
-                self._step(state, settings)
+                self._run_step(state, settings)
             steps += 1
         self.last_engine = "static+cudagraph" if graphs and state.graph is not None else "static"
         out = state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call

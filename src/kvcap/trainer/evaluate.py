@@ -65,6 +65,7 @@ class Evaluator:
         preds: dict[str, str] = {}
         failed: list[str] = []
         from kvcap.caption.pipeline import caption_folder
+        from kvcap.caption.plan import CaptionOptions
         from kvcap.caption.results import clean_text
 
         if source.cached:
@@ -75,11 +76,9 @@ class Evaluator:
                     preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
             return preds, failed
         by_path = {Path(it.video).resolve(): it for it in items}
-        results = caption_folder(
-            [it.video for it in items], captioner, None, formats=("jsonl",), batch_size=batch_size,
-            frames=captioner.frames, workers=int(self.cfg.data.num_workers), generation=gen,
-            backend=self.cfg.video.backend,
-        )
+        options = CaptionOptions(formats=("jsonl",), batch_size=batch_size, workers=int(self.cfg.data.num_workers),
+                                 generation=gen, backend=self.cfg.video.backend)
+        results = caption_folder([it.video for it in items], captioner, None, options)
         for result in results:
             item = by_path.get(Path(result.path).resolve())
             if item is None:
