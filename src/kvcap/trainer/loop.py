@@ -148,13 +148,13 @@ class TrainRecipe:
         set_seed(cfg.train.seed)
         self.say(f"{self.run.path}: {describe_stage(cfg, self.stage)}, {n_train} train / {n_val} val clips")
         captioner = Captioner.from_config(cfg, device=self.acc.device)
-        if init_path is not None:
-            load_init_projector(captioner, init_path)
-            self.say(f"stage {self.stage}: starting from the projector of {init_path}")
         captioner.apply_plan(plan_for_stage(self.stage_cfg), cfg.lora)
         trainable = captioner.trainable_summary()
         if not sum(trainable.values()):
             raise TrainError(f"train.stage{self.stage}: nothing trains (projector and llm both frozen)")
+        if init_path is not None:  # the plan leaves the projector's weights alone: load them into it now
+            load_init_projector(captioner, init_path)
+            self.say(f"stage {self.stage}: starting from the projector of {init_path}")
         self.say("trainable: " + ", ".join(f"{k} {v:,}" for k, v in trainable.items()))
         return captioner, trainable
 
