@@ -95,6 +95,8 @@ def test_all_good_exits_zero_and_config_supplies_the_checkpoint(h264_folder, tin
     result = invoke(folder, "--segment", "1", "--batch-size", "4")
     assert result.exit_code == 0, result.output
     assert "[1/3] clip00.mp4  ok" in result.output  # plain log lines off a terminal
+    assert "videos/s, engine static)" in result.output  # the engine that ran, not the setting "auto"
+    assert json.loads((tmp_path / "subs" / "job.json").read_text())["engine"] == "static"
     records = records_of(tmp_path / "subs")
     assert [len(r["segments"]) for r in records] == [2, 2, 2]
     assert [(s["start"], s["end"]) for s in records[0]["segments"]] == [(0.0, 1.0), (1.0, 2.0)]
@@ -178,7 +180,7 @@ def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path
     import io
 
     from kvcap.caption import CaptionOptions, caption_folder
-    from kvcap.commands.caption import ProgressReporter
+    from kvcap.commands.progress import ProgressReporter
 
     from .fake_captioner import FakeCaptioner
 

@@ -24,7 +24,6 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from kvcap.caption.job import JobProgress
 from kvcap.caption.plan import CaptionOptions, JobPlan, as_paths, plan_job
 from kvcap.caption.results import CaptionResult, PipelineStats
-from kvcap.caption.shard import Shard
 from kvcap.errors import one_line
 
 
@@ -115,6 +114,7 @@ class CaptionJob:
                 return False
             if batcher.ready:
                 batcher.run_batch()
+                sink.note_engine(batcher.engine, batcher.capture_error)
             for state in batcher.completed():
                 yield sink.put(state)
         for state in batcher.completed():  # trailing error-only videos

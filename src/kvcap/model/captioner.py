@@ -390,6 +390,7 @@ class Captioner(nn.Module):
             if static is not None:  # the fast loop (kvcap.model.decode); same greedy tokens
                 output = self._static_decoder().generate(embeds, mask, static)
                 self.last_engine = self._decoder.last_engine
+                self.capture_error = self._decoder.capture_error
             else:
                 output = None
                 self.last_engine = "hf"

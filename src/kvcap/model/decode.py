@@ -101,7 +101,6 @@ class _State:
         self.out = torch.zeros((batch, max_new), dtype=torch.long, device=device)  # (B, max_new) new tokens
         self.stops = torch.zeros((0,), dtype=torch.long, device=device)  # the stop ids (set per call)
         self.graph: Any = None
-        self.graph_failed = False
 
 
 class StaticDecoder:
@@ -121,6 +120,8 @@ class StaticDecoder:
         # Summed over calls, for benchmarks: prefill (incl. the first token) and decode-loop seconds, decode steps.
         self.timings = {"calls": 0, "prefill_s": 0.0, "decode_s": 0.0, "steps": 0, "batch_steps": 0}
         self.last_engine = ""  # "static" or "static+cudagraph" after a call (bench, tests)
+        # Why CUDA graph capture failed (one line), once for this decoder: no bucket tries again.
+        self.capture_error: str | None = None
         # The step the loop runs outside a CUDA graph. `wrap_step` (the capturability guard,
         # tests/model/test_decode_capture.py) wraps it, e.g. in torch.compile(fullgraph=True).
         self._run_step = wrap_step(self._step) if wrap_step is not None else self._step
@@ -251,7 +252,7 @@ class StaticDecoder:
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
         prefilled = time.perf_counter()
-        graphs = self._use_graphs(device) and not state.graph_failed
+        graphs = self._use_graphs(device) and self.capture_error is None
         warmup = 2 if graphs else 0
         steps = 1
         while steps < min(max_new, run_steps or max_new):
@@ -262,8 +263,10 @@ class StaticDecoder:
                     try:
                         self._capture(state, settings)
                     except Exception as exc:  # noqa: BLE001 - e.g. a kernel that cannot be captured
-                        logger.warning("CUDA graph capture failed (%s); decoding without graphs", exc)
-                        state.graph_failed, graphs = True, False
+                        # Once per decoder, not per bucket: the caller says it once (caption/batching.py).
+                        self.capture_error = _one_line(exc)
+                        logger.debug("CUDA graph capture failed: %s", self.capture_error)
+                        graphs = False
                         continue
                 state.graph[0].replay()
             elif graphs:
@@ -285,6 +288,11 @@ class StaticDecoder:
         t["steps"] += steps - 1
         t["batch_steps"] += (steps - 1) * batch
         return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -144,12 +144,8 @@ def record_eval(run, result: EvalResult, items: Sequence[ManifestItem], *, stage
     from kvcap.records import EvalRow, SampleRow, utc_now
 
     s = result.summary
-    row = EvalRow(stage=stage, step=step, epoch=epoch, loss=result.loss,
-                  meteor=s.get("meteor"), siglip=s.get("siglip"), siglip_cosine=s.get("siglip_cosine"),
-                  diversity=s.get("diversity"), ref_diversity=s.get("ref_diversity"),
-                  unique_ratio=s.get("unique_ratio"), collapse=bool(s.get("collapse")),
-                  collapse_reasons=list(s.get("collapse_reasons") or []), n=s.get("n"),
-                  eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
+    row = EvalRow.from_summary(s, stage=stage, step=step, epoch=epoch, loss=result.loss,
+                               eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
     run.log_metrics(row)
     by_id = {it.id: it for it in items}
     for clip_id, prediction in result.predictions.items():
