@@ -21,8 +21,8 @@ from kvcap.tui.runfiles import (
     is_job_dir,
     is_run_dir,
     job_parts,
-    parse_time,
 )
+from kvcap.records import parse_time
 
 
 def test_tail_skips_a_torn_last_line_until_it_is_complete(tmp_path: Path) -> None:

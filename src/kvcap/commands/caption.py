@@ -162,7 +162,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
 def _parse_flags(formats: str | None, shard: str | None):
     """--format and --shard (or RANK/WORLD_SIZE) parsed, a bad value naming its flag -> (formats, shard)."""
-    from kvcap.caption.pipeline import parse_formats
+    from kvcap.caption.inputs import parse_formats
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
 
     try:
@@ -213,7 +213,8 @@ def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool) -> No
 
 
 def _caption_folder(paths, session, out_dir, options, reporter, stop):
-    from kvcap.caption.pipeline import PipelineStats, caption_folder
+    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.results import PipelineStats
 
     stats = PipelineStats()
     results = caption_folder(list(paths), session.captioner, out_dir, options, progress=reporter, stop=stop,
