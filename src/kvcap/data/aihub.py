@@ -249,17 +249,18 @@ def import_aihub(
     src: str | Path, out: str | Path, *, val_fraction: float = 0.1, seed: int = 42,
     val_count: int | None = None, caption_fields: tuple[str, ...] | list[str] | None = None,
     unpack_to: str | Path | None = None, unpack_progress: Callable[[int], Any] | None = None,
-    llm: str | None = None, max_caption_tokens: int | None = None,
+    tokenizer: Any | None = None, tokenizer_id: str | None = None, tokenizer_note: str = "no model.llm given",
+    max_caption_tokens: int | None = None,
 ) -> ImportReport:
     """Pair labels with videos under `src` and write manifests into `out` (see the module doc).
 
     `unpack_progress(total_bytes)` returns a bar (`.update(bytes)`, `.close()`: a tqdm) for the
-    unpacking of DEFLATED videos into `unpack_to`. `llm` names the model
-    whose tokenizer counts caption tokens in `report.stats` (characters only when it cannot be
-    loaded offline); `max_caption_tokens` is the training limit the stats count cuts against.
+    unpacking of DEFLATED videos into `unpack_to`. `tokenizer` (model `tokenizer_id`'s, see
+    kvcap.model.tokenizer) counts caption tokens in `report.stats`; without it they are in characters
+    only and `tokenizer_note` says why. `max_caption_tokens` is the training limit the stats count cuts against.
     """
     from kvcap.data.aihub_sources import scan
-    from kvcap.data.caption_stats import caption_stats, load_tokenizer_offline
+    from kvcap.data.caption_stats import caption_stats
 
     root = Path(src)
     if not root.is_dir():
@@ -293,8 +294,8 @@ def import_aihub(
     ]
     _write_manifests(out_dir, items, report)
     references = [ref for it in items for ref in it.references]
-    tokenizer, note = load_tokenizer_offline(llm) if llm else (None, "no model.llm given")
-    report.stats = caption_stats(references, tokenizer, model_id=llm, max_caption_tokens=max_caption_tokens, note=note)
+    report.stats = caption_stats(references, tokenizer, model_id=tokenizer_id, max_caption_tokens=max_caption_tokens,
+                                 note=tokenizer_note)
     return report
 
 

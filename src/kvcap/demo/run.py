@@ -73,7 +73,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
         raise DemoError(f"{exc}; {BUILD_HINT}" if checkpoint == "demo" else str(exc)) from None
 
     from kvcap.caption import CaptionOptions, caption_folder
-    from kvcap.config import config_to_dict
+    from kvcap.config import config_to_dict, with_checkpoint
     from kvcap.caption.autotune import fixed_batch
     from kvcap.data.synth import synthesize
     from kvcap.metrics import score_predictions
@@ -87,7 +87,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
 
     say(f"captioning them with --checkpoint {checkpoint} ({checkpoint_path}) on {device}")
     captioner = Captioner.from_checkpoint(checkpoint, device=device)
-    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its generation settings unless the user set them
+    cfg = with_checkpoint(cfg, captioner.checkpoint_settings())  # its generation settings unless the user set them
     say(describe_generation(cfg))
     results = {
         Path(r.video).stem: r
