@@ -65,9 +65,7 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
             f"{predictions}: no prediction matches a reference in {refs} "
             f"({len(matched)} predictions, e.g. {examples}; {len(references.captions)} references)")
     progress = None if as_json else (lambda message: click.echo(message, err=True))
-    # Asked for by the user (a flag, --set or their config file), not just the built-in default.
-    named = (cfg.is_explicit("score.metrics") and "siglip" in cfg.score.metrics) or cfg.is_explicit("score.siglip")
-    chosen, scorer = _siglip_or_skip(cfg.score, device, named, progress)
+    chosen, scorer = _siglip_or_skip(cfg, device, progress)
     if per_clip:
         _check_writable(per_clip, "--per-clip")
     report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
@@ -94,10 +92,15 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
 
             Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
     if check:
-        failed = failed_checks(report.summary)
-        if failed:
-            click.echo(f"--check: {'; '.join(failed)}", err=True)
-            sys.exit(1)
+        _exit_if_checks_fail(report.summary)
+
+
+def _exit_if_checks_fail(summary: dict) -> None:
+    """--check: exit 1, naming each failure, when a target fails or the alarm is raised."""
+    failed = failed_checks(summary)
+    if failed:
+        click.echo(f"--check: {'; '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 def failed_checks(summary: dict) -> list[str]:
@@ -114,7 +117,7 @@ def failed_checks(summary: dict) -> list[str]:
     return failed
 
 
-def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
+def _siglip_or_skip(cfg, device: str, progress):
     """(metrics to compute, a loaded SigLIP2 scorer or None).
 
     The default metrics include SigLIP2, which needs torch and a model on disk (or the hub):
@@ -122,6 +125,10 @@ def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
     """
     from kvcap.metrics.suite import UnknownMetricError
     from kvcap.records import metric_names
+
+    score_cfg = cfg.score
+    # Asked for by the user (a flag, --set or their config file), not just the built-in default.
+    named = (cfg.is_explicit("score.metrics") and "siglip" in score_cfg.metrics) or cfg.is_explicit("score.siglip")
 
     known = metric_names()
     chosen = [m for m in known if m in score_cfg.metrics]

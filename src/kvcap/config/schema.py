@@ -9,7 +9,7 @@ in kvcap.config.layers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from kvcap.config.constraints import (
     BestMetric,
