@@ -98,13 +98,13 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
         click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
     else:
-        from rich.console import Console
+        from kvcap.console import table_console
 
-        Console(file=sys.stdout).print(render_table(report))
+        table_console(sys.stdout).print(render_table(report))
         if grounding:
             from kvcap.metrics.grounding import render_grounding
 
-            Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+            table_console(sys.stdout).print(render_grounding(report.summary["grounding"]))
     if check:
         failed = failed_checks(report.summary)
         if failed:
