@@ -66,8 +66,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         """Run the subcommand under the one exit-code policy (see `kvcap.errors`).
 
-        A `KvcapError`, a `ClickException` or an OSError naming a file (an unwritable output,
-        a read-only file system) prints one line and exits 2; Ctrl-C exits 130 with one line;
+        A `KvcapError`, a `ClickException` or an OSError (an unwritable output, a read-only file
+        system, a hub that cannot be reached) prints one line and exits 2; Ctrl-C exits 130 with one line;
         commands exit 1 themselves when some of their work failed.
         """
         quiet_libraries()
@@ -79,9 +79,7 @@ class LazyGroup(click.Group):
             raise
         except KvcapError as exc:
             raise _UserError(one_line(exc)) from None
-        except OSError as exc:
-            if exc.filename is None or not exc.strerror:
-                raise
+        except OSError as exc:  # a file named, or not (transformers' "couldn't connect to the hub")
             raise _UserError(one_line(exc)) from None
         except (KeyboardInterrupt, click.Abort):
             click.echo("interrupted", err=True)
