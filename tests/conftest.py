@@ -51,6 +51,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "cli/test_exit_codes.py::test_errors_in_a_real_process_are_one_line",
     "cli/test_quiet_output.py::test_caption_stderr_has_no_library_noise",
     "cli/test_no_hub.py",
+    "cli/test_launch.py::test_accelerate_cpu_launch_of_two_processes_says_it_started_one",
     "cli/test_unwritable_outputs.py::test_caption_check_leaves_no_folder_behind",
     "cli/test_unwritable_outputs.py::test_caption_into_an_unwritable_folder",
     "cli/test_unwritable_outputs.py::test_caption_output_naming_a_file_or_under_a_file",

@@ -20,6 +20,7 @@ from kvcap.errors import (
     KvcapError,
     one_line,
 )
+from kvcap.launch import check_launch
 
 # name users type -> "module:attribute" of the Click command
 COMMANDS: dict[str, str] = {
@@ -72,6 +73,7 @@ class LazyGroup(click.Group):
         """
         quiet_libraries()
         try:
+            check_launch()  # `accelerate launch --cpu --num_processes 2` is one process: say so first
             return super().invoke(ctx)
         except click.ClickException as exc:
             if exc.exit_code == 1:  # click's default: here a usage/config/environment error
