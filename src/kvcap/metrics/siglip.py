@@ -290,5 +290,5 @@ def load_siglip(model_id: str, device: str = "cpu", **kwargs) -> SiglipScorer:
     try:
         require_loadable(model_id, "score.siglip")  # no hub: say so now, before any retries
     except HubUnavailable as exc:
-        raise SiglipUnavailable(f"{exc}; skip with --metrics meteor,diversity") from None
+        raise SiglipUnavailable(f"SigLIP2 model: {exc}; skip with --metrics meteor,diversity") from None
     return SiglipScorer(model_id, device=str(resolve_device(device)), **kwargs)
