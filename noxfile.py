@@ -257,7 +257,7 @@ def newest(session: nox.Session) -> None:
 
     def verdict(ok: bool, counts: str) -> str:
         if ok:
-            return f"passed ({len(moved)} dependencies newer than the lock) -- {counts}"
+            return f"passed ({len(moved)} dependencies differ from the lock) -- {counts}"
         if not moved:
             return f"FAILED with the locked versions (not drift) -- {counts}"
         return f"FAILED -- dependencies moved since the lock: {', '.join(moved)} -- {counts}"
