@@ -65,11 +65,16 @@ clean-venv:
 	rm -rf $(VENV)
 
 # --- make test-compat: the version matrix (noxfile.py) ----------------------------------------
+# `newest`: the whole suite on 3.11 with TORCH_SPEC's torch and every other dependency at its
+# newest (not the lock): its line names what moved since requirements.lock when it fails. Then
 # kvcap's torch-free tests on Python 3.12/3.13 with the newest dependencies and on 3.10 with the
 # oldest pyproject allows, each in a fresh uv venv without torch; then the torch stack at its
 # lower bounds on 3.11 with `make test-compat TORCH_SPEC=...` (default torch==2.13.0, the local
 # CPU wheel here). nox and uv live in .venv.
-# NOX_ARGS picks sessions, e.g. make test-compat NOX_ARGS='-s newest-3.12'
+# NOX_ARGS picks sessions (and pytest arguments after --), e.g.
+#   make test-compat NOX_ARGS='-s newest -- tests/tui'
+# A bad release can be forced into the matrix the way pip takes one, e.g.
+#   PIP_CONSTRAINT=bad.txt make test-compat NOX_ARGS='-s newest'    (bad.txt: textual==1.0.0)
 NOX_SPEC ?= "nox>=2025.2.9" "uv>=0.8"
 NOX_ARGS ?=
 COMPAT_TOOLS := $(VENV)/.compat-tools
