@@ -25,7 +25,25 @@ from kvcap.records.targets import LABELS, passes_target
 LIBRARY = "kvcap"
 TASK = "video-text-to-text"
 # Metrics a card reports (eval row key -> shown name), in this order.
-METRICS = {**LABELS, "loss": "eval loss"}  # what a card may report, and its label
+# Shares of the references' own value: shown as a percentage, passed at or above their target
+# (the grounding rule, kvcap.metrics.grounding), e.g. the demo's diversity, 106% of the references'.
+SHARES = {"diversity_share": "Diversity, share of the references'"}
+METRICS = {**LABELS, **SHARES, "loss": "eval loss"}  # what a card may report, and its label
+
+
+def shown_value(key: str, value: float) -> str:
+    """`106%` for a share of the references', `0.8992` for any other metric."""
+    return f"{value:.0%}" if key in SHARES else f"{value:.4f}"
+
+
+def target_row(key: str, target: float, value: float | None) -> str:
+    """One row of the card's targets table: metric, target, this model's value and verdict."""
+    if key in SHARES:
+        rule, ok = f">= {target:.0%}", None if value is None else value >= target
+    else:
+        rule, ok = f"> {target:g}", None if value is None else passes_target(value, target)
+    verdict = "-" if ok is None else f"{shown_value(key, value)}, {'pass' if ok else 'fail'}"
+    return f"| {METRICS.get(key, key)} | {rule} | {verdict} |"
 
 
 def base_models(spec: Any) -> list[str]:
@@ -103,16 +121,13 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
         lines += ["", "## Recipe", "", *[f"- {line}" for line in facts["recipe"]]]
     lines += ["", "## Evaluation", ""]
     if metrics:
-        lines += ["| metric | value |", "|---|---|", *[f"| {METRICS[k]} | {v:.4f} |" for k, v in metrics.items()]]
+        lines += ["| metric | value |", "|---|---|", *[f"| {METRICS[k]} | {shown_value(k, v)} |" for k, v in metrics.items()]]
     else:
         lines.append("No evaluation recorded with this checkpoint.")
     targets = facts.get("targets") or {}
     if targets:
         lines += ["", "## Targets", "", "| metric | target | this model |", "|---|---|---|"]
-        for key, target in targets.items():
-            value = metrics.get(key)
-            verdict = "-" if value is None else ("pass" if passes_target(value, target) else "fail")
-            lines.append(f"| {METRICS.get(key, key)} | > {target:g} | {verdict} |")
+        lines += [target_row(key, target, metrics.get(key)) for key, target in targets.items()]
     gen = spec.generation or {}
     lines += ["", "## How to caption", "", "```bash", "kvcap caption ./videos --checkpoint THIS_FOLDER -o captions/", "```", "",
               "Decoding uses this checkpoint's own settings unless you set them: "
