@@ -469,6 +469,9 @@ class _Trainer:
         self.state.update(status="finished", step=self.step, epoch=self.epoch)
         self.run.write_state(self.state)
         self.say(f"stage {self.stage} finished: {self.step} steps in {elapsed:.1f}s; best/ = {self.run.best_dir}")
+        from kvcap.trainer.stage_bests import say_if_worse_than_stage1
+
+        say_if_worse_than_stage1(self.run, self.best, self.stage, self.say)
         acc.wait_for_everyone()
         return summary
 
