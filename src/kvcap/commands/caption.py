@@ -128,6 +128,10 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
+    Each PATH is a folder, a video file, a zip (its videos, read in place),
+    a zip member (a.zip::b.mp4) or a manifest (.jsonl: its clips' videos).
+
+    \b
       kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
       kvcap caption ./videos -o out --shard 0/4    shard 0 of 4 (one per GPU or machine)
       kvcap caption merge out                       join the shard parts into captions.jsonl
