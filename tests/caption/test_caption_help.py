@@ -16,5 +16,5 @@ def test_help_says_path_may_be_a_folder_file_zip_member_or_manifest():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())  # content, not where the lines break
-    assert ("Each PATH is a folder, a video file, a zip (its videos, read in place), a zip member (a.zip::b.mp4) "
-            "or a manifest (.jsonl: its clips' videos).") in text
+    assert ("Caption every video under PATHS: folders (searched recursively), video files, zips (read in place), "
+            "zip members (a.zip::b.mp4) and manifests (.jsonl: their clips' videos).") in text

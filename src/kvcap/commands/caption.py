@@ -125,11 +125,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
         quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
-    """Caption every video under PATHS (folders are searched recursively).
-
-    \b
-    Each PATH is a folder, a video file, a zip (its videos, read in place),
-    a zip member (a.zip::b.mp4) or a manifest (.jsonl: its clips' videos).
+    """Caption every video under PATHS: folders (searched recursively), video files, zips (read
+    in place), zip members (a.zip::b.mp4) and manifests (.jsonl: their clips' videos).
 
     \b
       kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
