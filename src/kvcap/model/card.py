@@ -20,15 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from kvcap.model.tiny import is_tiny
-from kvcap.records.targets import LABELS, passes_target
+from kvcap.records import Targets, labels, passes_target
 
 LIBRARY = "kvcap"
 TASK = "video-text-to-text"
-# Metrics a card reports (eval row key -> shown name), in this order.
+
+
 # Shares of the references' own value: shown as a percentage, passed at or above their target
 # (the grounding rule, kvcap.metrics.grounding), e.g. the demo's diversity, 106% of the references'.
 SHARES = {"diversity_share": "Diversity, share of the references'"}
-METRICS = {**LABELS, **SHARES, "loss": "eval loss"}  # what a card may report, and its label
+
+
+def card_metrics() -> dict[str, str]:
+    """What a card may report (eval row key -> shown name), in this order: every registered
+    metric (kvcap.records.metrics), the shares of the references' (SHARES) and the eval loss."""
+    return {**labels(), **SHARES, "loss": "eval loss"}
 
 
 def shown_value(key: str, value: float) -> str:
@@ -43,12 +49,12 @@ def target_row(key: str, target: float, value: float | None) -> str:
     else:
         rule, ok = f"> {target:g}", None if value is None else passes_target(value, target)
     verdict = "-" if ok is None else f"{shown_value(key, value)}, {'pass' if ok else 'fail'}"
-    return f"| {METRICS.get(key, key)} | {rule} | {verdict} |"
+    return f"| {card_metrics().get(key, key)} | {rule} | {verdict} |"
 
 
 def base_models(spec: Any) -> list[str]:
     """The backbones' hub ids (tiny random ones and local folders without a hub name are left out)."""
-    from kvcap.model.backbone import config_json
+    from kvcap.model.backbone import ModelConfigError, read_config_json
 
     out = []
     for part in (spec.vision, spec.llm):
@@ -56,7 +62,10 @@ def base_models(spec: Any) -> list[str]:
         if is_tiny(model_id):
             continue
         if part.ref or Path(model_id).expanduser().exists():
-            named = str(config_json(part.ref["path"] if part.ref else model_id).get("_name_or_path") or "")
+            try:  # the card names the hub model a local folder came from, when its config.json says
+                named = str(read_config_json(part.ref["path"] if part.ref else model_id).get("_name_or_path") or "")
+            except ModelConfigError:
+                named = ""
             model_id = named if named.count("/") == 1 and not Path(named).exists() else ""
         if model_id:
             out.append(model_id)
@@ -69,11 +78,12 @@ def build_card(spec: Any, facts: dict[str, Any] | None = None):
 
     facts = dict(facts or {})
     name = str(facts.get("name") or f"kvcap {spec.projector.name} captioner")
-    metrics = {k: v for k, v in (facts.get("metrics") or {}).items() if k in METRICS and isinstance(v, (int, float))}
+    shown = card_metrics()
+    metrics = {k: v for k, v in (facts.get("metrics") or {}).items() if k in shown and isinstance(v, (int, float))}
     dataset = str(facts.get("dataset") or "unknown")
     results = [
         EvalResult(task_type=TASK, task_name="Korean video captioning", dataset_type=dataset, dataset_name=dataset,
-                   dataset_split=str(facts.get("split") or "val"), metric_type=key, metric_name=METRICS[key],
+                   dataset_split=str(facts.get("split") or "val"), metric_type=key, metric_name=shown[key],
                    metric_value=round(float(value), 4))
         for key, value in metrics.items()
     ]
@@ -120,8 +130,9 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
     if facts.get("recipe"):
         lines += ["", "## Recipe", "", *[f"- {line}" for line in facts["recipe"]]]
     lines += ["", "## Evaluation", ""]
+    shown = card_metrics()
     if metrics:
-        lines += ["| metric | value |", "|---|---|", *[f"| {METRICS[k]} | {shown_value(k, v)} |" for k, v in metrics.items()]]
+        lines += ["| metric | value |", "|---|---|", *[f"| {shown[k]} | {shown_value(k, v)} |" for k, v in metrics.items()]]
     else:
         lines.append("No evaluation recorded with this checkpoint.")
     targets = facts.get("targets") or {}
@@ -140,7 +151,7 @@ def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | 
     """What the trainer knows about a best/ checkpoint: its eval row, data, recipe and targets."""
     stage_cfg = cfg.train.stage1 if stage == 1 else cfg.train.stage2
     t = cfg.train
-    metrics = {k: row.get(k) for k in METRICS if row and row.get(k) is not None}
+    metrics = {k: row.get(k) for k in card_metrics() if row and row.get(k) is not None}
     n = (row or {}).get("n")
     return {
         "name": f"{Path(run_path).name} (stage {stage} best)",
@@ -155,6 +166,5 @@ def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | 
             f"batch {t.batch_size} x {t.grad_accum} accumulation, warmup {t.warmup_ratio:g}, seed {t.seed}",
             f"best/ chosen by {t.best_metric}" + (f" at step {row.get('step')}" if row and row.get("step") is not None else ""),
         ],
-        "targets": {"meteor": cfg.score.target_meteor, "siglip": cfg.score.target_siglip,
-                    "diversity": cfg.score.target_diversity},
+        "targets": Targets.from_score_config(cfg.score).to_dict(),
     }

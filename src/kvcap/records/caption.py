@@ -4,7 +4,7 @@
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error"}  replaced atomically while the job runs
+                     "updated", "error", "generation", "engine"}  replaced atomically while the job runs
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class JobState:
     error: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)
     """The generation settings the job decodes with (and its prompt), when the writer gave them."""
+    engine: str | None = None
+    """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
+    (several joined by ", " when batches differed); None until the first batch."""
 
     @property
     def started_s(self) -> float | None:
@@ -128,4 +131,5 @@ class JobState:
             started=c.opt_text(data.get("started")), updated=c.opt_text(data.get("updated")),
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
+            engine=c.opt_text(data.get("engine")),
         )

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from kvcap.errors import KvcapError
-from kvcap.records import SEED_TARGETS, Targets, compare_figures
+from kvcap.records import Targets, compare_figures, labels, metric_names
 from kvcap.trainer.rundir import RunDir
 from kvcap.trainer.stage_bests import earlier_stage_bests
 
-COLUMNS = ("run", "projector", "params", "visual_tokens", "meteor", "siglip", "diversity", "train_time_s", "collapse", "stage", "status")
+
+def columns() -> tuple[str, ...]:
+    """The keys of a comparison row: one per registered metric (kvcap.records.metrics) in the middle."""
+    return ("run", "projector", "params", "visual_tokens", *metric_names(), "train_time_s", "collapse", "stage", "status")
 
 
 class CompareError(KvcapError, ValueError):
@@ -41,7 +44,9 @@ def run_rows(path: str | Path) -> list[dict[str, Any]]:
         raise CompareError(f"{run.path}: not a run directory (no summary.json or state.json)")
     evals = run.eval_rows()
     figures = asdict(compare_figures(run.name, summary, state, evals))
-    row = {"run": figures.pop("name"), "path": str(run.path), **figures, "checkpoint": str(run.best_dir)}
+    metrics = figures.pop("metrics")  # flat in the row, where each metric's key always was
+    row = {"run": figures.pop("name"), "path": str(run.path), **figures, **metrics}
+    row = {**{key: row[key] for key in ("run", "path", *columns()[1:])}, "checkpoint": str(run.best_dir)}
     metric = (state.best_metric if state else "") or "meteor"
     earlier = [_earlier_stage_row(row, run, stage, best, summary)
                for stage, best in earlier_stage_bests(evals, metric).items()]
@@ -52,7 +57,7 @@ def _earlier_stage_row(row: dict[str, Any], run: RunDir, stage: int, best: Any, 
     """An earlier stage's best beside the run's row: its eval, its time, where its checkpoint is kept."""
     kept = run.stage_dir(stage) / "best"
     times = summary.stage_times_s if summary else {}
-    return {**row, "meteor": best.meteor, "siglip": best.siglip, "diversity": best.diversity,
+    return {**row, **{name: best.metric(name) for name in metric_names()},
             "train_time_s": times.get(str(stage)), "collapse": best.collapse, "stage": stage,
             "status": f"finished (kept in {kept.parent.name}/best)" if kept.is_dir() else "finished",
             "checkpoint": str(kept) if kept.is_dir() else None}
@@ -85,10 +90,10 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
     """A rich Table; metric cells are green when they pass the seed target, red when not."""
     from rich.table import Table
 
-    marks = Targets.from_dict(targets) if targets else SEED_TARGETS
+    marks = Targets.from_dict(targets) if targets else Targets()
     table = Table(title="projector comparison")
     for title, justify in (("run", "left"), ("projector", "left"), ("params", "right"), ("visual tokens", "right"),
-                           ("METEOR", "right"), ("SigLIP2", "right"), ("Diversity", "right"),
+                           *((label, "right") for label in labels().values()),
                            ("train time", "right"), ("collapse", "center"), ("stage", "right"), ("status", "left")):
         table.add_column(title, justify=justify)
 
@@ -97,14 +102,14 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
         if value is None:
             return "-"
         ok = marks.passes(key, value)
-        return f"[{'green' if ok else 'red'}]{value:.3f}[/]"
+        return f"{value:.3f}" if ok is None else f"[{'green' if ok else 'red'}]{value:.3f}[/]"
 
     for row in rows:
         collapse = "-" if row["collapse"] is None else ("[bold red]YES[/]" if row["collapse"] else "no")
         table.add_row(
             row["run"], str(row["projector"] or "-"), _fmt_params(row["params"]),
             "-" if row["visual_tokens"] is None else f"{row['visual_tokens']:,}",
-            metric(row, "meteor"), metric(row, "siglip"), metric(row, "diversity"),
+            *(metric(row, name) for name in metric_names()),
             _fmt_time(row["train_time_s"]), collapse, str(row["stage"] or "-"), str(row["status"] or "-"),
         )
     return table

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from kvcap.records import EvalRow, best_eval, is_better
 from kvcap.records import _coerce as c
-from kvcap.records.run import METRIC_FIELDS
+from kvcap.records.metrics import METRIC_SPECS
 
 
 def stage_evals(evals: list[EvalRow], stage: int) -> list[EvalRow]:
@@ -33,9 +33,10 @@ def earlier_stage_bests(evals: list[EvalRow], metric: str) -> dict[int, EvalRow]
 def stage_regression(evals: list[EvalRow], best: dict[str, Any] | None, stage: int, run_path: Path) -> str | None:
     """One line when this stage's best (`best`: {"metric", "value"}) is worse than stage 1's best
     by the same metric, saying where each is kept; None when it is not worse or cannot be told."""
-    if stage < 2 or not best or best.get("value") is None or best.get("metric") not in METRIC_FIELDS:
+    metric = best.get("metric") if best else None
+    if stage < 2 or not best or best.get("value") is None or not (metric == "loss" or metric in METRIC_SPECS):
         return None
-    metric, value = best["metric"], float(best["value"])
+    value = float(best["value"])
     earlier = best_eval(stage_evals(evals, 1), metric)
     before = earlier.metric(metric) if earlier else None
     if before is None or not is_better(metric, before, value):
