@@ -114,6 +114,13 @@ def segment_cues(text: str, start: int, end: int, style: SubtitleStyle, gap: int
     return [Segment(a / 1000, b / 1000, "\n".join(lines)) for (a, b), lines in zip(times, cues)], overflow
 
 
+def overflow_note(count: int) -> str:
+    """The one line `kvcap caption` ends with when some cues overflow."""
+    cues = "1 subtitle cue is" if count == 1 else f"{count} subtitle cues are"
+    return (f"{cues} shorter than subtitle.min_cue_seconds: their segments are too short for their text "
+            "(every word kept; counted in job.json as subtitle_overflow)")
+
+
 def broadcast_segments(segments: Sequence[Segment], style: SubtitleStyle, fps: float | None) -> tuple[list[Segment], int]:
     """Every segment's caption as broadcast-style cues, in time order -> (cues, overflow count).
 

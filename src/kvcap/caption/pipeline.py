@@ -87,7 +87,8 @@ class CaptionJob:
         plan, o, stats = self.plan, self.options, self.stats
         wall_start = started if started is not None else time.perf_counter()
         sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
-                                inputs=[str(p) for p in self.paths], job_interval=o.job_interval, job_extra=o.job_extra)
+                                inputs=[str(p) for p in self.paths], job_interval=o.job_interval, job_extra=o.job_extra,
+                                subtitles=o.subtitles)
         ahead = prefetch(plan.todo, frames=o.frames, size=o.size, backend=o.backend, segment=o.segment,
                          workers=o.workers, batch_size=o.batch_size)
         status, error = "interrupted", None
@@ -160,6 +161,7 @@ def caption_folder(
     scene_options: SceneOptions | None = None,
     job_extra: dict[str, Any] | None = None,
     skipped: list[Path] | None = None,
+    subtitles: Any = None,
 ) -> Iterator[CaptionResult]:
     """Caption every video under `paths`, yielding one CaptionResult per video in input order.
 
@@ -172,7 +174,8 @@ def caption_folder(
 
     `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for one cue per
     detected shot (`scene_options` tunes the detector). `job_extra` adds keys to job.json (e.g.
-    the generation settings used).
+    the generation settings used). `subtitles` cuts the srt/vtt cues: a SubtitleStyle or the config's
+    `[subtitle]` table (default: broadcast style, kvcap.caption.subtitles).
     Files under the folders that are not videos are appended to `skipped` when given; no video
     at all raises `NoVideosError` before anything is written.
     """
@@ -181,6 +184,6 @@ def caption_folder(
         paths, captioner, out_dir, skipped=skipped, progress=progress, stop=stop, stats=stats, formats=formats,
         batch_size=batch_size, frames=frames, segment=segment, shard=shard, overwrite=overwrite, workers=workers,
         generation=generation, backend=backend, checkpoint=checkpoint, job_interval=job_interval,
-        scene_options=scene_options, job_extra=job_extra,
+        scene_options=scene_options, job_extra=job_extra, subtitles=subtitles,
     )
     yield from job.run(started)

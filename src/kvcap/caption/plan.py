@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.caption.subtitles import SubtitleStyle
 from kvcap.video.scenes import SceneOptions
 
 SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
@@ -38,11 +39,13 @@ class CaptionOptions:
     checkpoint: str | None = None
     job_interval: float = 1.0
     job_extra: dict[str, Any] | None = None
+    subtitles: SubtitleStyle = field(default_factory=SubtitleStyle)  # how srt/vtt cues are cut
 
     @classmethod
     def build(cls, captioner: Any, *, formats: str | Sequence[str] | None, batch_size: int, frames: int | None,
               segment: float | str, shard: str | Shard | None, workers: int | str, generation: Any,
-              scene_options: SceneOptions | None, **rest: Any) -> "CaptionOptions":
+              scene_options: SceneOptions | None, subtitles: Any = None,
+              **rest: Any) -> "CaptionOptions":
         fmts = parse_formats(formats)
         shard = parse_shard(shard)
         if workers == "auto":  # sized to the cores (kvcap.video.threads)
@@ -59,7 +62,8 @@ class CaptionOptions:
         if segment == SCENES:
             segment = scene_options or SceneOptions()
         return cls(frames=frames, size=int(captioner.image_size), formats=fmts, batch_size=batch_size,
-                   segment=segment, shard=shard, workers=int(workers), generation=generation, **rest)
+                   segment=segment, shard=shard, workers=int(workers), generation=generation,
+                   subtitles=SubtitleStyle.from_config(subtitles) if subtitles is not None else SubtitleStyle(), **rest)
 
 
 @dataclass

@@ -19,6 +19,7 @@ class CaptionResult:
     caption: str | None = None  # None for an error
     segments: list[dict[str, Any]] = field(default_factory=list)  # [{start, end, text}]
     duration: float | None = None
+    fps: float | None = None  # the clip's frame rate
     frame_times: list[float] = field(default_factory=list)
     checkpoint: str | None = None
     elapsed_s: float = 0.0
@@ -35,7 +36,7 @@ class CaptionResult:
 
         return CaptionRecord(
             video=self.video, status=self.status, caption=self.caption, segments=self.segments,
-            duration=self.duration, frame_times=self.frame_times, checkpoint=self.checkpoint,
+            duration=self.duration, fps=self.fps, frame_times=self.frame_times, checkpoint=self.checkpoint,
             elapsed_s=round(self.elapsed_s, 3), error=self.error,
         ).to_dict()
 
@@ -46,7 +47,7 @@ class CaptionResult:
         r = CaptionRecord.from_dict(record)
         return cls(
             video=r.video, path=path, status=r.status, caption=r.caption, segments=r.segments,
-            duration=r.duration, frame_times=r.frame_times, checkpoint=r.checkpoint,
+            duration=r.duration, fps=r.fps, frame_times=r.frame_times, checkpoint=r.checkpoint,
             elapsed_s=float(r.elapsed_s or 0.0), error=r.error, skipped=skipped,
         )
 

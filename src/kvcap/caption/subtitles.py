@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from kvcap.errors import KvcapError
+
 CUE_STYLES = ("broadcast", "segment")
 
 # A word that ends a sentence: ., ?, !, … (or their full-width forms), maybe inside closing quotes.
@@ -29,6 +31,10 @@ _SENTENCE_END = re.compile(r"[.?!…。？！]+[\"'”’)\]」』]*$")
 _CLAUSE_END = re.compile(r"([,;:，、]|(고|며|으며|면서|지만|는데|은데|아서|어서|해서|니까|으나|거나))[\"'”’)\]」』]*$")
 
 SENTENCE, CLAUSE, WORD = 3, 2, 1  # break strengths after a word, strongest first
+
+
+class SubtitleSettingsError(KvcapError, ValueError):
+    """`[subtitle]` settings that cannot go together (one line naming the keys)."""
 
 
 @dataclass(frozen=True)
@@ -44,18 +50,20 @@ class SubtitleStyle:
 
     def __post_init__(self) -> None:
         if self.cue_style not in CUE_STYLES:
-            raise ValueError(f"subtitle.cue_style must be one of {', '.join(CUE_STYLES)}, got {self.cue_style!r}")
+            raise SubtitleSettingsError(f"subtitle.cue_style must be one of {', '.join(CUE_STYLES)}, got {self.cue_style!r}")
         if self.max_line_chars < 1 or self.max_lines < 1:
-            raise ValueError("subtitle.max_line_chars and subtitle.max_lines must be at least 1")
+            raise SubtitleSettingsError("subtitle.max_line_chars and subtitle.max_lines must be at least 1")
         if not 0 <= self.min_cue_seconds <= self.max_cue_seconds or self.max_cue_seconds <= 0:
-            raise ValueError(f"subtitle.min_cue_seconds ({self.min_cue_seconds}) must be at most "
+            raise SubtitleSettingsError(f"subtitle.min_cue_seconds ({self.min_cue_seconds}) must be at most "
                              f"subtitle.max_cue_seconds ({self.max_cue_seconds}), which must be above 0")
         if self.min_gap_frames < 0:
-            raise ValueError(f"subtitle.min_gap_frames must be 0 or more, got {self.min_gap_frames}")
+            raise SubtitleSettingsError(f"subtitle.min_gap_frames must be 0 or more, got {self.min_gap_frames}")
 
     @classmethod
     def from_config(cls, subtitle: object) -> "SubtitleStyle":
         """From the config's `[subtitle]` table (or anything with the same attributes)."""
+        if isinstance(subtitle, SubtitleStyle):
+            return subtitle
         return cls(**{name: getattr(subtitle, name) for name in cls.__dataclass_fields__})
 
 

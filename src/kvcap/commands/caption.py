@@ -51,8 +51,6 @@ def generation_flags(*, max_new_tokens: int | None = None, prompt: str | None = 
     return out
 
 
-
-
 class DefaultCommandGroup(click.Group):
     """A group whose first argument falls back to a default subcommand.
 
@@ -118,13 +116,18 @@ def caption() -> None:
 @click.option("--num-beams", type=click_type("generation.num_beams"), default=None, help="Beam search width (1 = greedy or sampling).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Sample at this temperature (0 = greedy).")
+@click.option("--cue-style", type=click_type("subtitle.cue_style"), default=None, help="srt/vtt cues: broadcast (default) or segment (one per segment).")
+@click.option("--max-line-width", type=click_type("subtitle.max_line_chars"), default=None, metavar="UNITS",
+              help="Broadcast cues: longest line (Hangul 1 unit; Latin, digits, spaces, punctuation 1/2).")
+@click.option("--max-line-count", type=click_type("subtitle.max_lines"), default=None, metavar="N", help="Broadcast cues: most lines per cue.")
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
         quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
-        temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
+        temperature: float | None, cue_style: str | None, max_line_width: int | None, max_line_count: int | None,
+        verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
@@ -140,6 +143,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     from kvcap.caption.pipeline import parse_formats
+    from kvcap.caption.subtitles import SubtitleStyle
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
 
     try:
@@ -155,6 +159,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
         "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
+        "subtitle.cue_style": cue_style, "subtitle.max_line_chars": max_line_width, "subtitle.max_lines": max_line_count,
         **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
     if not cfg.caption.checkpoint:
@@ -172,6 +177,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     from kvcap.model.checkpoint import read_spec
 
     _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
+    SubtitleStyle.from_config(cfg.subtitle)  # min above max: one line (exit 2) before the model loads
     _check_any_video(paths)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
@@ -212,7 +218,7 @@ def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, ov
         segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
         generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
         stop=stop, stats=stats, scene_options=scenes, skipped=reporter.not_videos,
-        job_extra={"generation": generation_used(captioner, cfg.generation)},
+        job_extra={"generation": generation_used(captioner, cfg.generation)}, subtitles=cfg.subtitle,
     )
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
     return _write_stats(results, stats, captioner, cfg, stats_path) if stats_path else results
@@ -465,6 +471,9 @@ class ProgressReporter:
             f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
             f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}", err=err
         )
+        if job.subtitle_overflow:  # one line: no word was dropped, the spans were too short
+            from kvcap.caption.cue_timing import overflow_note
+            click.echo(overflow_note(job.subtitle_overflow), err=err)
         if self.failures:
             click.echo(f"failed ({len(self.failures)}):", err=err)
             for _video, error in self.failures[:MAX_LISTED_FAILURES]:
