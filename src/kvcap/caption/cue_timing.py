@@ -66,9 +66,10 @@ def _fitting_times(weights: list[float], start: int, span: int, gap: int, low: i
     """(start, end) per cue when n * low + (n - 1) * gap <= span."""
     n = len(weights)
     available = span - (n - 1) * gap
-    durations = [min(high, max(low, math.floor(s))) for s in _clamped_shares(weights, min(available, n * high), low, high)]
-    for i in sorted(range(n), key=lambda i: -durations[i])[: max(0, sum(durations) - available)]:
-        durations[i] -= 1  # float rounding at the bounds: never more than the span
+    shares = _clamped_shares(weights, min(available, n * high), low, high)
+    # Rounded at the running sum: whole ms summing to the total, each within [low, high] (integer bounds).
+    edges = [round(sum(shares[:i])) for i in range(n + 1)]
+    durations = [b - a for a, b in zip(edges, edges[1:])]
     blank = (available - sum(durations)) // n  # left over: equal blanks after each cue
     times, t = [], start
     for d in durations:
