@@ -132,7 +132,10 @@ def test_durations_are_clamped_to_the_limits_and_the_rest_is_blank():
     cues, overflow = broadcast_segments([Segment(10.0, 40.0, text)], BROADCAST, 30)
     durations = [b - a for a, b in map(_ms, cues)]
     assert overflow == 0 and len(cues) == 2
-    assert durations == [7000, 7000]  # a 30 s segment: each cue at most 7 s, the rest without subtitles
+    # A 30 s segment: each cue gets its share of the span (less the gap) by width, at most 7 s;
+    # the time cut off the long one is left without subtitles, not given to the short one.
+    assert durations[1] == 7000 and durations[0] == pytest.approx((30000 - 67) * 2.5 / 34.5, abs=1)
+    assert _ms(cues[-1])[1] < 40000
     short, _ = broadcast_segments([Segment(0, 3.0, text)], BROADCAST, 30)  # in proportion "바다." gets 0.22 s
     assert min(b - a for a, b in map(_ms, short)) == 834  # 5/6 s (rounded up to a millisecond)
 

@@ -8,9 +8,10 @@ after the writers round: durations between `min_cue_seconds` and `max_cue_second
 least `min_gap_frames` frames (at the clip's frame rate, rounded up to a millisecond) between
 any two cues, also across segments.
 
-Where the span allows, durations are the proportional shares clamped to [min, max] (the time
-clamped away is shared again among the others); time left over (short text in a long span)
-becomes equal blanks after each cue, so the cues spread over the segment. Where the span is
+Where the span allows, durations are the proportional shares of the span (less the gaps), a
+share under the minimum lifted to it (taking the time from the others) and one over the maximum
+cut to it; time left over (short text in a long span) becomes equal blanks after each cue, so the
+cues spread over the segment. Where the span is
 too short for the preferred cut, the caption is cut again filling each cue (fewest cues); if
 still too short, no word is dropped: the cues keep their layout and share the span in
 proportion, shorter than the minimum (and with smaller gaps, or as one cue, when even a
@@ -35,20 +36,17 @@ def gap_ms(style: SubtitleStyle, fps: float | None) -> int:
 
 
 def _clamped_shares(weights: list[float], total: float, low: int, high: int) -> list[float]:
-    """Shares of `total` in proportion to `weights`, each within [low, high] (water-filling:
-    a share clamped to a bound is fixed there and the rest is shared again)."""
-    fixed: dict[int, float] = {}
+    """Shares of `total` in proportion to `weights`, none under `low` (a share lifted to `low`
+    takes its time from the others, which stay in proportion) and none over `high` (the time cut
+    off is left blank: a short cue is not stretched to fill a long span)."""
+    lifted: set[int] = set()
     while True:
-        free = [i for i in range(len(weights)) if i not in fixed]
-        left = total - sum(fixed.values())
-        weight = sum(weights[i] for i in free) or 1.0
-        shares = {i: left * weights[i] / weight for i in free}
-        over = [i for i in free if shares[i] > high]
-        under = [i for i in free if shares[i] < low]
-        if not over and not under:
-            return [fixed[i] if i in fixed else shares[i] for i in range(len(weights))]
-        for i in over or under:  # fix the highs first: they free time for the others
-            fixed[i] = high if over else low
+        free = [i for i in range(len(weights)) if i not in lifted]
+        rate = (total - low * len(lifted)) / (sum(weights[i] for i in free) or 1.0)  # ms per unit of width
+        under = [i for i in free if rate * weights[i] < low]
+        if not under:
+            return [low if i in lifted else min(high, rate * weights[i]) for i in range(len(weights))]
+        lifted.update(under)
 
 
 def _proportional_ms(weights: list[float], total: int) -> list[int]:
@@ -66,7 +64,7 @@ def _fitting_times(weights: list[float], start: int, span: int, gap: int, low: i
     """(start, end) per cue when n * low + (n - 1) * gap <= span."""
     n = len(weights)
     available = span - (n - 1) * gap
-    shares = _clamped_shares(weights, min(available, n * high), low, high)
+    shares = _clamped_shares(weights, available, low, high)
     # Rounded at the running sum: whole ms summing to the total, each within [low, high] (integer bounds).
     edges = [round(sum(shares[:i])) for i in range(n + 1)]
     durations = [b - a for a, b in zip(edges, edges[1:])]

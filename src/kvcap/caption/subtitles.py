@@ -149,18 +149,28 @@ def _pieces(words: list[str], strengths: list[int], level: int) -> list[tuple[li
     return pieces
 
 
+def _joinable(current: list[str], piece: list[str], level: int, style: SubtitleStyle) -> bool:
+    """May `piece` share a cue with `current`? It must fit; a new sentence must also start on a
+    line of its own (each laid out alone, their lines together within `max_lines`)."""
+    if level == SENTENCE:
+        lines = len(wrap_lines(current, style.max_line_chars)) + len(wrap_lines(piece, style.max_line_chars))
+        return lines <= style.max_lines
+    return _fits(current + piece, style)
+
+
 def pack_words(words: list[str], strengths: list[int], style: SubtitleStyle, levels=(SENTENCE, CLAUSE, WORD)) -> list[list[str]]:
     """`words` grouped into cues that fit, cutting at the strongest breaks first: the pieces
-    between breaks of the first level are joined while the joined cue still fits, and a piece
+    between breaks of the first level are joined while the joined cue still fits (sentences
+    only when each starts on its own line), and a piece
     that does not fit alone is cut again at the next level. A single word always fits (it
     stands alone on a line), so this ends."""
-    if _fits(words, style) or not levels:
+    if not levels or (levels[0] != SENTENCE and _fits(words, style)):  # sentences: see _joinable
         return [words]
     level, rest = levels[0], levels[1:]
     cues: list[list[str]] = []
     current: list[str] = []
     for piece, piece_strengths in _pieces(words, strengths, level):
-        if current and _fits(current + piece, style):
+        if current and _joinable(current, piece, level, style):
             current = current + piece
             continue
         if current:
