@@ -83,6 +83,12 @@ def test_two_short_sentences_share_a_cue_one_line_each():
     assert layout_cues("하늘이 맑다. 바다 위로 배가 지나간다.", BROADCAST) == [("하늘이 맑다.", "바다 위로 배가 지나간다.")]
 
 
+def test_a_cue_is_cut_into_even_lines_not_at_every_clause_like_ending():
+    # 크고 looks like a connective ending (-고) but here means "big"; cutting after it leaves a lone word.
+    (cue,) = layout_cues("크고 작은 건물들이 줄지어 서 있다.", BROADCAST)
+    assert len(cue) == 2 and min(text_width(line) for line in cue) >= 4
+
+
 def test_words_are_never_cut_and_an_over_long_word_stands_alone():
     long_word = "가나다라마바사아자차카타파하가나다라마바사"  # 21 units: wider than a line
     cues = layout_cues(f"짧은 말 {long_word} 뒤의 말", BROADCAST)

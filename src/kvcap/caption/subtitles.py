@@ -31,6 +31,7 @@ _SENTENCE_END = re.compile(r"[.?!…。？！]+[\"'”’)\]」』]*$")
 _CLAUSE_END = re.compile(r"([,;:，、]|(고|며|으며|면서|지만|는데|은데|아서|어서|해서|니까|으나|거나))[\"'”’)\]」』]*$")
 
 SENTENCE, CLAUSE, WORD = 3, 2, 1  # break strengths after a word, strongest first
+LINE_BREAK_BONUS = 4.0  # units of line unevenness one step of break strength is worth
 
 
 class SubtitleSettingsError(KvcapError, ValueError):
@@ -114,13 +115,15 @@ def wrap_lines(words: list[str], width: float) -> list[list[str]]:
 
 def _two_lines(words: list[str], width: float) -> list[list[str]]:
     """The best place to cut a two-line cue: both lines fit (or the cut isolates an over-long word),
-    at the strongest break, then the most even lines."""
+    the lines as even as may be, a stronger break preferred (a false clause hit such as 크고 in
+    "크고 작은" must not leave one word on a line)."""
     best, best_key = None, None
     for cut in range(1, len(words)):
         top, bottom = words[:cut], words[cut:]
         if any(_joined_width(line) > width and len(line) > 1 for line in (top, bottom)):
             continue
-        key = (-break_strength(words[cut - 1]), abs(_joined_width(top) - _joined_width(bottom)))
+        # Even lines, but a clause end is worth 4 units of unevenness and a sentence end 8.
+        key = abs(_joined_width(top) - _joined_width(bottom)) - LINE_BREAK_BONUS * (break_strength(words[cut - 1]) - WORD)
         if best_key is None or key < best_key:
             best, best_key = [top, bottom], key
     return best if best is not None else wrap_lines(words, width)
