@@ -259,3 +259,17 @@ def _td_ms():
 def _vtt_ms(stamp: str) -> int:
     hours, minutes, seconds = stamp.split(":")
     return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)
+
+
+def test_subtitle_settings_that_cannot_go_together_stop_the_command_before_the_model_loads(h264_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from kvcap.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["caption", str(h264_folder(1)), "--checkpoint", "demo", "-o", str(out),
+                                       "--set", "subtitle.min_cue_seconds=8"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].endswith(
+        "subtitle.min_cue_seconds (8.0) must be at most subtitle.max_cue_seconds (7.0), which must be above 0")
+    assert not (out / "job.json").exists()  # nothing started

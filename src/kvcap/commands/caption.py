@@ -143,7 +143,6 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     from kvcap.caption.pipeline import parse_formats
-    from kvcap.caption.subtitles import SubtitleStyle
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
 
     try:
@@ -174,10 +173,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
         check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
     # Cheap checks before the model loads (a minute for an 8B LLM): kvcap.json is read without torch.
-    from kvcap.model.checkpoint import read_spec
-
-    _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
-    SubtitleStyle.from_config(cfg.subtitle)  # min above max: one line (exit 2) before the model loads
+    _check_settings(cfg, frames)
     _check_any_video(paths)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
@@ -282,9 +278,13 @@ def _check_any_video(paths: tuple[Path, ...]) -> None:
         raise NoVideosError(paths, not_videos)
 
 
-def _check_frames(checkpoint: str, spec: dict[str, Any], frames: int | None) -> None:
-    """Every projector is built for the frame count it was trained on: refuse another, up front."""
-    trained = spec.get("frames")
+def _check_settings(cfg: Any, frames: int | None) -> None:
+    """Up front: the frame count the projector was trained on, and `[subtitle]` min above max."""
+    from kvcap.caption.subtitles import SubtitleStyle
+    from kvcap.model.checkpoint import read_spec
+
+    SubtitleStyle.from_config(cfg.subtitle)  # one line, exit 2
+    checkpoint, trained = cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint).get("frames")
     if frames is not None and trained is not None and frames != trained:
         raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
                                  f"takes only that; got {frames} (leave --frames out to use {trained})",
