@@ -97,8 +97,8 @@ def caption() -> None:
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
 @click.option("--segment", type=click_type("caption.segment"), default=None, metavar="SECONDS|scenes",
-              help="Caption fixed windows of this length, one cue each (0 = whole clip), or `scenes`: "
-                   "one cue per detected shot.")
+              help="Caption fixed windows of this length, one caption each (0 = whole clip), or `scenes`: "
+                   "one caption per detected shot.")
 @click.option("--shard", default=None, metavar="i/n",
               help="Caption every n-th video starting at i (0-based); under `accelerate launch` RANK/WORLD_SIZE.")
 @click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")

@@ -207,8 +207,8 @@ class CaptionConfig:
     """Videos per generation batch; `auto` = on a GPU the largest batch that fits (measured at
     start-up), on a CPU 4."""
     segment: Union[Annotated[float, Range(ge=0)], Literal["scenes"]] = 0.0
-    """Caption fixed windows of this many seconds, one cue each (0 = whole clip), or `scenes`:
-    one cue per detected shot, captioned from frames inside it."""
+    """Caption fixed windows of this many seconds, one caption each (0 = whole clip), or `scenes`:
+    one caption per detected shot, captioned from frames inside it."""
     scene_min_seconds: Annotated[float, Range(ge=0)] = 0.5
     """With `segment = "scenes"`: cuts closer than this to the last one are ignored (strobes)."""
     scene_max_seconds: Annotated[float, Range(ge=0)] = 60.0
