@@ -46,6 +46,10 @@ class JobProgress:
     failed: int = 0
     subtitle_overflow: int = 0  # srt/vtt cues squeezed into a span too short for their text
     started_monotonic: float = field(default_factory=time.monotonic)
+    engine: str | None = None
+    """The decode engine(s) that ran (`static+cudagraph`, `static`, `hf`), known after the first batch."""
+    engine_note: str | None = None
+    """Why the engine is slower than it should be (CUDA graph capture failed: ...), else None."""
 
     @property
     def done(self) -> int:
@@ -113,7 +117,7 @@ class JobFile:
         state = JobState(
             status=self.status, **self._static, total=p.total, done=p.done, ok=p.ok, failed=p.failed,
             skipped=p.skipped, throughput=round(p.throughput, 4), eta_s=None if eta is None else round(eta, 1),
-            updated=utc_now(), error=self.error, subtitle_overflow=p.subtitle_overflow,
+            updated=utc_now(), error=self.error, engine=p.engine, subtitle_overflow=p.subtitle_overflow,
         ).to_dict()
         state.update(self.extra)  # e.g. "generation": the settings this job decodes with
         return state

@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kvcap.caption.batching import Pending
-from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, subtitle_path
+from kvcap.caption.inputs import VideoInput, subtitle_path
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.results import CaptionResult
 from kvcap.caption.subtitles import SubtitleStyle
-
-SPLIT_FORMATS = ("srt", "vtt")  # the formats whose cues follow `[subtitle]`; txt and tsv keep segments
 
 Progress = Callable[[JobProgress, "CaptionResult | None"], None]
 
@@ -26,24 +24,26 @@ def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResu
     """Subtitles for an ok result (atomic writes, before its record); an error record's stale
     subtitles from an earlier run are removed so files on disk always match the ledger.
 
-    srt and vtt get broadcast-style cues unless `style.cue_style` is `segment` (txt and tsv keep
-    one text per segment); returns how many of those cues overflow (kvcap.caption.cue_timing).
+    Formats whose table row says `cued` (srt, vtt) get broadcast-style cues unless
+    `style.cue_style` is `segment`; txt and tsv keep one text per segment. Returns how many of
+    those cues overflow (kvcap.caption.cue_timing).
     """
-    from kvcap.caption.writers import SUBTITLE_WRITERS, Segment
+    from kvcap.caption.writers import Segment, write_subtitles
+    from kvcap.records.formats import FORMATS, subtitle_formats
 
     segments = [Segment(s["start"], s["end"], s["text"]) for s in result.segments] if result.ok else []
     cued, overflow = segments, 0
     style = style or SubtitleStyle()
-    if result.ok and style.cue_style == "broadcast" and set(fmts) & set(SPLIT_FORMATS):
+    if result.ok and style.cue_style == "broadcast" and any(FORMATS[f].cued for f in fmts if f in FORMATS):
         from kvcap.caption.cue_timing import broadcast_segments
 
         cued, overflow = broadcast_segments(segments, style, result.fps)
-    for fmt in SUBTITLE_FORMATS:
+    for fmt in subtitle_formats():
         if fmt not in fmts:
             continue
         target = subtitle_path(out, name, fmt)
         if result.ok:
-            SUBTITLE_WRITERS[fmt](target, cued if fmt in SPLIT_FORMATS else segments)
+            write_subtitles(target, cued if FORMATS[fmt].cued else segments, fmt)
         else:
             target.unlink(missing_ok=True)
     return overflow
@@ -99,6 +99,13 @@ class CaptionSink:
         if self.progress:
             self.progress(self.counts, result)
         return result
+
+    def note_engine(self, engine: str | None, capture_error: str | None) -> None:
+        """The engine that ran (job.json, the end-of-run summary) and why graphs did not, if so."""
+        self.counts.engine = engine
+        if capture_error and self.counts.engine_note is None:
+            self.counts.engine_note = (f"CUDA graph capture failed ({capture_error}); "
+                                       f"decoding with the static loop without graphs, which is slower")
 
     def put(self, state: Pending) -> CaptionResult:
         """Write a finished video and count it."""

@@ -1,25 +1,25 @@
 """`kvcap caption PATH...` (caption videos) and `kvcap caption merge OUT` (join shard parts).
 
-A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, a progress bar
-(or plain log lines when not on a terminal), Ctrl-C handling, a summary and the exit code
-(0 all ok, 1 some failed, 2 usage error, 130 interrupted).
+A thin layer over `kvcap.caption`: flags -> config, what can be refused before the model loads,
+`CaptionSession.open` (the model, and what `auto` chose), `caption_folder`, the progress output
+(kvcap.commands.progress), Ctrl-C handling and the exit code (0 all ok, 1 some failed,
+130 interrupted; errors are mapped to 2 by kvcap.cli).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kvcap.commands.options import click_type, config_options, resolve_config
+from kvcap.commands.options import LiveHelpOption, click_type, config_options, format_help, resolve_config
+from kvcap.commands.progress import ProgressReporter
 from kvcap.commands.sources import SourcePath
 
 NO_CHECKPOINT = (
@@ -27,7 +27,6 @@ NO_CHECKPOINT = (
     "runs/<name>/best, made by `kvcap train --stage 1` then `kvcap train --stage 2`), "
     "set [caption].checkpoint in kvcap.toml, or use `--checkpoint demo` for the bundled demo model"
 )
-MAX_LISTED_FAILURES = 20
 STDOUT = "-"  # `-o -`: JSONL records to stdout, no files, no resume
 DEMO_NOTE = ("note: the demo model knows kvcap's synthetic scenes only (drawn sea, mountains, city, fields, "
              "weather, camera motion); on real videos its captions are confident and wrong")
@@ -49,6 +48,8 @@ def generation_flags(*, max_new_tokens: int | None = None, prompt: str | None = 
     if prompt is not None:
         out["model.prompt"] = prompt
     return out
+
+
 
 
 class DefaultCommandGroup(click.Group):
@@ -91,8 +92,7 @@ def caption() -> None:
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
-@click.option("-f", "--format", "formats", default=None, metavar="LIST",
-              help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
+@click.option("-f", "--format", "formats", default=None, metavar="LIST", cls=LiveHelpOption, help_from=format_help)
 @click.option("--batch-size", type=click_type("caption.batch_size"), default=None,
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
@@ -116,10 +116,12 @@ def caption() -> None:
 @click.option("--num-beams", type=click_type("generation.num_beams"), default=None, help="Beam search width (1 = greedy or sampling).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Sample at this temperature (0 = greedy).")
-@click.option("--cue-style", type=click_type("subtitle.cue_style"), default=None, help="srt/vtt cues: broadcast (default) or segment (one per segment).")
+@click.option("--cue-style", type=click_type("subtitle.cue_style"), default=None,
+              help="srt/vtt cues: broadcast (lines of 16 Hangul, 2 a cue; the default) or segment (one per segment).")
 @click.option("--max-line-width", type=click_type("subtitle.max_line_chars"), default=None, metavar="UNITS",
               help="Broadcast cues: longest line (Hangul 1 unit; Latin, digits, spaces, punctuation 1/2).")
-@click.option("--max-line-count", type=click_type("subtitle.max_lines"), default=None, metavar="N", help="Broadcast cues: most lines per cue.")
+@click.option("--max-line-count", type=click_type("subtitle.max_lines"), default=None, metavar="N",
+              help="Broadcast cues: most lines per cue.")
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
@@ -142,7 +144,33 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
-    from kvcap.caption.pipeline import parse_formats
+    format_list, shard_spec = _parse_flags(formats, shard)
+    cfg = resolve_config(config_path, overrides, flags={
+        "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
+        "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
+        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
+        "subtitle.cue_style": cue_style, "subtitle.max_line_chars": max_line_width, "subtitle.max_lines": max_line_count,
+        **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
+    })
+    out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None)
+
+    from kvcap.caption.session import CaptionSession
+
+    # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
+    session = CaptionSession.open(cfg)
+    click.echo(session.describe(), err=True)
+    options = session.caption_options(frames=frames, shard=shard_spec, overwrite=overwrite)
+    reporter = ProgressReporter(out_dir=out_dir or "stdout", checkpoint=session.checkpoint_id,
+                                device=session.device, batch_size=options.batch_size, workers=options.workers,
+                                shard=shard_spec, echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
+    stop = threading.Event()
+    status = _run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
+    _finish(status, reporter, to_stdout=out_dir is None)
+
+
+def _parse_flags(formats: str | None, shard: str | None):
+    """--format and --shard (or RANK/WORLD_SIZE) parsed, a bad value naming its flag -> (formats, shard)."""
+    from kvcap.caption.inputs import parse_formats
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
 
     try:
@@ -153,45 +181,37 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         shard_spec = parse_shard(shard) if shard is not None else shard_from_env()
     except ShardError as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--shard") from None
+    return format_list, shard_spec
 
-    cfg = resolve_config(config_path, overrides, flags={
-        "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
-        "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
-        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
-        "subtitle.cue_style": cue_style, "subtitle.max_line_chars": max_line_width, "subtitle.max_lines": max_line_count,
-        **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
-    })
+
+def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool) -> Path | None:
+    """What can be refused in a second, before the model loads (a minute for an 8B LLM): no
+    checkpoint, `-o -` with other formats, an unwritable OUT, --frames the projector does not
+    take, `[subtitle]` values that cannot go together, no video -> OUT (None with `-o -`)."""
+    from kvcap.caption.subtitles import SubtitleStyle
+
     if not cfg.caption.checkpoint:
         raise click.UsageError(NO_CHECKPOINT)
     to_stdout = cfg.caption.output == STDOUT
     if to_stdout and format_list and set(format_list) != {"jsonl"}:
         raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
-    out_dir = Path(cfg.caption.output)
-    fmts = parse_formats(cfg.caption.formats)
-    if not to_stdout:
+    out_dir = None if to_stdout else Path(cfg.caption.output)
+    if out_dir is not None:
         from kvcap.fsutil import check_writable_dir
 
-        check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
-    # Cheap checks before the model loads (a minute for an 8B LLM): kvcap.json is read without torch.
-    _check_settings(cfg, frames)
+        check_writable_dir(out_dir, "--output" if output_flag else "caption.output")
+    from kvcap.model.checkpoint import read_spec  # kvcap.json, read without torch
+
+    _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
+    SubtitleStyle.from_config(cfg.subtitle)  # min above max: one line, exit 2 (a KvcapError)
     _check_any_video(paths)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
+    return out_dir
 
-    # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
-    cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)
-    if cfg.is_explicit("model.prompt"):
-        _use_prompt(captioner, cfg.model.prompt)
-    echo = _stdout_echo(to_stdout, quiet)
-    reporter = ProgressReporter(out_dir=out_dir if not to_stdout else "stdout", checkpoint=checkpoint_id,
-                                device=device_name, batch_size=cfg.caption.batch_size, workers=cfg.caption.workers,
-                                shard=shard_spec, echo=echo, verbose=verbose)
-    stop = threading.Event()
-    status = _run_job(
-        lambda: _caption_folder(paths, captioner, None if to_stdout else out_dir, cfg, fmts, frames, shard_spec,
-                                overwrite, checkpoint_id, reporter, stop),
-        stop, reporter,
-    )
+
+def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool) -> None:
+    """The summary, then the exit code: 130 interrupted (with how to resume), 1 some failed."""
     reporter.summary(status, err=to_stdout)
     if status == "interrupted" and to_stdout:
         click.echo("interrupted", err=True)
@@ -203,57 +223,15 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         sys.exit(1)
 
 
-def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite, checkpoint_id, reporter, stop):
-    from kvcap.caption.pipeline import PipelineStats, caption_folder
-    from kvcap.video.scenes import SceneOptions
+def _caption_folder(paths, session, out_dir, options, reporter, stop):
+    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.results import PipelineStats
 
-    scenes = SceneOptions(min_seconds=cfg.caption.scene_min_seconds, max_seconds=cfg.caption.scene_max_seconds)
     stats = PipelineStats()
-    results = caption_folder(
-        list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
-        segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
-        generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop, stats=stats, scene_options=scenes, skipped=reporter.not_videos,
-        job_extra={"generation": generation_used(captioner, cfg.generation)}, subtitles=cfg.subtitle,
-    )
+    results = caption_folder(list(paths), session.captioner, out_dir, options, progress=reporter, stop=stop,
+                             stats=stats, skipped=reporter.not_videos)
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
-    return _write_stats(results, stats, captioner, cfg, stats_path) if stats_path else results
-
-
-def _write_stats(results, stats, captioner, cfg, path: str):
-    """Pass `results` through, then write the pipeline's and the decoder's timings as JSON to `path`."""
-    import dataclasses
-    import json
-
-    yield from results
-    decoder = getattr(captioner, "_decoder", None)
-    record = {"pipeline": dataclasses.asdict(stats), "engine": getattr(captioner, "last_engine", None),
-              "decoder": dict(decoder.timings) if decoder is not None else None,
-              "batch_size": cfg.caption.batch_size, "quantization": cfg.caption.quantization,
-              "workers": cfg.caption.workers}
-    Path(path).write_text(json.dumps(record, indent=2), encoding="utf-8")
-
-
-def generation_used(captioner: Any, generation: Any) -> dict[str, Any]:
-    """The generation settings this job runs with (the checkpoint's, then the config's, as
-    `Captioner.generation_config` merges them) and the prompt, for job.json and the TUI."""
-    given = dataclasses.asdict(generation) if dataclasses.is_dataclass(generation) else dict(generation or {})
-    used = {**dict(getattr(captioner, "generation_defaults", None) or {}), **given}
-    prompt = getattr(getattr(captioner, "spec", None), "prompt", None)
-    if isinstance(prompt, str):
-        used["prompt"] = prompt
-    return used
-
-
-def _use_prompt(captioner: Any, prompt: str) -> None:
-    """Caption with `prompt` instead of the checkpoint's instruction (`--prompt`)."""
-    from kvcap.model.prompt import PromptError, build_prompt_format
-
-    try:
-        captioner.prompt = build_prompt_format(captioner.tokenizer, prompt)
-    except PromptError as exc:
-        raise click.BadParameter(str(exc), param_hint="--prompt") from None
-    captioner.spec = dataclasses.replace(captioner.spec, prompt=prompt)
+    return session.write_stats(results, stats, stats_path) if stats_path else results
 
 
 def _stdout_echo(to_stdout: bool, quiet: bool):
@@ -278,13 +256,9 @@ def _check_any_video(paths: tuple[Path, ...]) -> None:
         raise NoVideosError(paths, not_videos)
 
 
-def _check_settings(cfg: Any, frames: int | None) -> None:
-    """Up front: the frame count the projector was trained on, and `[subtitle]` min above max."""
-    from kvcap.caption.subtitles import SubtitleStyle
-    from kvcap.model.checkpoint import read_spec
-
-    SubtitleStyle.from_config(cfg.subtitle)  # one line, exit 2
-    checkpoint, trained = cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint).get("frames")
+def _check_frames(checkpoint: str, spec: dict[str, Any], frames: int | None) -> None:
+    """Every projector is built for the frame count it was trained on: refuse another, up front."""
+    trained = spec.get("frames")
     if frames is not None and trained is not None and frames != trained:
         raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
                                  f"takes only that; got {frames} (leave --frames out to use {trained})",
@@ -293,7 +267,6 @@ def _check_settings(cfg: Any, frames: int | None) -> None:
 
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
     """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
-    from kvcap.errors import KvcapError, one_line
 
     def on_sigint(signum, frame):  # noqa: ARG001
         if stop.is_set():
@@ -306,8 +279,6 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
     try:
         for _ in make_results():
             pass
-    except KvcapError as exc:  # JobLockedError, NoVideosError, ...
-        raise click.ClickException(one_line(exc)) from None
     except KeyboardInterrupt:
         stop.set()
     finally:
@@ -317,169 +288,11 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
     return "interrupted" if stop.is_set() else "finished"
 
 
-def _autotuned_captioner(cfg):
-    """Resolve `auto` quantization and batch size (kvcap.caption.autotune), load the model, and
-    say on the first line what was chosen and why -> (cfg with both resolved and the checkpoint's
-    settings layered in, captioner, id, device)."""
-    from kvcap.caption import autotune
-    from kvcap.model.checkpoint import CheckpointError
-    from kvcap.model.vision import resolve_device
-
-    device_name = str(resolve_device(cfg.caption.device))
-    requested_batch = cfg.caption.batch_size
-    try:
-        quant = autotune.decide_quantization(
-            cfg.caption.quantization, cfg.caption.checkpoint, device_name, requested_batch,
-            prompt_tokens=_prompt_tokens_hint(), max_new_tokens=cfg.generation.max_new_tokens)
-    except (CheckpointError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device, quant.value)
-    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # the batch probe decodes with these
-    free = autotune.free_cuda_bytes(device_name)
-    probe = autotune.probe_batches(captioner, cfg.generation) if free is not None and requested_batch == "auto" else None
-    batch = autotune.choose_batch(requested_batch, device=device_name, probe=probe, free_bytes=free)
-    autotune.empty_cuda_cache()
-    from kvcap.video.threads import plan
-
-    workers, per_decoder = plan(cfg.caption.workers)
-    click.echo(f"quantization {quant.value} ({quant.reason}); batch {batch.value} ({batch.reason}); "
-               f"engine {cfg.generation.engine}; {workers} decode workers x {per_decoder} threads", err=True)
-    caption = dataclasses.replace(cfg.caption, quantization=quant.value, batch_size=batch.value, workers=workers)
-    return dataclasses.replace(cfg, caption=caption), captioner, checkpoint_id, device_name
-
-
-def _prompt_tokens_hint() -> int:
-    """Prompt length used to size the KV cache before the model is loaded: the largest projector's
-    visual tokens (mlp2x_gelu on CLIP-L/336, 8 frames: 8 x 576 = 4,608) plus the template."""
-    return 4608 + 64
-
-
-def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):
-    """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
-    from kvcap.config import quantization_override
-    from kvcap.errors import KvcapError, one_line
-    from kvcap.model.captioner import Captioner
-    from kvcap.model.vision import resolve_device
-
-    try:
-        device_name = str(resolve_device(device))
-        captioner = Captioner.from_checkpoint(
-            checkpoint, device=device_name, quantization=quantization_override(quantization)
-        )
-    except (KvcapError, ValueError) as exc:  # ValueError: e.g. --device cuda without CUDA
-        raise click.ClickException(one_line(exc)) from None
-    path = Path(checkpoint)
-    checkpoint_id = str(path.resolve()) if path.is_dir() else checkpoint
-    return captioner, checkpoint_id, device_name
-
-
 def _resume_command() -> str:
     argv = list(sys.argv)
     if argv and argv[0].endswith(("kvcap", "__main__.py", "cli.py")):
         argv[0] = "kvcap"
     return shlex.join(argv)
-
-
-class ProgressReporter:
-    """The `progress` callback: a tqdm bar on a terminal, one log line per video otherwise."""
-
-    def __init__(self, *, out_dir: Path | str, checkpoint: str, device: str, batch_size: int, workers: int,
-                 shard: Any = None, stream=None, tty: bool | None = None, echo=None, verbose: bool = False):
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.out_dir, self.checkpoint, self.device = out_dir, checkpoint, device
-        self.batch_size, self.workers, self.shard = batch_size, workers, shard
-        self.bar = None
-        self.job = None
-        self.echo = echo  # StdoutEcho: captions or records to stdout as each video is written
-        self.failures: list[tuple[str, str]] = []
-        self.started = time.monotonic()
-        self.verbose = verbose
-        self.not_videos: list[Path] = []  # filled by the folder scan
-
-    def note(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=self.stream)
-        else:
-            click.echo(text, file=self.stream)
-
-    def __call__(self, job, result) -> None:
-        self.job = job
-        if result is None:
-            self._start(job)
-            return
-        if result.skipped:
-            return
-        if not result.ok:
-            self.failures.append((result.video, result.error or "error"))
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(failed=job.failed, refresh=False)
-            if not result.ok:
-                self.bar.write(f"error: {result.error}", file=self.stream)
-        else:
-            width = len(str(job.total))
-            # an error names its file already
-            status = f"{result.video}  ok  {result.elapsed_s:.2f}s" if result.ok else f"ERROR {result.error}"
-            click.echo(f"[{job.done:>{width}}/{job.total}] {status}", file=self.stream)
-        if self.echo is not None:
-            self.echo(result, self._write_stdout)
-
-    def _write_stdout(self, line: str) -> None:
-        """One line to stdout, through the bar when there is one (so it is not drawn over)."""
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stdout)
-        else:
-            click.echo(line)
-        sys.stdout.flush()
-
-    def _start(self, job) -> None:
-        from kvcap.video.listing import plural
-
-        if self.not_videos:
-            what = "file that is not a video" if len(self.not_videos) == 1 else "files that are not videos"
-            self.note(f"skipped {len(self.not_videos)} {what}{'' if self.verbose else ' (--verbose lists them)'}")
-            if self.verbose:
-                for path in self.not_videos:
-                    self.note(f"  {path}")
-        shard = f" · shard {self.shard}" if self.shard else ""
-        skipped = f" ({job.skipped} already done)" if job.skipped else ""
-        self.note(
-            f"captioning {plural(job.total, 'video')}{skipped}{shard} with {self.checkpoint} on {self.device} "
-            f"(batch {self.batch_size}, {self.workers} decode workers) -> {self.out_dir}"
-        )
-        if self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=job.total - job.skipped, unit="video", desc="caption", file=self.stream,
-                            dynamic_ncols=True)
-            self.bar.set_postfix(failed=0)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def summary(self, status: str, err: bool = False) -> None:
-        """The closing lines (on stderr with `err`, when stdout carries the records)."""
-        job = self.job
-        if job is None:
-            return
-        wall = time.monotonic() - self.started
-        rate = job.processed / job.elapsed_s if job.elapsed_s > 0 else 0.0
-        click.echo(
-            f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
-            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}", err=err
-        )
-        if job.subtitle_overflow:  # one line: no word was dropped, the spans were too short
-            from kvcap.caption.cue_timing import overflow_note
-            click.echo(overflow_note(job.subtitle_overflow), err=err)
-        if self.failures:
-            click.echo(f"failed ({len(self.failures)}):", err=err)
-            for _video, error in self.failures[:MAX_LISTED_FAILURES]:
-                click.echo(f"  {error}", err=err)  # the error names its file
-            if len(self.failures) > MAX_LISTED_FAILURES:
-                click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)", err=err)
 
 
 @caption.command("merge")
@@ -488,12 +301,9 @@ class ProgressReporter:
               help="Join the parts of this shard count (needed only when parts of several counts exist).")
 def merge(out: Path, shards: int | None) -> None:
     """Join captions.shard-i-of-n.jsonl parts in OUT into OUT/captions.jsonl."""
-    from kvcap.caption.shard import ShardError, merge_shards
+    from kvcap.caption.shard import merge_shards
 
-    try:
-        report = merge_shards(out, shards)
-    except ShardError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = merge_shards(out, shards)  # a ShardError is one line, printed by kvcap.cli
     from kvcap.video.listing import plural
 
     click.echo(f"merged {plural(len(report.parts), 'part')}: {plural(report.records, 'video')} "

@@ -1,11 +1,11 @@
-"""The caption job's files: a captions.jsonl line and job.json (DESIGN, Output).
+"""The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
     captions.jsonl  {"video", "status", "caption", "segments", "duration", "fps", "frame_times",
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error", "generation", "subtitle_overflow"}  replaced atomically
-                     while the job runs
+                     "updated", "error", "generation", "engine", "subtitle_overflow"}  replaced
+                     atomically while the job runs
 """
 
 from __future__ import annotations
@@ -106,13 +106,12 @@ class JobState:
     error: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)
     """The generation settings the job decodes with (and its prompt), when the writer gave them."""
+    engine: str | None = None
+    """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
+    (several joined by ", " when batches differed); None until the first batch."""
     subtitle_overflow: int = 0
     """SRT/VTT cues written shorter than `subtitle.min_cue_seconds` (or with more lines than
     `subtitle.max_lines`) because their segment was too short for its text; no word is dropped."""
-
-    @property
-    def started_s(self) -> float | None:
-        return c.parse_time(self.started)
 
     @property
     def updated_s(self) -> float | None:
@@ -134,5 +133,6 @@ class JobState:
             started=c.opt_text(data.get("started")), updated=c.opt_text(data.get("updated")),
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
+            engine=c.opt_text(data.get("engine")),
             subtitle_overflow=c.integer(data.get("subtitle_overflow")),
         )

@@ -34,9 +34,9 @@ from kvcap.records import (
     Targets,
     TrainRow,
     compare_figures,
+    files,
     iter_jsonl,
     live_status,
-    parse_time,  # noqa: F401  (re-exported for the app and tests)
     pid_alive,
     read_json_object,
     select_best,
@@ -134,7 +134,35 @@ class RunRow:
     error: str | None
 
 
-class RunReader:
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """A file's identity for "has it changed": mtime, inode (atomic renames) and size."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+
+
+class _StateFollower:
+    """What the run and job readers share: a folder whose state file (state.json, job.json)
+    says `running`, or not, and the one rule for the status shown."""
+
+    state: RunState | JobState
+    has_state: bool
+    gone: bool
+
+    def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
+        """The status to show: the state file's, or `stale` when it claims running but its
+        process is gone (same host) or it stopped updating; `gone` when deleted."""
+        if self.gone:
+            return "gone"
+        if not self.has_state:
+            return "unknown"
+        state = self.state
+        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
+
+
+class RunReader(_StateFollower):
     """Follows one run directory. Call `poll()` to pick up what changed since the last call."""
 
     SAMPLES_KEPT = 500
@@ -153,8 +181,8 @@ class RunReader:
         self.config_text: str | None = None
         self.summary: RunSummary | None = None
         self.version = 0  # bumps whenever anything readable changed
-        self._metrics = JsonlTail(self.path / "metrics.jsonl")
-        self._samples = JsonlTail(self.path / "samples.jsonl")
+        self._metrics = JsonlTail(self.path / files.RUN_METRICS)
+        self._samples = JsonlTail(self.path / files.RUN_SAMPLES)
         self._state_mtime: tuple[int, int, int] | None = None
         self._config_mtime: tuple[int, int, int] | None = None
         self._summary_mtime: tuple[int, int, int] | None = None
@@ -178,18 +206,9 @@ class RunReader:
             self.version += 1
         return changed
 
-    @staticmethod
-    def _mtime(path: Path) -> tuple[int, int, int] | None:
-        """A file's identity for "has it changed": mtime, inode (atomic renames) and size."""
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
-
     def _poll_state(self) -> bool:
-        path = self.path / "state.json"
-        mtime = self._mtime(path)
+        path = self.path / files.RUN_STATE
+        mtime = file_identity(path)
         if mtime is None or mtime == self._state_mtime:
             return False
         data = read_json_object(path)
@@ -232,8 +251,8 @@ class RunReader:
 
     def _poll_small_files(self) -> bool:
         changed = False
-        path = self.path / "config.toml"
-        mtime = self._mtime(path)
+        path = self.path / files.RUN_CONFIG
+        mtime = file_identity(path)
         if mtime != self._config_mtime:
             self._config_mtime = mtime
             try:
@@ -241,8 +260,8 @@ class RunReader:
             except (OSError, UnicodeDecodeError):
                 self.config_text = None
             changed = True
-        path = self.path / "summary.json"
-        mtime = self._mtime(path)
+        path = self.path / files.RUN_SUMMARY
+        mtime = file_identity(path)
         if mtime != self._summary_mtime:
             self._summary_mtime = mtime
             data = read_json_object(path)
@@ -264,16 +283,6 @@ class RunReader:
         """The run's own score targets (its config's score.target_*), else the seed targets."""
         score = self.config().get("score")
         return Targets.from_score_config(score if isinstance(score, dict) else {})
-
-    def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
-        """The status to show: state.json's, or `stale` when it claims running but its
-        process is gone (same host) or it stopped updating; `gone` when deleted."""
-        if self.gone:
-            return "gone"
-        if not self.has_state:
-            return "unknown"
-        state = self.state
-        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
 
     def current_stage_train(self) -> list[TrainRow]:
         """Train rows of the latest stage (stage 2 counts its steps from 0 again)."""
@@ -354,9 +363,8 @@ class CompareRow:
     projector: str
     params: int | None
     visual_tokens: int | None
-    best_meteor: float | None
-    best_siglip: float | None
-    best_diversity: float | None
+    best: dict[str, float | None]
+    """The best eval's value of every registered metric (kvcap.records.metrics), in table order."""
     train_time_s: float | None
     collapse: bool
     targets: Targets
@@ -369,7 +377,7 @@ def compare_row(run: RunReader) -> CompareRow:
                         run.evals, run._config_projector())
     return CompareRow(
         name=f.name, projector=f.projector or "", params=f.params, visual_tokens=f.visual_tokens,
-        best_meteor=f.meteor, best_siglip=f.siglip, best_diversity=f.diversity, train_time_s=f.train_time_s,
+        best=dict(f.metrics), train_time_s=f.train_time_s,
         collapse=bool(f.collapse), targets=run.targets(),
     )
 
@@ -379,7 +387,7 @@ def compare_row(run: RunReader) -> CompareRow:
 # ---------------------------------------------------------------------------------------------
 
 
-class JobReader:
+class JobReader(_StateFollower):
     """Follows one caption output folder (job.json + captions.jsonl)."""
 
     LATEST_KEPT = 200
@@ -389,14 +397,14 @@ class JobReader:
         `job.shard-0-of-3.json` + `captions.shard-0-of-3.jsonl`."""
         self.path = Path(path)
         self.name = f"{self.path.name} [{part}]" if part else self.path.name
-        self._state_name = f"job.{part}.json" if part else "job.json"
+        self._state_name = files.job_name(part)
         self.state = JobState()
         self.has_state = False
         self.gone = False
         self.latest: deque[CaptionRecord] = deque(maxlen=self.LATEST_KEPT)
         self.failures: dict[str, CaptionRecord] = {}  # video -> its latest error record
         self.version = 0
-        self._captions = JsonlTail(self.path / (f"captions.{part}.jsonl" if part else "captions.jsonl"))
+        self._captions = JsonlTail(self.path / files.captions_name(part))
         self._state_mtime: tuple[int, int, int] | None = None
 
     def poll(self) -> bool:
@@ -408,7 +416,7 @@ class JobReader:
         changed = self.gone
         self.gone = False
         path = self.path / self._state_name
-        mtime = RunReader._mtime(path)
+        mtime = file_identity(path)
         if mtime is not None and mtime != self._state_mtime:
             data = read_json_object(path)
             if data is not None:
@@ -436,13 +444,6 @@ class JobReader:
             self.version += 1
         return changed
 
-    def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
-        if self.gone:
-            return "gone"
-        if not self.has_state:
-            return "unknown"
-        state = self.state
-        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,21 +452,21 @@ class JobReader:
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "state.json").exists() or (path / "metrics.jsonl").exists())
+    return path.is_dir() and ((path / files.RUN_STATE).exists() or (path / files.RUN_METRICS).exists())
 
 
 def is_job_dir(path: Path) -> bool:
     return path.is_dir() and (
-        (path / "job.json").exists() or (path / "captions.jsonl").exists() or any(path.glob("job.shard-*.json"))
+        (path / files.JOB).exists() or (path / files.CAPTIONS).exists() or any(path.glob(files.SHARD_JOB_GLOB))
     )
 
 
 def job_parts(path: Path) -> list[str | None]:
     """The jobs one output folder holds: None for an unsharded job, "shard-i-of-n" per shard."""
-    shards = sorted(p.name[len("job."):-len(".json")] for p in path.glob("job.shard-*.json"))
+    shards = sorted(part for p in path.glob(files.SHARD_JOB_GLOB) if (part := files.job_part(p.name)))
     parts: list[str | None] = []
     # captions.jsonl beside shard jobs is their `caption merge` output, not a job of its own
-    if (path / "job.json").exists() or ((path / "captions.jsonl").exists() and not shards):
+    if (path / files.JOB).exists() or ((path / files.CAPTIONS).exists() and not shards):
         parts.append(None)
     return parts + shards
 
