@@ -112,6 +112,8 @@ def caption() -> None:
 @click.option("--workers", type=click_type("caption.workers"), default=None,
               help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
+@click.option("--cluster", type=click_type("caption.cluster"), default=None,
+              help="local = this process; ray = a Ray cluster, one captioner per GPU (kvcap[ray]; [ray] settings).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")
 @click.option("--max-new-tokens", type=click_type("generation.max_new_tokens"), default=None, help="Longest caption, in tokens.")
 @click.option("--prompt", default=None, metavar="TEXT", help="Instruction given with the video (default: the checkpoint's).")
@@ -123,7 +125,7 @@ def caption() -> None:
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
-        quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
+        cluster: str | None, quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
@@ -154,7 +156,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     cfg = resolve_config(config_path, overrides, flags={
         "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
-        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
+        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend, "caption.cluster": cluster,
         **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
     if not cfg.caption.checkpoint:
@@ -168,13 +170,10 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         from kvcap.fsutil import check_writable_dir
 
         check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
-    # Cheap checks before the model loads (a minute for an 8B LLM): kvcap.json is read without torch.
-    from kvcap.model.checkpoint import read_spec
-
-    _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
-    _check_any_video(paths)
-    if cfg.caption.checkpoint == "demo":
-        click.echo(DEMO_NOTE, err=True)
+    _cheap_checks(cfg.caption.checkpoint, frames, paths)
+    if cfg.caption.cluster == "ray":  # the driver loads no model
+        from kvcap.commands.caption_ray import run_ray
+        return run_ray(paths, cfg, None if to_stdout else out_dir, fmts, frames, shard_spec, overwrite, quiet, verbose)
 
     # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
     cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)
@@ -263,6 +262,16 @@ def _stdout_echo(to_stdout: bool, quiet: bool):
     if quiet or not sys.stdout.isatty():
         return None
     return StdoutEcho("cues")
+
+
+def _cheap_checks(checkpoint: str, frames: int | None, paths: tuple[Path, ...]) -> None:
+    """Checks before the model loads (a minute for an 8B LLM): kvcap.json is read without torch."""
+    from kvcap.model.checkpoint import read_spec
+
+    _check_frames(checkpoint, read_spec(checkpoint), frames)
+    _check_any_video(paths)
+    if checkpoint == "demo":
+        click.echo(DEMO_NOTE, err=True)
 
 
 def _check_any_video(paths: tuple[Path, ...]) -> None:

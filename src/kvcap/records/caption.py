@@ -4,7 +4,8 @@
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error"}  replaced atomically while the job runs
+                     "updated", "error", "generation", "cluster", "ray", "workers"}  replaced
+                    atomically while the job runs
 """
 
 from __future__ import annotations
@@ -103,6 +104,15 @@ class JobState:
     error: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)
     """The generation settings the job decodes with (and its prompt), when the writer gave them."""
+    cluster: str = "local"
+    """Where the job ran: `local` (one process) or `ray` (`kvcap caption --cluster ray`)."""
+    ray: dict[str, Any] = field(default_factory=dict)
+    """With `cluster = "ray"`: `address`, `started_local` (kvcap started the cluster and stops it),
+    `nodes`, `cpus`, `gpus`, `startup_s` (connecting or starting the cluster)."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """With `cluster = "ray"`: one entry per captioner actor, as it reports in: `worker` (node and
+    pid), `node`, `device`, `quantization` and `batch_size` it chose on its own card (`auto` is
+    decided there), with the reasons, and `items` it has captioned."""
 
     @property
     def started_s(self) -> float | None:
@@ -128,4 +138,7 @@ class JobState:
             started=c.opt_text(data.get("started")), updated=c.opt_text(data.get("updated")),
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
+            cluster=c.text(data.get("cluster"), "local"),
+            ray=dict(data["ray"]) if isinstance(data.get("ray"), dict) else {},
+            workers=[dict(w) for w in data["workers"] if isinstance(w, dict)] if isinstance(data.get("workers"), list) else [],
         )
