@@ -25,11 +25,17 @@ from kvcap.errors import one_line
 PID_DIR_ENV = "KVCAP_RAY_PID_DIR"  # test hook: each stage process writes its pid here (the dashboard is off)
 
 
-def note_pid(stage: str) -> None:
-    """Test hook: with KVCAP_RAY_PID_DIR set, leave `<stage>-<pid>` there so a test can SIGKILL it."""
+def note_pid(stage: str, busy: bool = True) -> None:
+    """Test hook: with KVCAP_RAY_PID_DIR set, `<stage>-<pid>` is there while this process works on
+    the stage (`busy`), so a test can SIGKILL it mid-task."""
     folder = os.environ.get(PID_DIR_ENV)
-    if folder:
-        Path(folder, f"{stage}-{os.getpid()}").touch()
+    if not folder:
+        return
+    marker = Path(folder, f"{stage}-{os.getpid()}")
+    if busy:
+        marker.touch()
+    else:
+        marker.unlink(missing_ok=True)
 
 
 def node_name() -> str:
@@ -91,12 +97,18 @@ def decode_video(row: dict[str, Any], *, frames: int, size: int, backend: str, s
 
     After the first Ctrl-C (`stop` set) a video not yet started yields nothing: it stays undone
     for the rerun, and the job drains what is already in flight."""
+    note_pid("decode")
+    try:
+        if _stopped(stop):
+            return []
+        return _decode_rows(VideoInput(path=Path(row["path"]), key=str(row["key"])), frames, size, backend, segment)
+    finally:
+        note_pid("decode", busy=False)
+
+
+def _decode_rows(video: VideoInput, frames: int, size: int, backend: str, segment: Any) -> list[dict[str, Any]]:
     from kvcap.caption.decoding import decode, plan_work
 
-    note_pid("decode")
-    video = VideoInput(path=Path(row["path"]), key=str(row["key"]))
-    if _stopped(stop):
-        return []
     if not os.access(video.path, os.R_OK):
         why = "no such file" if not os.path.exists(video.path) else "permission denied"
         return [video_row(video, frames=frames, size=size, unreadable=True,
