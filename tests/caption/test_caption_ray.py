@@ -129,7 +129,8 @@ def test_a_killed_actor_or_decode_task_is_retried_nothing_lost_or_doubled(stage,
     videos, out = h264_folder(10), tmp_path / "out"
     proc = start_driver(videos, out, "--segment", "scenes" if stage == "decode" else "1", "--batch-size", "1",
                         address=ray_cluster.address)
-    wait_for_records(out, 1, proc)
+    if stage == "caption":  # mid-run: the actor has written some; decode tasks run ahead from the start
+        wait_for_records(out, 1, proc)
     killed = kill_one(ray_cluster, stage, proc)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
