@@ -92,7 +92,7 @@ def connect(address: str = "", *, num_cpus: int | None = None) -> Cluster:
         return _described(ray, Cluster(address="(this process)", started_local=False, startup_s=0.0))
     target = address or None
     started_local = _will_start_local(target)
-    kwargs: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=False, configure_logging=True)
+    kwargs: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     if started_local:
         kwargs.update(include_dashboard=False, num_cpus=num_cpus)
     try:

@@ -92,12 +92,15 @@ def _window_rows(video: VideoInput, state: Pending, ready: list, decode_s: float
 
 
 def decode_video(row: dict[str, Any], *, frames: int, size: int, backend: str, segment: Any,
-                 stop: Any = None) -> list[dict[str, Any]]:
+                 stop: Any = None, decoder_threads: int = 1) -> list[dict[str, Any]]:
     """Ray Data `flat_map` function: one input row {key, path} -> its window rows (or one error row).
 
     After the first Ctrl-C (`stop` set) a video not yet started yields nothing: it stays undone
     for the rerun, and the job drains what is already in flight."""
+    from kvcap.video import threads
+
     note_pid("decode")
+    threads.set_decoder_threads(decoder_threads)  # the task's CPUs, as the local plan gives each decoder
     try:
         if _stopped(stop):
             return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import warnings
 from typing import Any
 
@@ -48,31 +49,50 @@ def worker_config(cfg: Any) -> Any:
     return dataclasses.replace(cfg, caption=dataclasses.replace(cfg.caption, checkpoint=checkpoint))
 
 
-def build_dataset(videos: list[VideoInput], cfg: Any, options: Any, cluster: Any, flag: Any) -> Any:
-    """The job's lazy dataset; iterating it runs the stages, streaming."""
-    import ray
-
-    from kvcap.caption.cluster.decode_stage import decode_video
-    from kvcap.caption.cluster.engine import AUTO_ROWS
-    from kvcap.caption.cluster.gpu_stage import CaptionerActor
-
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run INFO lines under kvcap's own
+def quiet_data_context(ray: Any) -> Any:
+    """Ray Data as kvcap runs it: failed blocks become error records, no bars or log lines of its own
+    on the terminal (RAY_DATA_LOG_LEVEL, when the user sets it, still wins)."""
+    level = os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # read each time Ray Data configures logging
+    logging.getLogger("ray.data").setLevel(level)
     context = ray.data.DataContext.get_current()
     context.max_errored_blocks = -1  # a clip that fails all retries is an error record, not a dead job
     context.enable_progress_bars = False  # kvcap draws its own
     context.print_on_execution_start = False
-    retries = int(cfg.ray.retries)
+    return context
+
+
+def decode_dataset(videos: list[VideoInput], options: Any, *, decode_cpus: float, retries: int, flag: Any) -> Any:
+    """Input rows -> the CPU decode stage: one task per video (`retries` when its process dies)."""
+    import ray
+
+    from kvcap.caption.cluster.decode_stage import decode_video
+
+    quiet_data_context(ray)
     items = [{"key": v.key, "path": str(v.path)} for v in videos]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))  # one decode task per video
-    actors, gpus = actor_count(cfg, cluster, str(cfg.caption.device))
-    rows = options.batch_size if isinstance(options.batch_size, int) else AUTO_ROWS
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
     with warnings.catch_warnings():  # retries are still passed as Ray remote args (deprecated in 2.60, no other way)
         warnings.simplefilter("ignore")
-        dataset = dataset.flat_map(
+        return dataset.flat_map(
             decode_video, fn_kwargs=dict(frames=options.frames, size=options.size, backend=options.backend,
-                                         segment=options.segment, stop=flag),
-            num_cpus=float(cfg.ray.decode_cpus), max_retries=retries, retry_exceptions=False,
+                                         segment=options.segment, stop=flag,
+                                         decoder_threads=max(1, int(decode_cpus))),
+            num_cpus=float(decode_cpus), max_retries=retries, retry_exceptions=False,
         )
+
+
+def build_dataset(videos: list[VideoInput], cfg: Any, options: Any, cluster: Any, flag: Any) -> Any:
+    """The job's lazy dataset; iterating it runs the stages, streaming."""
+    import ray
+
+    from kvcap.caption.cluster.engine import AUTO_ROWS
+    from kvcap.caption.cluster.gpu_stage import CaptionerActor
+
+    retries = int(cfg.ray.retries)
+    dataset = decode_dataset(videos, options, decode_cpus=cfg.ray.decode_cpus, retries=retries, flag=flag)
+    actors, gpus = actor_count(cfg, cluster, str(cfg.caption.device))
+    rows = options.batch_size if isinstance(options.batch_size, int) else AUTO_ROWS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         return dataset.map_batches(
             CaptionerActor, fn_constructor_kwargs={"cfg": worker_config(cfg)}, batch_size=rows,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus or None,
