@@ -108,12 +108,12 @@ def decode_only(captioner, clips) -> float:
 
 
 def pipeline(captioner, folder: Path, gen, batch: int, workers: int) -> float:
-    from kvcap.caption import caption_folder
+    from kvcap.caption import CaptionOptions, caption_folder
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        results = list(caption_folder(folder, captioner, out, formats="jsonl,srt", batch_size=batch,
-                                      workers=workers, generation=gen))
+        options = CaptionOptions(formats="jsonl,srt", batch_size=batch, workers=workers, generation=gen)
+        results = list(caption_folder(folder, captioner, out, options))
         elapsed = time.perf_counter() - start
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     return elapsed

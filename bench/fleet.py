@@ -43,6 +43,7 @@ sys.path.insert(0, str(benchlib.ROOT / "src"))
 STANDIN_S = 1.6  # seconds a stand-in GPU worker spends on one batch
 BATCH = 4  # clips per stand-in batch: one stand-in does BATCH / STANDIN_S = 2.5 clips/s
 CORES = 2  # the local cluster's CPUs (this VM's cores)
+SIZE = 336  # frames sampled at CLIP-L/336's input size, as the real model takes them
 HEADER = ("| date | machine | commit | clips | local s | ray s (start-up) | ray/local | same texts | "
           "decode clips/s per core | stand-in s/batch | N: clips/s (scaling, min busy) | load avg |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -117,7 +118,7 @@ def decode_only(videos: list, options) -> float:
     from kvcap.caption.cluster.stages import decode_dataset
 
     t0 = time.perf_counter()
-    rows = sum(1 for _ in decode_dataset(videos, options, decode_cpus=1, retries=0, flag=None).iter_rows())
+    rows = sum(1 for _ in decode_dataset(videos, options, size=SIZE, decode_cpus=1, retries=0, flag=None).iter_rows())
     return rows / (time.perf_counter() - t0)
 
 
@@ -127,7 +128,7 @@ def fleet_run(videos: list, options, workers: int) -> dict:
 
     from kvcap.caption.cluster.stages import decode_dataset
 
-    dataset = decode_dataset(videos, options, decode_cpus=1, retries=0, flag=None).map_batches(
+    dataset = decode_dataset(videos, options, size=SIZE, decode_cpus=1, retries=0, flag=None).map_batches(
         StandIn, fn_constructor_kwargs={"seconds": STANDIN_S}, batch_size=BATCH, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=0, resources={"standin": 1})
     batches: dict[tuple, int] = {}  # (stand-in pid, start, end) -> clips
@@ -157,7 +158,7 @@ def simulated_fleet(counts: list[int], per_worker: int, quick: bool) -> dict:
 
     from kvcap.caption.plan import CaptionOptions
 
-    options = CaptionOptions(frames=8, size=336, backend="pyav", segment=0.0, batch_size=BATCH)
+    options = CaptionOptions(frames=8, backend="pyav", segment=0.0, batch_size=BATCH)
     ray.init(num_cpus=CORES, resources={"standin": max(counts)}, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)
     try:

@@ -45,6 +45,9 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "metrics/test_metrics_cli.py::test_unavailable_siglip_is_a_clear_message_not_a_traceback",
     # they load a model (the demo checkpoint, tiny backbones) or import the torch-side registry
     "caption/test_autotune.py::test_the_probe_runs_a_real_batch_through_the_static_loop",
+    "caption/test_session.py",
+    "cli/test_error_mapping.py::test_former_wrappers_that_load_torch_are_one_line",
+    "cli/test_error_mapping.py::test_a_locked_job_is_one_line",
     "caption/test_caption_cli.py::test_first_line_says_what_auto_chose_and_why",
     "caption/test_caption_messages.py::test_frames_other_than_the_checkpoints_is_refused_up_front",
     "caption/test_caption_messages.py::test_one_video_and_files_that_are_not_videos",

@@ -66,9 +66,9 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         """Run the subcommand under the one exit-code policy (see `kvcap.errors`).
 
-        A `KvcapError`, a `ClickException` or an OSError naming a file (an unwritable output,
-        a read-only file system) prints one line and exits 2; Ctrl-C exits 130 with one line;
-        commands exit 1 themselves when some of their work failed.
+        A `ClickException`, or an error `user_error_line` knows, prints one line and exits 2;
+        Ctrl-C exits 130 with one line; commands exit 1 themselves when some of their work failed.
+        Commands catch none of these themselves: this is the one place errors become exit codes.
         """
         quiet_libraries()
         try:
@@ -77,15 +77,28 @@ class LazyGroup(click.Group):
             if exc.exit_code == 1:  # click's default: here a usage/config/environment error
                 exc.exit_code = EXIT_USAGE
             raise
-        except KvcapError as exc:
-            raise _UserError(one_line(exc)) from None
-        except OSError as exc:
-            if exc.filename is None or not exc.strerror:
-                raise
-            raise _UserError(one_line(exc)) from None
         except (KeyboardInterrupt, click.Abort):
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            line = user_error_line(exc)
+            if line is None:
+                raise  # a bug: its traceback is what a report needs
+            raise _UserError(line) from None
+
+
+def user_error_line(exc: BaseException) -> str | None:
+    """The one line a user sees for `exc` (exit 2), or None for a bug (its traceback is shown).
+
+    - a `KvcapError`: kvcap's own one-line message naming the file, key or option;
+    - an OSError: the environment (a disk, a permission, a model hub, a network); with a file
+      name it reads `<file>: <reason>`, else its first line (a hub error's advice follows it).
+    """
+    if isinstance(exc, KvcapError):
+        return one_line(exc)
+    if isinstance(exc, OSError):
+        return one_line(exc, first_line=exc.filename is None)
+    return None
 
 
 def quiet_libraries() -> None:

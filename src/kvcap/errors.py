@@ -25,15 +25,20 @@ class KvcapError(Exception):
     """A problem the user can fix; its text is one line naming the file, key or option."""
 
 
-def one_line(exc: BaseException, limit: int | None = MAX_LINE) -> str:
+def one_line(exc: BaseException, limit: int | None = MAX_LINE, first_line: bool = False) -> str:
     """`exc` as one line: whitespace collapsed, the type name when it has no text, cut at `limit`.
 
     An OSError that names its file reads `<file>: <reason>` (not `[Errno 30] ...: '<file>'`).
+    `first_line` keeps only the first non-empty line: for a library error whose later lines are a
+    stack trace or advice meant for developers (decord's C++ frames, the hub's long OSErrors).
     """
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         text = f"{exc.filename}: {exc.strerror}"
     else:
-        text = " ".join(str(exc).split())
+        text = str(exc).strip()
+        if first_line:
+            text = text.splitlines()[0] if text else ""
+        text = " ".join(text.split())
     text = text or type(exc).__name__
     if limit is not None and len(text) > limit:
         text = text[: limit - 3] + "..."

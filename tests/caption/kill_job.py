@@ -27,7 +27,7 @@ from fake_captioner import FakeCaptioner  # noqa: E402
 
 import kvcap.caption.job as job  # noqa: E402
 import kvcap.caption.writers as writers  # noqa: E402
-from kvcap.caption import caption_folder  # noqa: E402
+from kvcap.caption import CaptionOptions, caption_folder  # noqa: E402
 
 
 def die() -> None:
@@ -88,8 +88,8 @@ def main() -> int:
     if args.kill:
         point, _, nth = args.kill.partition(":")
         install(point, int(nth or 1))
-    results = list(caption_folder(args.videos, FakeCaptioner(delay_s=args.delay), args.out, formats="srt,vtt",
-                                  batch_size=args.batch_size, workers=2, checkpoint="fake"))
+    options = CaptionOptions(formats="srt,vtt", batch_size=args.batch_size, workers=2, checkpoint="fake")
+    results = list(caption_folder(args.videos, FakeCaptioner(delay_s=args.delay), args.out, options))
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -101,7 +101,7 @@ def test_batch_limit_halves_on_out_of_memory_without_losing_items():
 
 
 def test_pipeline_backs_off_and_captions_every_video(h264_folder, tmp_path):
-    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.pipeline import CaptionOptions, caption_folder
 
     class SmallMemory(FakeCaptioner):
         def generate(self, features, gen):
@@ -111,7 +111,7 @@ def test_pipeline_backs_off_and_captions_every_video(h264_folder, tmp_path):
             return super().generate(features, gen)
 
     captioner = SmallMemory()
-    results = list(caption_folder([h264_folder(5)], captioner, tmp_path / "out", batch_size=4, workers=1))
+    results = list(caption_folder([h264_folder(5)], captioner, tmp_path / "out", CaptionOptions(batch_size=4, workers=1)))
     assert sum(r.ok for r in results) == 5
     assert captioner.batches[0] == -4 and max(captioner.batches) <= 2  # later batches start small
 
@@ -136,3 +136,40 @@ def test_the_probe_runs_a_real_batch_through_the_static_loop(tiny_captioner):
     assert decoder.timings["steps"] == 2  # ... but only prefill and two decode steps ran
     choice = choose_batch(AUTO, device="cuda:0", probe=probe, free_bytes=None, limit=4)
     assert choice.value == 4 and "capped at 4" in choice.reason
+
+
+def _checkpoint_with_qwen3_8b(tmp_path, **projector):
+    """The demo checkpoint's kvcap.json (a 64-token mixer projector), its LLM a local folder
+    holding Qwen3-8B's config.json, so the quantization decision reads the real numbers."""
+    import json
+
+    from kvcap.model.checkpoint import DEMO_DIR, SPEC_FILE
+
+    llm = tmp_path / "qwen3-8b"
+    llm.mkdir(exist_ok=True)
+    (llm / "config.json").write_text(json.dumps(QWEN3_8B))
+    spec = json.loads((DEMO_DIR / SPEC_FILE).read_text(encoding="utf-8"))
+    spec["llm"].update(id=str(llm), bundled=False, quantization="4bit")
+    spec["projector"].update(projector)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir(exist_ok=True)
+    (ckpt / SPEC_FILE).write_text(json.dumps(spec))
+    return ckpt, spec
+
+
+def test_prompt_length_comes_from_the_checkpoint(tmp_path):
+    """A 64-token projector's prompt is ~200 tokens, not the widest projector's 4,608 + 64: on a
+    40 GiB card 48 clips of it fit beside the bf16 LLM (before: 4bit, sized for 4,608 tokens)."""
+    ckpt, spec = _checkpoint_with_qwen3_8b(tmp_path)
+    prompt_bytes = len(spec["prompt"].encode("utf-8"))
+    assert autotune.prompt_tokens(spec) == 64 + autotune.TEMPLATE_TOKENS + prompt_bytes
+    assert autotune.prompt_tokens(spec, prompt="hi") == 64 + autotune.TEMPLATE_TOKENS + 2  # --prompt counts
+    decide = lambda: autotune.decide_quantization(AUTO, ckpt, "cuda:0", 48, max_new_tokens=512,  # noqa: E731
+                                                  free_bytes=40 * GIB)
+    assert decide().value == "none"
+    _, wide = _checkpoint_with_qwen3_8b(tmp_path, num_visual_tokens=4608)  # mlp2x_gelu on CLIP-L/336: same folder
+    assert autotune.prompt_tokens(wide) == 4608 + autotune.TEMPLATE_TOKENS + prompt_bytes
+    assert decide().value == "4bit"
+    # an older kvcap.json without the count: tokens per frame x frames
+    old = {**spec, "projector": {**spec["projector"], "num_visual_tokens": None}}
+    assert autotune.prompt_tokens(old) == 64 * 8 + autotune.TEMPLATE_TOKENS + prompt_bytes

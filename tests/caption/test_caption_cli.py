@@ -95,6 +95,8 @@ def test_all_good_exits_zero_and_config_supplies_the_checkpoint(h264_folder, tin
     result = invoke(folder, "--segment", "1", "--batch-size", "4")
     assert result.exit_code == 0, result.output
     assert "[1/3] clip00.mp4  ok" in result.output  # plain log lines off a terminal
+    assert "videos/s, engine static)" in result.output  # the engine that ran, not the setting "auto"
+    assert json.loads((tmp_path / "subs" / "job.json").read_text())["engine"] == "static"
     records = records_of(tmp_path / "subs")
     assert [len(r["segments"]) for r in records] == [2, 2, 2]
     assert [(s["start"], s["end"]) for s in records[0]["segments"]] == [(0.0, 1.0), (1.0, 2.0)]
@@ -119,10 +121,10 @@ def test_usage_errors_exit_2(h264_folder, tmp_path):
 
 
 def test_quantization_flag_loads_the_llm_as_asked(h264_folder, tiny_checkpoint, tmp_path):
-    from kvcap.commands.caption import _load_captioner
+    from kvcap.caption.session import load_captioner
 
     def layer_types(quantization):
-        captioner, _, _ = _load_captioner(str(tiny_checkpoint), "cpu", quantization)
+        captioner = load_captioner(str(tiny_checkpoint), "cpu", quantization)
         return {type(m).__name__ for m in captioner.llm.modules()}
 
     assert "Linear4bit" in layer_types("4bit")
@@ -177,7 +179,7 @@ def test_ctrl_c_stops_after_the_batch_and_says_how_to_resume(h264_folder, tiny_c
 def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path):
     import io
 
-    from kvcap.caption import caption_folder
+    from kvcap.caption import CaptionOptions, caption_folder
     from kvcap.commands.caption import ProgressReporter
 
     from .fake_captioner import FakeCaptioner
@@ -185,7 +187,7 @@ def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path
     stream = io.StringIO()
     reporter = ProgressReporter(out_dir=tmp_path / "out", checkpoint="fake", device="cpu", batch_size=2, workers=2,
                                 stream=stream, tty=True)
-    list(caption_folder(mixed_folder, FakeCaptioner(), tmp_path / "out", batch_size=2, progress=reporter))
+    list(caption_folder(mixed_folder, FakeCaptioner(), tmp_path / "out", CaptionOptions(batch_size=2), progress=reporter))
     reporter.close()
     text = stream.getvalue()
     assert "captioning 7 videos" in text

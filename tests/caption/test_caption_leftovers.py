@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kvcap.caption import caption_folder
+from kvcap.caption import CaptionOptions, caption_folder
 from kvcap.caption.job import CaptionsLedger
 from kvcap.video.listing import NoVideosError
 
@@ -46,7 +46,7 @@ def _temps(folder: Path) -> list[Path]:
 
 def test_rerun_removes_temp_files_of_killed_writers_only(h264_folder, tmp_path):
     folder, out = h264_folder(2), tmp_path / "out"
-    list(caption_folder(folder, FakeCaptioner(), out, batch_size=2))
+    list(caption_folder(folder, FakeCaptioner(), out, CaptionOptions(batch_size=2)))
     killed = _stuck_writer(out / "clip00.srt")
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=10)
@@ -55,7 +55,7 @@ def test_rerun_removes_temp_files_of_killed_writers_only(h264_folder, tmp_path):
         stale, = [p for p in _temps(out) if f"-{killed.pid}." in p.name]
         fresh, = [p for p in _temps(out) if f"-{live.pid}." in p.name]
         assert f"kvcap-{socket.gethostname()}-{killed.pid}." in stale.name  # the writer's host and pid
-        list(caption_folder(folder, FakeCaptioner(), out, batch_size=2))  # the rerun
+        list(caption_folder(folder, FakeCaptioner(), out, CaptionOptions(batch_size=2)))  # the rerun
         assert not stale.exists()
         assert fresh.exists()  # its writer is alive: not ours to remove
     finally:
@@ -65,7 +65,7 @@ def test_rerun_removes_temp_files_of_killed_writers_only(h264_folder, tmp_path):
 
 def test_clean_finish_removes_the_lock_file(h264_folder, tmp_path):
     folder, out = h264_folder(2), tmp_path / "out"
-    list(caption_folder(folder, FakeCaptioner(), out, batch_size=2))
+    list(caption_folder(folder, FakeCaptioner(), out, CaptionOptions(batch_size=2)))
     assert not (out / ".captions.lock").exists()
     assert sorted(p.name for p in out.iterdir()) == ["captions.jsonl", "clip00.srt", "clip01.srt", "job.json"]
 
@@ -106,10 +106,10 @@ def test_ctrl_c_leaves_no_thread_traceback(h264_folder, tmp_path):
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from fake_captioner import FakeCaptioner
-        from kvcap.caption import caption_folder
+        from kvcap.caption import CaptionOptions, caption_folder
         try:
-            for result in caption_folder({str(folder)!r}, FakeCaptioner(delay_s=0.2), {str(out)!r}, batch_size=1,
-                                         workers=1):
+            for result in caption_folder({str(folder)!r}, FakeCaptioner(delay_s=0.2), {str(out)!r},
+                                         CaptionOptions(batch_size=1, workers=1)):
                 print("done", flush=True)
         except KeyboardInterrupt:
             print("interrupted", flush=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import srt
 
-from kvcap.caption import PipelineStats, caption_folder, merge_shards, resolve_inputs, segment_windows
+from kvcap.caption import CaptionOptions, PipelineStats, caption_folder, merge_shards, resolve_inputs, segment_windows
 from kvcap.caption.pipeline import parse_formats, subtitle_names
 
 from .conftest import BROKEN, GOOD, copy_clip
@@ -33,7 +33,7 @@ def run(*args, **kwargs):
 
 def test_mixed_folder_gives_one_record_per_video_and_subtitles_for_ok_ones(mixed_folder, tmp_path):
     out = tmp_path / "out"
-    results = run(mixed_folder, FakeCaptioner(), out, formats="all", batch_size=3, workers=2, checkpoint="ck")
+    results = run(mixed_folder, FakeCaptioner(), out, CaptionOptions(formats="all", batch_size=3, workers=2, checkpoint="ck"))
     keys = [r.video for r in results]
     assert keys == [v.key for v in resolve_inputs([mixed_folder])]  # input (sorted) order
     assert sorted(keys) == sorted(list(GOOD.values()) + list(BROKEN.values()))
@@ -63,10 +63,10 @@ def test_batches_are_filled_in_order_and_do_not_change_captions(h264_folder, tmp
     folder = h264_folder(5)
     copy_clip(video_zoo.clips["mpeg4"], folder / "clip02.mp4")  # a different clip in the middle
     one = FakeCaptioner()
-    by_one = [r.caption for r in run(folder, one, None, batch_size=1)]
+    by_one = [r.caption for r in run(folder, one, None, CaptionOptions(batch_size=1))]
     two = FakeCaptioner()
     stats = PipelineStats()
-    by_two = [r.caption for r in run(folder, two, None, batch_size=2, workers=0, stats=stats)]
+    by_two = [r.caption for r in run(folder, two, None, CaptionOptions(batch_size=2, workers=0), stats=stats)]
     assert by_one == by_two and len(set(by_one)) == 2
     assert one.batches == [1] * 5 and two.batches == [2, 2, 1]
     assert stats.batches == 3 and stats.items == 5 and stats.model_s > 0 and stats.decode_s > 0
@@ -74,21 +74,21 @@ def test_batches_are_filled_in_order_and_do_not_change_captions(h264_folder, tmp
 
 def test_rerun_skips_done_videos_and_redoes_missing_or_overwritten(mixed_folder, tmp_path):
     out = tmp_path / "out"
-    run(mixed_folder, FakeCaptioner(), out, formats="srt")
+    run(mixed_folder, FakeCaptioner(), out, CaptionOptions(formats="srt"))
     again = FakeCaptioner()
-    results = run(mixed_folder, again, out, formats="srt")
+    results = run(mixed_folder, again, out, CaptionOptions(formats="srt"))
     assert again.batches == []  # nothing was captioned twice...
     assert sum(r.skipped for r in results) == 4  # ...the ok ones were skipped, the broken retried
     assert [r.status for r in results if not r.skipped] == ["error"] * 3
     (out / "h264.srt").unlink()  # a missing subtitle means "not done"
     third = FakeCaptioner()
-    redone = [r.video for r in run(mixed_folder, third, out, formats="srt") if not r.skipped and r.ok]
+    redone = [r.video for r in run(mixed_folder, third, out, CaptionOptions(formats="srt")) if not r.skipped and r.ok]
     assert redone == ["h264.mp4"] and (out / "h264.srt").exists()
     fourth = FakeCaptioner()
-    run(mixed_folder, fourth, out, formats="srt,vtt")  # a newly asked format is missing too
+    run(mixed_folder, fourth, out, CaptionOptions(formats="srt,vtt"))  # a newly asked format is missing too
     assert sum(fourth.batches) == 4
     fifth = FakeCaptioner()
-    run(mixed_folder, fifth, out, formats="srt", overwrite=True)
+    run(mixed_folder, fifth, out, CaptionOptions(formats="srt", overwrite=True))
     assert sum(fifth.batches) == 4
     records = read_records(out / "captions.jsonl")
     assert len(records) == len({r["video"] for r in records}) == 7  # compacted: one per video
@@ -101,11 +101,11 @@ def test_an_earlier_error_record_is_replaced_and_another_checkpoint_redoes(h264_
     stale = {"video": "clip00.mp4", "status": "error", "caption": None, "segments": [], "duration": None,
              "frame_times": [], "checkpoint": "ck", "elapsed_s": 0.0, "error": "boom"}
     (out / "captions.jsonl").write_text(json.dumps(stale) + "\n" + '{"video": "clip01.mp4", "sta', encoding="utf-8")
-    run(folder, FakeCaptioner(), out, checkpoint="ck")
+    run(folder, FakeCaptioner(), out, CaptionOptions(checkpoint="ck"))
     records = read_records(out / "captions.jsonl")
     assert [(r["video"], r["status"]) for r in records] == [("clip00.mp4", "ok"), ("clip01.mp4", "ok")]
     other = FakeCaptioner()
-    run(folder, other, out, checkpoint="another")
+    run(folder, other, out, CaptionOptions(checkpoint="another"))
     assert sum(other.batches) == 2
     assert {r["checkpoint"] for r in read_records(out / "captions.jsonl")} == {"another"}
 
@@ -141,7 +141,7 @@ def test_segment_mode_captions_each_window(tmp_path, video_zoo):
     copy_clip(video_zoo.clips["h264"], folder / "long.mp4")  # 2 s, brightness rises with time
     out = tmp_path / "out"
     fake = FakeCaptioner()
-    (result,) = run(folder, fake, out, segment=0.5, batch_size=3, formats="srt,vtt")
+    (result,) = run(folder, fake, out, CaptionOptions(segment=0.5, batch_size=3, formats="srt,vtt"))
     assert result.ok and len(result.segments) == 4
     assert [(s["start"], s["end"]) for s in result.segments] == [(0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0)]
     assert len({s["text"] for s in result.segments}) == 4  # each window saw its own frames
@@ -159,13 +159,13 @@ def test_stop_event_ends_after_the_current_batch_and_rerun_finishes(h264_folder,
     out = tmp_path / "out"
     stop = threading.Event()
     seen = []
-    for result in caption_folder(folder, FakeCaptioner(), out, batch_size=2, stop=stop):
+    for result in caption_folder(folder, FakeCaptioner(), out, CaptionOptions(batch_size=2), stop=stop):
         seen.append(result.video)
         stop.set()
     assert len(seen) == 2  # the whole first batch was written, nothing after it
     job = json.loads((out / "job.json").read_text())
     assert job["status"] == "interrupted" and job["done"] == 2
-    rest = run(folder, FakeCaptioner(), out, batch_size=2)
+    rest = run(folder, FakeCaptioner(), out, CaptionOptions(batch_size=2))
     assert sum(r.skipped for r in rest) == 2
     assert len(read_records(out / "captions.jsonl")) == 6
     assert json.loads((out / "job.json").read_text())["status"] == "finished"
@@ -185,7 +185,7 @@ def test_three_shards_then_merge_equal_the_unsharded_run(mixed_folder, tmp_path)
     run(mixed_folder, FakeCaptioner(), whole)
     parts = tmp_path / "parts"
     for index in range(3):
-        run(mixed_folder, FakeCaptioner(), parts, shard=f"{index}/3")
+        run(mixed_folder, FakeCaptioner(), parts, CaptionOptions(shard=f"{index}/3"))
         assert (parts / f"captions.shard-{index}-of-3.jsonl").exists()
         assert (parts / f"job.shard-{index}-of-3.json").exists()
     merge_shards(parts)

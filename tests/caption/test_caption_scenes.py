@@ -7,7 +7,7 @@ import json
 import srt
 
 from fixtures.shots import FPS, write_shots
-from kvcap.caption.pipeline import caption_folder
+from kvcap.caption.pipeline import CaptionOptions, caption_folder
 from kvcap.caption.shard import merge_shards
 
 from .fake_captioner import FakeCaptioner
@@ -28,8 +28,8 @@ def test_scenes_give_one_cue_per_shot_with_true_times(tmp_path):
     cuts = _folder(tmp_path / "videos")
     out = tmp_path / "out"
     captioner = FakeCaptioner()
-    results = list(caption_folder(tmp_path / "videos", captioner, out, formats="all", segment="scenes",
-                                  batch_size=2, workers=2))
+    options = CaptionOptions(formats="all", segment="scenes", batch_size=2, workers=2)
+    results = list(caption_folder(tmp_path / "videos", captioner, out, options))
     assert [r.status for r in results] == ["ok"] * 3
     records = _records(out / "captions.jsonl")
     three = records["three.mp4"]["segments"]
@@ -51,25 +51,26 @@ def test_scene_captioning_resumes_like_whole_clips(tmp_path, video_zoo):
     _folder(tmp_path / "videos")
     (tmp_path / "videos" / "bad.mp4").write_bytes(video_zoo.broken["truncated"].read_bytes())
     out = tmp_path / "out"
-    first = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, segment="scenes", workers=0))
+    first = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, CaptionOptions(segment="scenes", workers=0)))
     bad = next(r for r in first if r.video == "bad.mp4")
     assert bad.status == "error" and "bad.mp4" in bad.error and "\n" not in bad.error
     first = [r for r in first if r.ok]
-    again = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, segment="scenes", workers=0))
+    again = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, CaptionOptions(segment="scenes", workers=0)))
     assert not any(r.skipped for r in first)
     assert [r.video for r in again if not r.skipped] == ["bad.mp4"]  # only the failed one is tried again
     assert [r.segments for r in again if r.skipped] == [r.segments for r in first]
     (out / "sub/one.srt").unlink()  # a missing subtitle file makes that one video run again
-    third = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, segment="scenes", workers=0))
+    third = list(caption_folder(tmp_path / "videos", FakeCaptioner(), out, CaptionOptions(segment="scenes", workers=0)))
     assert [r.video for r in third if not r.skipped] == ["bad.mp4", "sub/one.mp4"]
 
 
 def test_scene_captioning_shards_and_merges_to_the_unsharded_records(tmp_path):
     _folder(tmp_path / "videos")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    list(caption_folder(tmp_path / "videos", FakeCaptioner(), whole, segment="scenes"))
+    list(caption_folder(tmp_path / "videos", FakeCaptioner(), whole, CaptionOptions(segment="scenes")))
     for index in range(2):
-        list(caption_folder(tmp_path / "videos", FakeCaptioner(), parts, segment="scenes", shard=f"{index}/2"))
+        shard = CaptionOptions(segment="scenes", shard=f"{index}/2")
+        list(caption_folder(tmp_path / "videos", FakeCaptioner(), parts, shard))
     merge_shards(parts, 2)
     strip = lambda records: {k: {**r, "elapsed_s": None} for k, r in records.items()}  # noqa: E731
     assert strip(_records(parts / "captions.jsonl")) == strip(_records(whole / "captions.jsonl"))

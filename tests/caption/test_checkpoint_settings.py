@@ -51,10 +51,10 @@ def test_caption_uses_the_checkpoint_generation_settings(short_checkpoint, video
 
 
 def test_caption_folder_without_settings_uses_the_checkpoint_ones(short_checkpoint, video_zoo, tmp_path):
-    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.pipeline import CaptionOptions, caption_folder
     from kvcap.model.captioner import Captioner
 
     captioner = Captioner.from_checkpoint(short_checkpoint, device="cpu")
-    [result] = [r for r in caption_folder([video_zoo.clips["h264"]], captioner, tmp_path, formats=("jsonl",))]
+    [result] = list(caption_folder([video_zoo.clips["h264"]], captioner, tmp_path, CaptionOptions(formats=("jsonl",))))
     assert result.ok, result.error
     assert 1 <= _caption_tokens(tmp_path, short_checkpoint) <= 4  # 2 new tokens, not the built-in 512

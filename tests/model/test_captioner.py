@@ -293,3 +293,17 @@ def test_loss_over_caption_logits_equals_the_full_logits_loss(tiny_captioner):
     captions = ["바다 위로 해가 뜬다.", "밤의 도시에 비가 내린다. 자동차가 지나간다.", "눈"]
     full = tiny_captioner.llm(**tiny_captioner.training_batch(features, captions), use_cache=False).loss
     assert torch.allclose(tiny_captioner.loss(features, captions), full, atol=1e-6)
+
+
+def test_generation_defaults_come_from_the_typed_config(tiny_captioner, monkeypatch):
+    """Settings neither the checkpoint nor the caller gives are GenerationConfig's defaults
+    (repetition 1.05, temperature 0.7, top_p 0.9), not a second set written in the captioner."""
+    monkeypatch.setattr(tiny_captioner.spec, "generation", {"max_new_tokens": 7})  # an older, partial checkpoint
+    defaults = GenerationConfig()
+    hf = tiny_captioner.generation_config({"do_sample": True})
+    assert (hf.repetition_penalty, hf.temperature, hf.top_p) == (
+        defaults.repetition_penalty, defaults.temperature, defaults.top_p)
+    assert hf.max_new_tokens == 7  # the checkpoint's own beats the default
+    static = tiny_captioner._static_settings({}, {})
+    assert static is not None and static.repetition_penalty == defaults.repetition_penalty
+    assert tiny_captioner.generation_config({"repetition_penalty": 1.2}).repetition_penalty == 1.2  # the caller's wins

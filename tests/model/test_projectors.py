@@ -296,7 +296,9 @@ def test_dims_errors_are_one_line_and_name_the_file_or_flag(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
-    with pytest.raises(DimsError, match=re.escape(str(bad / "config.json"))):
+    from kvcap.model.backbone import ModelConfigError  # config.json's one reader (kvcap.model.backbone)
+
+    with pytest.raises(ModelConfigError, match=re.escape(str(bad / "config.json"))):
         llm_hidden(str(bad))
     nokey = tmp_path / "nokey"
     nokey.mkdir()

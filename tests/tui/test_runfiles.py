@@ -149,7 +149,7 @@ def test_compare_row_uses_summary_when_present(fixture_dirs) -> None:
     collapsed.poll()
     row = compare_row(done)
     assert (row.params, row.visual_tokens, row.train_time_s) == (4198400, 4608, 5400)
-    assert (row.best_meteor, row.best_siglip, row.best_diversity) == (0.423, 0.112, 0.581)
+    assert (row.best["meteor"], row.best["siglip"], row.best["diversity"]) == (0.423, 0.112, 0.581)
     assert not row.collapse
     row = compare_row(collapsed)
     assert (row.params, row.visual_tokens, row.train_time_s) == (None, None, None)

@@ -1,7 +1,9 @@
 """Captioning folders of videos: the batch pipeline, its job state, shards and writers.
 
-    from kvcap.caption import caption_folder
-    for result in caption_folder("videos/", captioner, "out/", formats="jsonl,srt"):
+    from kvcap.caption import CaptionOptions, CaptionSession, caption_folder
+    session = CaptionSession.open(cfg)   # the checkpoint loaded; auto quantization and batch chosen here
+    options = session.caption_options(formats="jsonl,srt")   # or CaptionOptions(...) with a captioner of your own
+    for result in caption_folder("videos/", session.captioner, "out/", options):
         print(result.video, result.status, result.caption)
 
 Importing this package loads neither torch nor a video decoder.
@@ -9,6 +11,7 @@ Importing this package loads neither torch nor a video decoder.
 
 from kvcap.caption.job import CaptionsLedger, JobFile, JobLockedError, JobProgress
 from kvcap.caption.pipeline import (
+    CaptionOptions,
     CaptionResult,
     PipelineStats,
     VideoInput,
@@ -17,10 +20,13 @@ from kvcap.caption.pipeline import (
     resolve_inputs,
     segment_windows,
 )
+from kvcap.caption.session import CaptionSession
 from kvcap.caption.shard import MergeReport, Shard, ShardError, merge_shards, parse_shard
 
 __all__ = [
+    "CaptionOptions",
     "CaptionResult",
+    "CaptionSession",
     "CaptionsLedger",
     "JobFile",
     "JobLockedError",

@@ -16,7 +16,6 @@ callables (a probe that runs one batch), so tests fake a GPU's free memory on a 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -63,12 +62,6 @@ def clip_bytes(config: dict[str, Any], tokens: int) -> int:
     activations (one layer's MLP over the prompt, bf16), a deliberate over-estimate."""
     hidden, inter = int(config["hidden_size"]), int(config["intermediate_size"])
     return kv_bytes_per_token(config) * tokens + tokens * (3 * inter + 4 * hidden) * 2
-
-
-def read_llm_config(path: str | Path) -> dict[str, Any]:
-    """config.json of a local model folder (text_config for multimodal ones)."""
-    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
-    return config.get("text_config", config)
 
 
 def choose_quantization(requested: str, *, device: str, trained: str, free_bytes: int | None, weight_bytes: int,
@@ -165,30 +158,57 @@ def empty_cuda_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def checkpoint_llm_config(checkpoint: str | Path) -> tuple[str, dict[str, Any] | None]:
-    """(trained quantization, the LLM's config.json or None) of a checkpoint, without loading it."""
+TEMPLATE_TOKENS = 64  # the chat template's own tokens around the video and the instruction
+WIDEST_VISUAL_TOKENS = 4608  # mlp2x_gelu on CLIP-L/336, 8 frames: 8 x 576 (a checkpoint that does not say)
+
+
+def prompt_tokens(spec: dict[str, Any], prompt: str | None = None) -> int:
+    """Prompt length of a checkpoint, before it is loaded (kvcap.json only): its projector's visual
+    tokens per clip (else tokens per frame x frames, else the widest projector's) + the chat
+    template + the instruction. The instruction counts its UTF-8 bytes: byte-level BPE (Qwen3)
+    never makes more tokens than bytes, and the tokenizer is not loaded yet."""
+    projector, vision = spec.get("projector") or {}, spec.get("vision") or {}
+    visual = projector.get("num_visual_tokens")
+    if not isinstance(visual, int) or visual < 1:
+        per_frame, frames = vision.get("tokens_per_frame"), spec.get("frames")
+        ok = isinstance(per_frame, int) and isinstance(frames, int) and per_frame > 0 and frames > 0
+        visual = per_frame * frames if ok else WIDEST_VISUAL_TOKENS
+    text = prompt if prompt is not None else spec.get("prompt")
+    return visual + TEMPLATE_TOKENS + len(str(text or "").encode("utf-8"))
+
+
+def checkpoint_llm_config(spec: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The LLM's config.json of a checkpoint (`spec` read from `path`), None when unreadable."""
+    from kvcap.errors import KvcapError
     from kvcap.model import checkpoint as ckpt
+    from kvcap.model.backbone import read_config_json
     from kvcap.model.tiny import resolve_model_id
 
-    path = ckpt.resolve_checkpoint(checkpoint)
-    spec = ckpt.read_spec(path)
     llm = spec["llm"]
     source = path / ckpt.LLM_DIR if llm.get("bundled") else Path(resolve_model_id(llm["id"]))
     try:
-        return llm["quantization"], read_llm_config(source)
-    except (OSError, ValueError, KeyError):
-        return llm["quantization"], None
+        config = read_config_json(source)
+    except KvcapError:  # a hub id not downloaded, a folder without config.json: quantize as trained
+        return None
+    return config.get("text_config", config)
 
 
 def decide_quantization(requested: str, checkpoint: str | Path, device: str, batch: int | str,
-                        prompt_tokens: int, max_new_tokens: int) -> Choice:
-    """`choose_quantization` with the numbers read from the checkpoint and the device."""
-    trained, config = checkpoint_llm_config(checkpoint)
+                        max_new_tokens: int, prompt: str | None = None, free_bytes: int | None = None) -> Choice:
+    """`choose_quantization` with the numbers read from the checkpoint and the device; `prompt`
+    is the instruction used instead of the checkpoint's (None: its own); `free_bytes` is measured
+    on `device` when not given."""
+    from kvcap.model import checkpoint as ckpt
+
+    path = ckpt.resolve_checkpoint(checkpoint)
+    spec = ckpt.read_spec(path)
+    trained = spec["llm"]["quantization"]
+    config = checkpoint_llm_config(spec, path)
     if requested == AUTO and str(device).startswith("cuda") and config is None:
         return Choice(trained, f"LLM config unreadable: as trained ({trained})")
-    free = free_cuda_bytes(device)
+    free = free_bytes if free_bytes is not None else free_cuda_bytes(device)
     weights = llm_bytes(config) if config else 0
-    per_clip = clip_bytes(config, prompt_tokens + max_new_tokens) if config else 0
+    per_clip = clip_bytes(config, prompt_tokens(spec, prompt) + max_new_tokens) if config else 0
     return choose_quantization(requested, device=device, trained=trained, free_bytes=free, weight_bytes=weights,
                                per_clip_bytes=per_clip, batch=batch)
 

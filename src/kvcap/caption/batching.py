@@ -90,6 +90,19 @@ class Batcher:
         self.by_key: dict[str, Pending] = {}
         self.ready: list[tuple[Pending, int, Any]] = []  # (video, window index, frames (T, S, S, 3))
         self.limit = BatchLimit(batch_size, on_oom=empty_cuda_cache, note=lambda text: _log.warning(text))
+        self.engines: list[str] = []  # the decode engines that ran, in first-use order
+        self.capture_error: str | None = None
+
+    @property
+    def engine(self) -> str | None:
+        """What decoded the batches so far (`static+cudagraph`, `static`, `hf`; joined if they differed)."""
+        return ", ".join(self.engines) or None
+
+    def _note_engine(self) -> None:
+        engine = getattr(self.captioner, "last_engine", None)
+        if engine and engine not in self.engines:
+            self.engines.append(engine)
+        self.capture_error = self.capture_error or getattr(self.captioner, "capture_error", None)
 
     @property
     def full(self) -> bool:
@@ -135,6 +148,7 @@ class Batcher:
         texts = caption_clips(captioner, self.generation, limit, clips)
         spent = time.perf_counter() - t0
         stats.model_s += spent
+        self._note_engine()
         stats.batches += 1
         stats.items += len(batch)
         for (state, index, _), text in zip(batch, texts):

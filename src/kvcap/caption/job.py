@@ -43,6 +43,10 @@ class JobProgress:
     ok: int = 0
     failed: int = 0
     started_monotonic: float = field(default_factory=time.monotonic)
+    engine: str | None = None
+    """The decode engine(s) that ran (`static+cudagraph`, `static`, `hf`), known after the first batch."""
+    engine_note: str | None = None
+    """Why the engine is slower than it should be (CUDA graph capture failed: ...), else None."""
 
     @property
     def done(self) -> int:
@@ -110,7 +114,7 @@ class JobFile:
         state = JobState(
             status=self.status, **self._static, total=p.total, done=p.done, ok=p.ok, failed=p.failed,
             skipped=p.skipped, throughput=round(p.throughput, 4), eta_s=None if eta is None else round(eta, 1),
-            updated=utc_now(), error=self.error,
+            updated=utc_now(), error=self.error, engine=p.engine,
         ).to_dict()
         state.update(self.extra)  # e.g. "generation": the settings this job decodes with
         return state

@@ -19,12 +19,10 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from kvcap.caption.decoding import segment_windows
 from kvcap.caption.inputs import (
-    FORMATS,
-    SUBTITLE_FORMATS,
     VideoInput,
     parse_formats,
     resolve_inputs,
@@ -36,10 +34,9 @@ from kvcap.caption.plan import SCENES, CaptionOptions, JobPlan, as_paths, plan_j
 from kvcap.caption.results import CaptionResult, PipelineStats, clean_text
 from kvcap.caption.shard import Shard
 from kvcap.errors import one_line
-from kvcap.video.scenes import SceneOptions
 
 __all__ = [  # the stages' public names, importable from here as before the split
-    "FORMATS", "SCENES", "SUBTITLE_FORMATS", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
+    "SCENES", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
     "JobPlan", "PipelineStats", "VideoInput", "caption_folder", "clean_text", "parse_formats", "resolve_inputs",
     "segment_windows", "subtitle_names", "subtitle_path",
 ]
@@ -68,13 +65,13 @@ class CaptionJob:
         self.stats = stats if stats is not None else PipelineStats()
 
     @classmethod
-    def create(cls, paths: str | Path | Iterable[str | Path], captioner: CaptionerLike, out_dir: str | Path | None, *,
-               skipped: list[Path] | None = None, progress=None, stop=None, stats=None, **options: Any) -> "CaptionJob":
-        """Check the options and plan the job (`caption_folder`'s arguments)."""
+    def create(cls, paths: str | Path | Iterable[str | Path], captioner: CaptionerLike, out_dir: str | Path | None,
+               options: CaptionOptions, *, skipped: list[Path] | None = None, progress=None, stop=None,
+               stats=None) -> "CaptionJob":
+        """Plan the job (`caption_folder`'s arguments)."""
         paths = as_paths(paths)
-        opts = CaptionOptions.build(captioner, **options)
-        plan = plan_job(paths, out_dir, opts, skipped if skipped is not None else [])
-        return cls(paths, captioner, plan, opts, progress=progress, stop=stop, stats=stats)
+        plan = plan_job(paths, out_dir, options, skipped if skipped is not None else [])
+        return cls(paths, captioner, plan, options, progress=progress, stop=stop, stats=stats)
 
     def _stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -88,7 +85,8 @@ class CaptionJob:
         wall_start = started if started is not None else time.perf_counter()
         sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
                                 inputs=[str(p) for p in self.paths], job_interval=o.job_interval, job_extra=o.job_extra)
-        ahead = prefetch(plan.todo, frames=o.frames, size=o.size, backend=o.backend, segment=o.segment,
+        ahead = prefetch(plan.todo, frames=o.frames_for(self.captioner), size=int(self.captioner.image_size),
+                         backend=o.backend, segment=o.segment,
                          workers=o.workers, batch_size=o.batch_size)
         status, error = "interrupted", None
         try:
@@ -131,6 +129,7 @@ class CaptionJob:
                 return False
             if batcher.ready:
                 batcher.run_batch()
+                sink.note_engine(batcher.engine, batcher.capture_error)
             for state in batcher.completed():
                 yield sink.put(state)
         for state in batcher.completed():  # trailing error-only videos
@@ -142,45 +141,26 @@ def caption_folder(
     paths: str | Path | Iterable[str | Path],
     captioner: CaptionerLike,
     out_dir: str | Path | None,
+    options: CaptionOptions | None = None,
     *,
-    formats: str | Sequence[str] | None = ("jsonl", "srt"),
-    batch_size: int = 4,
-    frames: int | None = None,
-    segment: float | str = 0.0,
-    shard: str | Shard | None = None,
-    overwrite: bool = False,
-    workers: int = 2,
-    generation: Any = None,
-    backend: str = "auto",
     progress: Callable[[JobProgress, CaptionResult | None], None] | None = None,
-    checkpoint: str | None = None,
     stop: threading.Event | None = None,
     stats: PipelineStats | None = None,
-    job_interval: float = 1.0,
-    scene_options: SceneOptions | None = None,
-    job_extra: dict[str, Any] | None = None,
     skipped: list[Path] | None = None,
 ) -> Iterator[CaptionResult]:
-    """Caption every video under `paths`, yielding one CaptionResult per video in input order.
+    """Caption every video under `paths` as `options` say (CaptionOptions' defaults when None),
+    yielding one CaptionResult per video in input order.
 
-    With `out_dir`, writes `captions.jsonl` (or the shard's part), subtitles in `formats` and
-    `job.json`, and skips videos already `ok` there (unless `overwrite`). `out_dir=None` only
-    yields results (the trainer's eval). Videos already done are yielded first with
-    `skipped=True`. `progress(job, result)` is called once at the start (result None) and after
-    each video. Setting `stop` ends the job after the batch being generated (job.json says
-    `interrupted`); so does closing the generator. `checkpoint` is recorded in each record.
-
-    `segment`: seconds per fixed window, 0 for the whole clip, or "scenes" for one cue per
-    detected shot (`scene_options` tunes the detector). `job_extra` adds keys to job.json (e.g.
-    the generation settings used).
-    Files under the folders that are not videos are appended to `skipped` when given; no video
-    at all raises `NoVideosError` before anything is written.
+    With `out_dir`, writes `captions.jsonl` (or the shard's part), subtitles in `options.formats`
+    and `job.json`, and skips videos already `ok` there (unless `options.overwrite`).
+    `out_dir=None` only yields results (the trainer's eval). Videos already done are yielded first
+    with `skipped=True`. `progress(job, result)` is called once at the start (result None) and
+    after each video. Setting `stop` ends the job after the batch being generated (job.json says
+    `interrupted`); so does closing the generator. Files under the folders that are not videos
+    are appended to `skipped` when given; no video at all raises `NoVideosError` before anything
+    is written.
     """
     started = time.perf_counter()
-    job = CaptionJob.create(
-        paths, captioner, out_dir, skipped=skipped, progress=progress, stop=stop, stats=stats, formats=formats,
-        batch_size=batch_size, frames=frames, segment=segment, shard=shard, overwrite=overwrite, workers=workers,
-        generation=generation, backend=backend, checkpoint=checkpoint, job_interval=job_interval,
-        scene_options=scene_options, job_extra=job_extra,
-    )
+    job = CaptionJob.create(paths, captioner, out_dir, options or CaptionOptions(), skipped=skipped,
+                            progress=progress, stop=stop, stats=stats)
     yield from job.run(started)

@@ -1,7 +1,7 @@
 """A caption job's options and its plan: which videos, which shard, which are already done.
 
-    options = CaptionOptions.build(captioner, formats=..., segment=..., ...)   # checked values
-    plan = plan_job(paths, out_dir, options, skipped)                          # nothing decoded yet
+    options = CaptionOptions(formats="jsonl,srt", segment=..., ...)   # checked on construction
+    plan = plan_job(paths, out_dir, options, skipped)                 # nothing decoded yet
 
 No video at all raises `NoVideosError` before anything is written. With an output folder, the
 plan opens its captions ledger (the shard's part) and reads what an earlier run finished.
@@ -9,13 +9,14 @@ plan opens its captions ledger (the shard's part) and reads what an earlier run 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
+from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.records.formats import DEFAULT_FORMATS, subtitle_formats
 from kvcap.video.scenes import SceneOptions
 
 SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
@@ -23,43 +24,57 @@ SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.s
 
 @dataclass
 class CaptionOptions:
-    """How a job captions (see `caption_folder` for each one's meaning); `build` checks them."""
+    """How a job captions; built directly by callers, checked and normalised on construction.
 
-    frames: int
-    size: int  # the captioner's image size (S)
-    formats: tuple[str, ...] = ("jsonl", "srt")
+    A value left at None is the captioner's own (`frames`) or nothing set (`generation`: the
+    checkpoint's generation settings apply).
+    """
+
+    formats: str | Sequence[str] | None = DEFAULT_FORMATS
+    """Output formats: a comma list or a sequence (`all` for every one); normalised to a tuple."""
     batch_size: int = 4
-    segment: float | SceneOptions = 0.0
-    shard: Shard | None = None
+    """Clips (or windows) per generation batch (an `auto` size is resolved before, by CaptionSession)."""
+    frames: int | None = None
+    """Frames per clip; None = the captioner's."""
+    segment: float | str | SceneOptions = 0.0
+    """Seconds per fixed window, 0 for the whole clip, or `scenes` (or a SceneOptions) for one cue per shot."""
+    shard: str | Shard | None = None
+    """`i/n` or a Shard: caption every n-th video starting at i."""
     overwrite: bool = False
-    workers: int = 2
-    generation: Any = field(default_factory=dict)
+    """Caption again videos an earlier run finished."""
+    workers: int | str = 2
+    """Background decoding threads, or `auto` (sized to the cores, kvcap.video.threads)."""
+    generation: Any = None
+    """Generation settings (a GenerationConfig or a dict); None = the checkpoint's."""
     backend: str = "auto"
+    """Video decoder."""
     checkpoint: str | None = None
+    """Recorded in each captions.jsonl record; a record of another checkpoint is captioned again."""
     job_interval: float = 1.0
+    """Seconds between job.json rewrites."""
     job_extra: dict[str, Any] | None = None
+    """Keys added to job.json (e.g. the generation settings used)."""
 
-    @classmethod
-    def build(cls, captioner: Any, *, formats: str | Sequence[str] | None, batch_size: int, frames: int | None,
-              segment: float | str, shard: str | Shard | None, workers: int | str, generation: Any,
-              scene_options: SceneOptions | None, **rest: Any) -> "CaptionOptions":
-        fmts = parse_formats(formats)
-        shard = parse_shard(shard)
-        if workers == "auto":  # sized to the cores (kvcap.video.threads)
+    def __post_init__(self) -> None:
+        self.formats = parse_formats(self.formats)
+        self.shard = parse_shard(self.shard)
+        if self.workers == "auto":
             from kvcap.video.threads import plan
 
-            workers = plan(workers)[0]
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if generation is None:
-            generation = {}  # nothing set: Captioner.generate falls back to the checkpoint's own settings
-        frames = int(frames or captioner.frames)
-        if isinstance(segment, str) and segment != SCENES:
-            raise ValueError(f"segment must be a number of seconds or {SCENES!r}, got {segment!r}")
-        if segment == SCENES:
-            segment = scene_options or SceneOptions()
-        return cls(frames=frames, size=int(captioner.image_size), formats=fmts, batch_size=batch_size,
-                   segment=segment, shard=shard, workers=int(workers), generation=generation, **rest)
+            self.workers = plan(self.workers)[0]
+        self.workers = int(self.workers)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.generation is None:
+            self.generation = {}  # nothing set: Captioner.generate falls back to the checkpoint's own settings
+        if isinstance(self.segment, str):
+            if self.segment != SCENES:
+                raise ValueError(f"segment must be a number of seconds or {SCENES!r}, got {self.segment!r}")
+            self.segment = SceneOptions()
+
+    def frames_for(self, captioner: Any) -> int:
+        """Frames per clip for this captioner (its own when not set)."""
+        return int(self.frames or captioner.frames)
 
 
 @dataclass
@@ -117,7 +132,7 @@ def _already_done(video: VideoInput, previous: dict[str, dict[str, Any]], out: P
     checkpoint = options.checkpoint
     if checkpoint and record.get("checkpoint") and record.get("checkpoint") != checkpoint:
         return False  # captioned by another model: do it again with this one
-    return all(subtitle_path(out, names[video.key], f).exists() for f in options.formats if f in SUBTITLE_FORMATS)
+    return all(subtitle_path(out, names[video.key], f).exists() for f in options.formats if f in subtitle_formats())
 
 
 def as_paths(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:

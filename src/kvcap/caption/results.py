@@ -4,51 +4,34 @@ kvcap.records.CaptionRecord), the job's timings, and the one-line text normalisa
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from kvcap.records import CaptionRecord
+
 
 @dataclass
-class CaptionResult:
-    """One video's outcome; `record()` is its captions.jsonl line."""
+class CaptionResult(CaptionRecord):
+    """One video's outcome: its captions.jsonl record (the fields of kvcap.records.CaptionRecord,
+    inherited, not copied), plus where the video is and whether an earlier run had done it."""
 
-    video: str  # key: posix path relative to its input root
-    path: Path
-    status: str  # "ok" | "error"
-    caption: str | None = None  # None for an error
-    segments: list[dict[str, Any]] = field(default_factory=list)  # [{start, end, text}]
-    duration: float | None = None
-    frame_times: list[float] = field(default_factory=list)
-    checkpoint: str | None = None
-    elapsed_s: float = 0.0
-    error: str | None = None
+    path: Path | None = None
     skipped: bool = False  # already ok from an earlier run: not captioned again
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
+    elapsed_s: float = 0.0
 
     def record(self) -> dict[str, Any]:
-        """Its captions.jsonl line (kvcap.records.CaptionRecord)."""
-        from kvcap.records import CaptionRecord
+        """Its captions.jsonl line: the record's fields only, elapsed_s rounded to milliseconds."""
+        values = {f.name: getattr(self, f.name) for f in fields(CaptionRecord)}
+        return CaptionRecord(**{**values, "elapsed_s": round(self.elapsed_s or 0.0, 3)}).to_dict()
 
-        return CaptionRecord(
-            video=self.video, status=self.status, caption=self.caption, segments=self.segments,
-            duration=self.duration, frame_times=self.frame_times, checkpoint=self.checkpoint,
-            elapsed_s=round(self.elapsed_s, 3), error=self.error,
-        ).to_dict()
+    to_dict = record  # what CaptionRecord.to_dict means: the line, without path or skipped
 
     @classmethod
     def from_record(cls, record: dict[str, Any], path: Path, skipped: bool = True) -> "CaptionResult":
-        from kvcap.records import CaptionRecord
-
         r = CaptionRecord.from_dict(record)
-        return cls(
-            video=r.video, path=path, status=r.status, caption=r.caption, segments=r.segments,
-            duration=r.duration, frame_times=r.frame_times, checkpoint=r.checkpoint,
-            elapsed_s=float(r.elapsed_s or 0.0), error=r.error, skipped=skipped,
-        )
+        values = {f.name: getattr(r, f.name) for f in fields(CaptionRecord)}
+        return cls(**{**values, "elapsed_s": float(r.elapsed_s or 0.0)}, path=path, skipped=skipped)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kvcap.caption.batching import Pending
-from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, subtitle_path
+from kvcap.caption.inputs import VideoInput, subtitle_path
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.results import CaptionResult
 
@@ -21,15 +21,16 @@ Progress = Callable[[JobProgress, "CaptionResult | None"], None]
 def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResult) -> None:
     """Subtitles for an ok result (atomic writes, before its record); an error record's stale
     subtitles from an earlier run are removed so files on disk always match the ledger."""
-    from kvcap.caption.writers import SUBTITLE_WRITERS, Segment
+    from kvcap.caption.writers import Segment, write_subtitles
+    from kvcap.records.formats import subtitle_formats
 
-    for fmt in SUBTITLE_FORMATS:
+    for fmt in subtitle_formats():
         if fmt not in fmts:
             continue
         target = subtitle_path(out, name, fmt)
         if result.ok:
             segments = [Segment(s["start"], s["end"], s["text"]) for s in result.segments]
-            SUBTITLE_WRITERS[fmt](target, segments)
+            write_subtitles(target, segments, fmt)
         else:
             target.unlink(missing_ok=True)
 
@@ -82,6 +83,13 @@ class CaptionSink:
         if self.progress:
             self.progress(self.counts, result)
         return result
+
+    def note_engine(self, engine: str | None, capture_error: str | None) -> None:
+        """The engine that ran (job.json, the end-of-run summary) and why graphs did not, if so."""
+        self.counts.engine = engine
+        if capture_error and self.counts.engine_note is None:
+            self.counts.engine_note = (f"CUDA graph capture failed ({capture_error}); "
+                                       f"decoding with the static loop without graphs, which is slower")
 
     def put(self, state: Pending) -> CaptionResult:
         """Write a finished video and count it."""

@@ -7,7 +7,6 @@ A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import signal
@@ -19,7 +18,7 @@ from typing import Any
 
 import click
 
-from kvcap.commands.options import click_type, config_options, resolve_config
+from kvcap.commands.options import LiveHelpOption, click_type, config_options, format_help, resolve_config
 from kvcap.commands.sources import SourcePath
 
 NO_CHECKPOINT = (
@@ -93,8 +92,7 @@ def caption() -> None:
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
-@click.option("-f", "--format", "formats", default=None, metavar="LIST",
-              help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
+@click.option("-f", "--format", "formats", default=None, metavar="LIST", cls=LiveHelpOption, help_from=format_help)
 @click.option("--batch-size", type=click_type("caption.batch_size"), default=None,
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
@@ -173,22 +171,21 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     _cheap_checks(cfg.caption.checkpoint, frames, paths)
     if cfg.caption.cluster == "ray":  # the driver loads no model
         from kvcap.commands.caption_ray import run_ray
+
         return run_ray(paths, cfg, None if to_stdout else out_dir, fmts, frames, shard_spec, overwrite, quiet, verbose)
 
+    from kvcap.caption.session import CaptionSession
+
     # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
-    cfg, captioner, checkpoint_id, device_name = _autotuned_captioner(cfg)
-    if cfg.is_explicit("model.prompt"):
-        _use_prompt(captioner, cfg.model.prompt)
-    echo = _stdout_echo(to_stdout, quiet)
-    reporter = ProgressReporter(out_dir=out_dir if not to_stdout else "stdout", checkpoint=checkpoint_id,
-                                device=device_name, batch_size=cfg.caption.batch_size, workers=cfg.caption.workers,
-                                shard=shard_spec, echo=echo, verbose=verbose)
+    session = CaptionSession.open(cfg)
+    click.echo(session.describe(), err=True)
+    options = session.caption_options(formats=fmts, frames=frames, shard=shard_spec, overwrite=overwrite)
+    reporter = ProgressReporter(out_dir=out_dir if not to_stdout else "stdout", checkpoint=session.checkpoint_id,
+                                device=session.device, batch_size=options.batch_size, workers=options.workers,
+                                shard=shard_spec, echo=_stdout_echo(to_stdout, quiet), verbose=verbose)
     stop = threading.Event()
-    status = _run_job(
-        lambda: _caption_folder(paths, captioner, None if to_stdout else out_dir, cfg, fmts, frames, shard_spec,
-                                overwrite, checkpoint_id, reporter, stop),
-        stop, reporter,
-    )
+    status = _run_job(lambda: _caption_folder(paths, session, None if to_stdout else out_dir, options, reporter, stop),
+                      stop, reporter)
     reporter.summary(status, err=to_stdout)
     if status == "interrupted" and to_stdout:
         click.echo("interrupted", err=True)
@@ -200,57 +197,14 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         sys.exit(1)
 
 
-def _caption_folder(paths, captioner, out_dir, cfg, fmts, frames, shard_spec, overwrite, checkpoint_id, reporter, stop):
+def _caption_folder(paths, session, out_dir, options, reporter, stop):
     from kvcap.caption.pipeline import PipelineStats, caption_folder
-    from kvcap.video.scenes import SceneOptions
 
-    scenes = SceneOptions(min_seconds=cfg.caption.scene_min_seconds, max_seconds=cfg.caption.scene_max_seconds)
     stats = PipelineStats()
-    results = caption_folder(
-        list(paths), captioner, out_dir, formats=fmts, batch_size=cfg.caption.batch_size, frames=frames,
-        segment=cfg.caption.segment, shard=shard_spec, overwrite=overwrite, workers=cfg.caption.workers,
-        generation=cfg.generation, backend=cfg.video.backend, progress=reporter, checkpoint=checkpoint_id,
-        stop=stop, stats=stats, scene_options=scenes, skipped=reporter.not_videos,
-        job_extra={"generation": generation_used(captioner, cfg.generation)},
-    )
+    results = caption_folder(list(paths), session.captioner, out_dir, options, progress=reporter, stop=stop,
+                             stats=stats, skipped=reporter.not_videos)
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
-    return _write_stats(results, stats, captioner, cfg, stats_path) if stats_path else results
-
-
-def _write_stats(results, stats, captioner, cfg, path: str):
-    """Pass `results` through, then write the pipeline's and the decoder's timings as JSON to `path`."""
-    import dataclasses
-    import json
-
-    yield from results
-    decoder = getattr(captioner, "_decoder", None)
-    record = {"pipeline": dataclasses.asdict(stats), "engine": getattr(captioner, "last_engine", None),
-              "decoder": dict(decoder.timings) if decoder is not None else None,
-              "batch_size": cfg.caption.batch_size, "quantization": cfg.caption.quantization,
-              "workers": cfg.caption.workers}
-    Path(path).write_text(json.dumps(record, indent=2), encoding="utf-8")
-
-
-def generation_used(captioner: Any, generation: Any) -> dict[str, Any]:
-    """The generation settings this job runs with (the checkpoint's, then the config's, as
-    `Captioner.generation_config` merges them) and the prompt, for job.json and the TUI."""
-    given = dataclasses.asdict(generation) if dataclasses.is_dataclass(generation) else dict(generation or {})
-    used = {**dict(getattr(captioner, "generation_defaults", None) or {}), **given}
-    prompt = getattr(getattr(captioner, "spec", None), "prompt", None)
-    if isinstance(prompt, str):
-        used["prompt"] = prompt
-    return used
-
-
-def _use_prompt(captioner: Any, prompt: str) -> None:
-    """Caption with `prompt` instead of the checkpoint's instruction (`--prompt`)."""
-    from kvcap.model.prompt import PromptError, build_prompt_format
-
-    try:
-        captioner.prompt = build_prompt_format(captioner.tokenizer, prompt)
-    except PromptError as exc:
-        raise click.BadParameter(str(exc), param_hint="--prompt") from None
-    captioner.spec = dataclasses.replace(captioner.spec, prompt=prompt)
+    return session.write_stats(results, stats, stats_path) if stats_path else results
 
 
 def _stdout_echo(to_stdout: bool, quiet: bool):
@@ -296,7 +250,6 @@ def _check_frames(checkpoint: str, spec: dict[str, Any], frames: int | None) -> 
 
 def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
     """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
-    from kvcap.errors import KvcapError, one_line
 
     def on_sigint(signum, frame):  # noqa: ARG001
         if stop.is_set():
@@ -309,8 +262,6 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
     try:
         for _ in make_results():
             pass
-    except KvcapError as exc:  # JobLockedError, NoVideosError, ...
-        raise click.ClickException(one_line(exc)) from None
     except KeyboardInterrupt:
         stop.set()
     finally:
@@ -318,62 +269,6 @@ def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") 
             signal.signal(signal.SIGINT, previous)
         reporter.close()
     return "interrupted" if stop.is_set() else "finished"
-
-
-def _autotuned_captioner(cfg):
-    """Resolve `auto` quantization and batch size (kvcap.caption.autotune), load the model, and
-    say on the first line what was chosen and why -> (cfg with both resolved and the checkpoint's
-    settings layered in, captioner, id, device)."""
-    from kvcap.caption import autotune
-    from kvcap.model.checkpoint import CheckpointError
-    from kvcap.model.vision import resolve_device
-
-    device_name = str(resolve_device(cfg.caption.device))
-    requested_batch = cfg.caption.batch_size
-    try:
-        quant = autotune.decide_quantization(
-            cfg.caption.quantization, cfg.caption.checkpoint, device_name, requested_batch,
-            prompt_tokens=_prompt_tokens_hint(), max_new_tokens=cfg.generation.max_new_tokens)
-    except (CheckpointError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    captioner, checkpoint_id, device_name = _load_captioner(cfg.caption.checkpoint, cfg.caption.device, quant.value)
-    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # the batch probe decodes with these
-    free = autotune.free_cuda_bytes(device_name)
-    probe = autotune.probe_batches(captioner, cfg.generation) if free is not None and requested_batch == "auto" else None
-    batch = autotune.choose_batch(requested_batch, device=device_name, probe=probe, free_bytes=free)
-    autotune.empty_cuda_cache()
-    from kvcap.video.threads import plan
-
-    workers, per_decoder = plan(cfg.caption.workers)
-    click.echo(f"quantization {quant.value} ({quant.reason}); batch {batch.value} ({batch.reason}); "
-               f"engine {cfg.generation.engine}; {workers} decode workers x {per_decoder} threads", err=True)
-    caption = dataclasses.replace(cfg.caption, quantization=quant.value, batch_size=batch.value, workers=workers)
-    return dataclasses.replace(cfg, caption=caption), captioner, checkpoint_id, device_name
-
-
-def _prompt_tokens_hint() -> int:
-    """Prompt length used to size the KV cache before the model is loaded: the largest projector's
-    visual tokens (mlp2x_gelu on CLIP-L/336, 8 frames: 8 x 576 = 4,608) plus the template."""
-    return 4608 + 64
-
-
-def _load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint"):
-    """(captioner, checkpoint id recorded in captions.jsonl, device name)."""
-    from kvcap.config import quantization_override
-    from kvcap.errors import KvcapError, one_line
-    from kvcap.model.captioner import Captioner
-    from kvcap.model.vision import resolve_device
-
-    try:
-        device_name = str(resolve_device(device))
-        captioner = Captioner.from_checkpoint(
-            checkpoint, device=device_name, quantization=quantization_override(quantization)
-        )
-    except (KvcapError, ValueError) as exc:  # ValueError: e.g. --device cuda without CUDA
-        raise click.ClickException(one_line(exc)) from None
-    path = Path(checkpoint)
-    checkpoint_id = str(path.resolve()) if path.is_dir() else checkpoint
-    return captioner, checkpoint_id, device_name
 
 
 def _resume_command() -> str:
@@ -399,6 +294,7 @@ class ProgressReporter:
         self.started = time.monotonic()
         self.verbose = verbose
         self.not_videos: list[Path] = []  # filled by the folder scan
+        self.engine_noted = False
 
     def note(self, text: str) -> None:
         if self.bar is not None:
@@ -413,6 +309,9 @@ class ProgressReporter:
             return
         if result.skipped:
             return
+        if job.engine_note and not self.engine_noted:  # once, after the first batch that met it
+            self.engine_noted = True
+            self.note(job.engine_note)
         if not result.ok:
             self.failures.append((result.video, result.error or "error"))
         if self.bar is not None:
@@ -470,9 +369,11 @@ class ProgressReporter:
             return
         wall = time.monotonic() - self.started
         rate = job.processed / job.elapsed_s if job.elapsed_s > 0 else 0.0
+        engine = f", engine {job.engine}" if job.engine else ""
         click.echo(
             f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
-            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s) -> {self.out_dir}", err=err
+            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s{engine}) -> {self.out_dir}",
+            err=err,
         )
         if self.failures:
             click.echo(f"failed ({len(self.failures)}):", err=err)
@@ -488,12 +389,9 @@ class ProgressReporter:
               help="Join the parts of this shard count (needed only when parts of several counts exist).")
 def merge(out: Path, shards: int | None) -> None:
     """Join captions.shard-i-of-n.jsonl parts in OUT into OUT/captions.jsonl."""
-    from kvcap.caption.shard import ShardError, merge_shards
+    from kvcap.caption.shard import merge_shards
 
-    try:
-        report = merge_shards(out, shards)
-    except ShardError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = merge_shards(out, shards)  # a ShardError is one line, printed by kvcap.cli
     from kvcap.video.listing import plural
 
     click.echo(f"merged {plural(len(report.parts), 'part')}: {plural(report.records, 'video')} "

@@ -24,20 +24,21 @@ def check_ray() -> None:
 
 
 def ray_options(cfg: Any, fmts: Any, frames: int | None, shard_spec: Any, overwrite: bool) -> Any:
-    """The job's CaptionOptions for the driver: no captioner here, so the shape comes from kvcap.json."""
-    from kvcap.caption.cluster.engine import stage_shape
+    """The job's CaptionOptions for the driver, which loads no model: frames from kvcap.json, and
+    `batch_size` the windows per actor call (each actor cuts its own batches, `auto` decided there)."""
+    from kvcap.caption.cluster.engine import AUTO_ROWS, stage_shape
     from kvcap.caption.plan import CaptionOptions
     from kvcap.video.scenes import SceneOptions
 
     c = cfg.caption
-    shape = stage_shape(c.checkpoint, frames)
     segment: Any = c.segment
     if segment == "scenes":
         segment = SceneOptions(min_seconds=c.scene_min_seconds, max_seconds=c.scene_max_seconds)
-    return CaptionOptions(frames=shape.frames, size=shape.size, formats=tuple(fmts), batch_size=c.batch_size,
+    return CaptionOptions(frames=stage_shape(c.checkpoint, frames).frames, formats=fmts,
+                          batch_size=c.batch_size if isinstance(c.batch_size, int) else AUTO_ROWS,
                           segment=segment, shard=shard_spec, overwrite=overwrite, workers=0,
-                          generation=cfg.generation, backend=cfg.video.backend, checkpoint=checkpoint_id(c.checkpoint),
-                          job_extra={})
+                          generation=cfg.generation, backend=cfg.video.backend,
+                          checkpoint=checkpoint_id(c.checkpoint), job_extra={})
 
 
 def checkpoint_id(checkpoint: str) -> str:

@@ -18,16 +18,12 @@ def compare(runs: tuple[str, ...], as_json: bool, config_path: str | None, overr
 
     RUN is a run directory or a run name under train.runs_dir.
     """
-    from kvcap.errors import KvcapError
     from kvcap.trainer.compare import compare_runs, render_compare
     from kvcap.trainer.rundir import resolve_run_path
 
     cfg = resolve_config(config_path, overrides)
     paths = [resolve_run_path(r, cfg.train.runs_dir, r) for r in runs]
-    try:
-        rows = compare_runs(paths)
-    except KvcapError as exc:
-        raise click.ClickException(str(exc)) from None
+    rows = compare_runs(paths)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

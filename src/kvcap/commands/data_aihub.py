@@ -38,7 +38,6 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
     Prints clips per split, caption lengths (characters, and model.llm tokens when its
     tokenizer loads offline) and every skipped file (all of them in OUT/skipped.jsonl).
     """
-    from kvcap.data.aihub import AIHubImportError
     from kvcap.data.aihub import import_aihub as run_import
 
     cfg = resolve_config(config_path, overrides)
@@ -48,14 +47,11 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
 
         return tqdm(total=total, unit="B", unit_scale=True, desc=f"unpacking into {unpack_to}")
 
-    try:
-        report = run_import(
-            src, out, val_fraction=val_fraction, val_count=val_count, seed=seed, caption_fields=caption_fields or None,
-            unpack_to=unpack_to, unpack_progress=unpack_progress, llm=cfg.model.llm,
-            max_caption_tokens=cfg.train.max_caption_tokens,
-        )
-    except (AIHubImportError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    report = run_import(
+        src, out, val_fraction=val_fraction, val_count=val_count, seed=seed, caption_fields=caption_fields or None,
+        unpack_to=unpack_to, unpack_progress=unpack_progress, llm=cfg.model.llm,
+        max_caption_tokens=cfg.train.max_caption_tokens,
+    )
 
     def show(title: str, entries: list[str]) -> None:
         if not entries:

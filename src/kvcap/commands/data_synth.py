@@ -34,13 +34,11 @@ def synth(out_dir: str, count: int, seed: int, size: int, seconds: float, fps: i
         from tqdm import tqdm
 
         bar = tqdm(total=count, unit="clip", desc="synth", leave=False)
-    try:
+    try:  # errors (an unwritable OUT) reach kvcap.cli, which prints one line; the bar goes first
         items = synthesize(
             out_dir, count, seed, size=size, seconds=seconds, fps=fps, val_fraction=val_fraction,
             references=references, progress=(lambda done, total: bar.update(1)) if bar else None,
         )
-    except OSError as exc:
-        raise click.ClickException(f"{exc.filename or out_dir}: {exc.strerror or exc}") from None
     finally:
         if bar is not None:
             bar.close()

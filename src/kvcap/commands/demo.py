@@ -28,7 +28,6 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
 
     from kvcap.model.vision import resolve_device
     from kvcap.demo.run import DEMO_SEED, format_clip, run_demo
-    from kvcap.errors import KvcapError, one_line
     from kvcap.metrics.grounding import render_grounding
 
     from kvcap.fsutil import check_writable_dir
@@ -36,11 +35,8 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     cfg = resolve_config(config_path, overrides)
     check_writable_dir(out_dir, "--out")
     say = lambda message: click.echo(message, err=True)  # noqa: E731
-    try:
-        result = run_demo(cfg, out_dir, count=count, seed=DEMO_SEED if seed is None else seed,
-                          device=str(resolve_device(device)), say=say)
-    except KvcapError as exc:
-        raise click.ClickException(one_line(exc)) from None
+    result = run_demo(cfg, out_dir, count=count, seed=DEMO_SEED if seed is None else seed,
+                      device=str(resolve_device(device)), say=say)
     click.echo("")
     for index, clip in enumerate(result.clips, start=1):
         click.echo("\n".join(format_clip(index, len(result.clips), clip)))

@@ -20,13 +20,9 @@ def export(checkpoint: str, out: Path, bundle: bool) -> None:
     A checkpoint trained on a local backbone folder references it (path + fingerprint) instead
     of copying 16 GB; `--bundle` makes a self-contained copy.
     """
-    from kvcap.model.checkpoint import CheckpointError
     from kvcap.model.export import export_checkpoint
 
-    try:
-        path, spec = export_checkpoint(checkpoint, out, bundle=bundle)
-    except CheckpointError as exc:
-        raise click.ClickException(str(exc)) from None
+    path, spec = export_checkpoint(checkpoint, out, bundle=bundle)
     refs = [p.ref["path"] for p in (spec.vision, spec.llm) if p.ref]
     click.echo(f"exported {checkpoint} -> {path}")
     if refs:

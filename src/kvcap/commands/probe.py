@@ -28,10 +28,7 @@ def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
     from kvcap.video.source import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
 
     not_videos: list = []
-    try:
-        videos = expand_inputs(paths, skipped=not_videos)
-    except ValueError as exc:  # a bad manifest: its one-line ManifestError
-        raise click.ClickException(str(exc)) from None
+    videos = expand_inputs(paths, skipped=not_videos)
     if not videos:
         raise NoVideosError(paths, not_videos)
     if not_videos:

@@ -33,25 +33,22 @@ def projectors(config_path: str | None, overrides: tuple[str, ...], frames: int 
     from rich.console import Console
     from rich.table import Table
 
-    from kvcap.model.dims import DimsError, llm_hidden, vision_dims
+    from kvcap.model.dims import llm_hidden, vision_dims
 
     cfg = resolve_config(config_path, overrides)
     frames = frames or cfg.model.frames
     vision_source = "vision (given)"
     llm_source = "LLM (given)"
-    try:
-        if vision_dim is None or patches is None:
-            found_dim, found_patches = vision_dims(cfg.model.vision)
-            if patches is None:
-                # The CLS token, when kept, is one more token per frame.
-                patches = found_patches + (1 if cfg.model.vision_cls == "keep" else 0)
-            vision_dim = vision_dim or found_dim
-            vision_source = cfg.model.vision
-        if llm_dim is None:
-            llm_dim = llm_hidden(cfg.model.llm)
-            llm_source = cfg.model.llm
-    except DimsError as exc:
-        raise click.ClickException(str(exc)) from None
+    if vision_dim is None or patches is None:
+        found_dim, found_patches = vision_dims(cfg.model.vision)
+        if patches is None:
+            # The CLS token, when kept, is one more token per frame.
+            patches = found_patches + (1 if cfg.model.vision_cls == "keep" else 0)
+        vision_dim = vision_dim or found_dim
+        vision_source = cfg.model.vision
+    if llm_dim is None:
+        llm_dim = llm_hidden(cfg.model.llm)
+        llm_source = cfg.model.llm
 
     # Heavy imports (torch) only once the cheap checks have passed.
     from kvcap.model.projectors import PROJECTORS, count_projector, projector_kwargs

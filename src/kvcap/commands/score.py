@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
-from kvcap.commands.options import click_type, config_options, resolve_config
+from kvcap.commands.options import LiveHelpOption, click_type, config_options, metrics_help, resolve_config
 
 
 @click.command()
 @click.argument("predictions", type=click.Path(dir_okay=False))
 @click.option("--refs", "refs", required=True, type=click.Path(dir_okay=False),
               help="Manifest JSONL with the reference captions (id, video, caption).")
-@click.option("--metrics", default=None, metavar="LIST",
-              help="Comma-separated subset of meteor,siglip,diversity (default: config score.metrics).")
+@click.option("--metrics", default=None, metavar="LIST", cls=LiveHelpOption, help_from=metrics_help)
 @click.option("--tokenizer", type=click_type("score.tokenizer"), default=None,
               help="Tokens for METEOR and diversity (default: config score.tokenizer, kiwi).")
 @click.option("--siglip", "siglip_model", default=None, metavar="MODEL",
@@ -45,10 +44,8 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     failed target or the collapse alarm exits 1. SigLIP2 is skipped with a note when it cannot
     be loaded, unless you named it (`--metrics siglip`, `--siglip`, or `--set score....`).
     """
-    from kvcap.errors import KvcapError, one_line
     from kvcap.fsutil import atomic_write_text
     from kvcap.metrics import (
-        ScoreInputError,
         load_predictions,
         load_references,
         match_predictions,
@@ -58,12 +55,9 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
 
     cfg = resolve_config(config_path, overrides, {
         "score.metrics": metrics, "score.tokenizer": tokenizer, "score.siglip": siglip_model})
-    try:
-        preds = load_predictions(predictions)
-        references = load_references(refs)
-        previous_report = _load_previous(previous) if previous else None
-    except ScoreInputError as exc:
-        raise click.ClickException(str(exc)) from None
+    preds = load_predictions(predictions)
+    references = load_references(refs)
+    previous_report = _load_previous(previous) if previous else None
     matched = match_predictions(preds, references)
     if not any(key in references.captions for key in matched):
         examples = ", ".join(list(matched)[:3])
@@ -76,19 +70,13 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     chosen, scorer = _siglip_or_skip(cfg.score, device, named, progress)
     if per_clip:
         _check_writable(per_clip, "--per-clip")
-    try:
-        report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
-                                   metrics=chosen, previous=previous_report, device=device, progress=progress,
-                                   siglip_scorer=scorer)
-    except KvcapError as exc:
-        raise click.ClickException(one_line(exc)) from None
+    report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
+                               metrics=chosen, previous=previous_report, device=device, progress=progress,
+                               siglip_scorer=scorer)
     if grounding:
         from kvcap.metrics.grounding import add_grounding
 
-        try:
-            add_grounding(report, matched, references.captions, refs, cfg.score)
-        except ScoreInputError as exc:
-            raise click.ClickException(str(exc)) from None
+        add_grounding(report, matched, references.captions, refs, cfg.score)
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
     if per_clip:
@@ -114,10 +102,12 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
 
 def failed_checks(summary: dict) -> list[str]:
     """What fails `--check`: each computed metric at or under its seed target, and the alarm."""
+    from kvcap.records import passes_target
+
     failed = []
     for key, target in (summary.get("targets") or {}).items():
         value = summary.get(key)
-        if value is not None and target is not None and not value > target:
+        if value is not None and target is not None and not passes_target(value, target):
             failed.append(f"{key} {value:.3f} is not above the target {target:.2f}")
     if summary.get("collapse"):
         failed.append("mode collapse: " + "; ".join(summary.get("collapse_reasons") or []))
@@ -130,12 +120,14 @@ def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
     The default metrics include SigLIP2, which needs torch and a model on disk (or the hub):
     when it can't load and the user did not ask for it by name, score the rest with a note.
     """
-    from kvcap.metrics.suite import METRICS, UnknownMetricError
+    from kvcap.metrics.suite import UnknownMetricError
+    from kvcap.records import metric_names
 
-    chosen = [m for m in METRICS if m in score_cfg.metrics]
-    unknown = [m for m in score_cfg.metrics if m not in METRICS]
+    known = metric_names()
+    chosen = [m for m in known if m in score_cfg.metrics]
+    unknown = [m for m in score_cfg.metrics if m not in known]
     if unknown:
-        raise UnknownMetricError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+        raise UnknownMetricError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(known)}")
     if "siglip" not in chosen:
         return chosen, None
     say = progress or (lambda message: None)

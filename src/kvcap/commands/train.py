@@ -43,13 +43,10 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
 
     check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=True)  # DDP ranks too
 
-    from kvcap.errors import KvcapError, one_line
     from kvcap.trainer.loop import train as run_training
 
-    try:
+    try:  # a user-facing error (PromptError, DimsError, ...) is one line from kvcap.cli
         summary = run_training(cfg, stage=stage, run_path=Path(run_path), resume=resume, init=init)
-    except KvcapError as exc:  # every user-facing error (PromptError, DimsError, ... included)
-        raise click.ClickException(one_line(exc)) from None
     except KeyboardInterrupt:
         click.echo(f"interrupted: resume with `kvcap train --stage {stage} --run {run_path} --resume`", err=True)
         raise SystemExit(130) from None

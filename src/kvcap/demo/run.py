@@ -72,7 +72,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
     except CheckpointError as exc:
         raise DemoError(f"{exc}; {BUILD_HINT}" if checkpoint == "demo" else str(exc)) from None
 
-    from kvcap.caption import caption_folder
+    from kvcap.caption import CaptionOptions, caption_folder
     from kvcap.config import config_to_dict
     from kvcap.caption.autotune import fixed_batch
     from kvcap.data.synth import synthesize
@@ -91,11 +91,10 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
     say(describe_generation(cfg))
     results = {
         Path(r.video).stem: r
-        for r in caption_folder(
-            [scenes / "clips"], captioner, out_dir, formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size),
-            overwrite=True, workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend,
-            checkpoint=checkpoint,
-        )
+        for r in caption_folder([scenes / "clips"], captioner, out_dir, CaptionOptions(
+            formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size), overwrite=True,
+            workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend, checkpoint=checkpoint,
+        ))
     }
 
     from kvcap.data.synth import parse_attributes

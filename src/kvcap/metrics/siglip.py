@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from kvcap.errors import KvcapError
+from kvcap.errors import KvcapError, one_line
 
 TEXT_WINDOW = 64  # SigLIP2's text length: the models were trained with max_length=64 padding
 
@@ -70,9 +70,9 @@ class SiglipScorer:
         try:
             self.model, self.processor = _load(_resolve(model_id))
         except Exception as exc:  # noqa: BLE001 - any load failure becomes one line for the user
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = one_line(exc, limit=160, first_line=True)
             raise SiglipUnavailable(
-                f"SigLIP2 model {model_id!r} not available offline ({reason[:160]}); "
+                f"SigLIP2 model {model_id!r} not available offline ({reason}); "
                 "skip with --metrics meteor,diversity"
             ) from None
         self.model = self.model.to(device).eval()
@@ -193,8 +193,7 @@ class SiglipScorer:
             try:
                 pending.append((key, self.frame_loader(Path(path), num_frames, self.frame_size)))
             except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the suite
-                text = str(exc).strip()
-                failures.append(text.splitlines()[0] if text else f"{path}: {type(exc).__name__}")
+                failures.append(one_line(exc, first_line=True) if str(exc).strip() else f"{path}: {type(exc).__name__}")
             if sum(len(clip) for _, clip in pending) >= self.batch_size:
                 flush()
         flush()

@@ -19,7 +19,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from kvcap.errors import KvcapError
+from kvcap.errors import KvcapError, one_line
 
 # Files a model folder is made of (config, weights, tokenizer and processor files).
 MODEL_SUFFIXES = (".json", ".safetensors", ".jinja", ".txt", ".model")
@@ -28,6 +28,10 @@ _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on its JSON header
 
 class BackboneError(KvcapError, ValueError):
     """A referenced backbone folder that is gone or changed (one line naming it)."""
+
+
+class ModelConfigError(KvcapError, ValueError):
+    """A model folder's config.json that is missing, unreadable or not a JSON object (one line naming it)."""
 
 
 def _sha256(data: bytes) -> str:
@@ -98,9 +102,19 @@ def copy_model_dir(source: str | Path, target: Path, *, link: bool = False) -> N
             shutil.copy2(item, target / item.name)
 
 
-def config_json(folder: str | Path) -> dict[str, Any]:
-    """The folder's config.json as a dict ({} when absent or unreadable)."""
+def read_config_json(folder: str | Path) -> dict[str, Any]:
+    """A model folder's config.json as a dict: the one reader of it in kvcap.
+
+    A missing, unreadable or non-JSON file, or one that is not a JSON object, is a
+    `ModelConfigError` naming the file; callers for which the file is optional catch it.
+    """
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise ModelConfigError(f"{path}: no such file (is {folder} a model directory?)")
     try:
-        return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelConfigError(f"{path}: not a readable JSON config ({one_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{path}: expected a JSON object")
+    return data

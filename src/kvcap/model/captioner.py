@@ -354,22 +354,30 @@ class Captioner(nn.Module):
         """A transformers GenerationConfig from kvcap's GenerationConfig (or dict) + overrides."""
         from transformers import GenerationConfig as HFGenerationConfig
 
-        settings = {**self.generation_defaults, **_generation_dict(gen), **overrides}
-        do_sample = bool(settings.get("do_sample", False))
+        settings = self.generation_settings(gen, **overrides)
+        do_sample = bool(settings["do_sample"])
         kwargs: dict[str, Any] = {
-            "max_new_tokens": int(settings.get("max_new_tokens", 512)),
-            "num_beams": int(settings.get("num_beams", 1)),
+            "max_new_tokens": int(settings["max_new_tokens"]),
+            "num_beams": int(settings["num_beams"]),
             "do_sample": do_sample,
-            "repetition_penalty": float(settings.get("repetition_penalty", 1.0)),
-            "no_repeat_ngram_size": int(settings.get("no_repeat_ngram_size", 0)),
-            "min_new_tokens": int(settings.get("min_new_tokens", 0)) or None,
+            "repetition_penalty": float(settings["repetition_penalty"]),
+            "no_repeat_ngram_size": int(settings["no_repeat_ngram_size"]),
+            "min_new_tokens": int(settings["min_new_tokens"]) or None,
             "eos_token_id": list(self.prompt.stop_ids),
             "pad_token_id": self.tokenizer.pad_token_id,
             "use_cache": True,
         }
         if do_sample:
-            kwargs.update(temperature=float(settings.get("temperature", 1.0)), top_p=float(settings.get("top_p", 1.0)), top_k=0)
+            kwargs.update(temperature=float(settings["temperature"]), top_p=float(settings["top_p"]), top_k=0)
         return HFGenerationConfig(**kwargs)
+
+    def generation_settings(self, gen: Any = None, **overrides: Any) -> dict[str, Any]:
+        """What a generate call runs with: the config's typed defaults (kvcap.config.GenerationConfig,
+        the one place they are written) < the checkpoint's < `gen` < `overrides`."""
+        from kvcap.config import GenerationConfig
+
+        return {**dataclasses.asdict(GenerationConfig()), **self.generation_defaults, **_generation_dict(gen),
+                **overrides}
 
     @torch.no_grad()
     def generate_ids(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[list[int]]:
@@ -382,6 +390,7 @@ class Captioner(nn.Module):
             if static is not None:  # the fast loop (kvcap.model.decode); same greedy tokens
                 output = self._static_decoder().generate(embeds, mask, static)
                 self.last_engine = self._decoder.last_engine
+                self.capture_error = self._decoder.capture_error
             else:
                 output = None
                 self.last_engine = "hf"
@@ -405,8 +414,8 @@ class Captioner(nn.Module):
         """GreedySettings when `generation.engine` and the options allow the static loop, else None (HF)."""
         from kvcap.model.decode import GreedySettings, unsupported_reason
 
-        settings = {**self.generation_defaults, **_generation_dict(gen), **overrides}
-        engine = str(settings.get("engine") or "auto")
+        settings = self.generation_settings(gen, **overrides)
+        engine = str(settings["engine"] or "auto")
         if engine == "hf":
             return None
         reason = unsupported_reason(settings, self.llm)
@@ -415,9 +424,9 @@ class Captioner(nn.Module):
                 logger.info("generation.engine=static: %s needs transformers' generate; using it", reason)
             return None
         return GreedySettings(
-            max_new_tokens=int(settings.get("max_new_tokens", 512)),
-            min_new_tokens=int(settings.get("min_new_tokens", 0)),
-            repetition_penalty=float(settings.get("repetition_penalty", 1.0)),
+            max_new_tokens=int(settings["max_new_tokens"]),
+            min_new_tokens=int(settings["min_new_tokens"]),
+            repetition_penalty=float(settings["repetition_penalty"]),
             stop_ids=tuple(self.prompt.stop_ids),
             pad_id=int(self.tokenizer.pad_token_id),
         )

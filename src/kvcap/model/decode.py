@@ -101,13 +101,13 @@ class _State:
         self.out = torch.zeros((batch, max_new), dtype=torch.long, device=device)  # (B, max_new) new tokens
         self.stops = torch.zeros((0,), dtype=torch.long, device=device)  # the stop ids (set per call)
         self.graph: Any = None
-        self.graph_failed = False
 
 
 class StaticDecoder:
     """Greedy decoding over a static cache; one instance per model (it keeps the last buffers)."""
 
-    def __init__(self, llm: nn.Module, *, cuda_graphs: bool | None = None, check_every: int = 16):
+    def __init__(self, llm: nn.Module, *, cuda_graphs: bool | None = None, check_every: int = 16,
+                 wrap_step: Any = None):
         self.llm = llm
         self.model = _base_model(llm)
         params = inspect.signature(self.model.forward).parameters
@@ -120,6 +120,11 @@ class StaticDecoder:
         # Summed over calls, for benchmarks: prefill (incl. the first token) and decode-loop seconds, decode steps.
         self.timings = {"calls": 0, "prefill_s": 0.0, "decode_s": 0.0, "steps": 0, "batch_steps": 0}
         self.last_engine = ""  # "static" or "static+cudagraph" after a call (bench, tests)
+        # Why CUDA graph capture failed (one line), once for this decoder: no bucket tries again.
+        self.capture_error: str | None = None
+        # The step the loop runs outside a CUDA graph. `wrap_step` (the capturability guard,
+        # tests/model/test_decode_capture.py) wraps it, e.g. in torch.compile(fullgraph=True).
+        self._run_step = wrap_step(self._step) if wrap_step is not None else self._step
 
     # ------------------------------------------------------------------ the model call
 
@@ -247,7 +252,7 @@ class StaticDecoder:
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
         prefilled = time.perf_counter()
-        graphs = self._use_graphs(device) and not state.graph_failed
+        graphs = self._use_graphs(device) and self.capture_error is None
         warmup = 2 if graphs else 0
         steps = 1
         while steps < min(max_new, run_steps or max_new):
@@ -258,8 +263,10 @@ class StaticDecoder:
                     try:
                         self._capture(state, settings)
                     except Exception as exc:  # noqa: BLE001 - e.g. a kernel that cannot be captured
-                        logger.warning("CUDA graph capture failed (%s); decoding without graphs", exc)
-                        state.graph_failed, graphs = True, False
+                        # Once per decoder, not per bucket: the caller says it once (caption/batching.py).
+                        self.capture_error = _one_line(exc)
+                        logger.debug("CUDA graph capture failed: %s", self.capture_error)
+                        graphs = False
                         continue
                 state.graph[0].replay()
             elif graphs:
@@ -267,10 +274,10 @@ class StaticDecoder:
                 stream = torch.cuda.Stream(device)
                 stream.wait_stream(torch.cuda.current_stream(device))
                 with torch.cuda.stream(stream):
-                    self._step(state, settings)
+                    self._run_step(state, settings)
                 torch.cuda.current_stream(device).wait_stream(stream)
             else:
-                self._step(state, settings)
+                self._run_step(state, settings)
             steps += 1
         self.last_engine = "static+cudagraph" if graphs and state.graph is not None else "static"
         out = state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call
@@ -281,6 +288,11 @@ class StaticDecoder:
         t["steps"] += steps - 1
         t["batch_steps"] += (steps - 1) * batch
         return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -7,12 +7,12 @@ Where the numbers come from, first hit wins, never touching the network:
 1. the model's ``config.json`` when the id is a local directory (or ``tiny:<name>``);
 2. the same file in the local Hugging Face cache (``huggingface_hub.try_to_load_from_cache``);
 3. a small built-in table of the known default backbones.
-Otherwise :class:`DimsError`, a one-line message naming the id.
+Otherwise :class:`DimsError`, a one-line message naming the id; an unusable config.json is the
+one reader's `kvcap.model.backbone.ModelConfigError`, naming the file.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,9 @@ def _local_config(model_id: str) -> Path | None:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DimsError(f"{path}: not a readable JSON config ({exc})") from None
-    if not isinstance(data, dict):
-        raise DimsError(f"{path}: expected a JSON object")
-    return data
+    from kvcap.model.backbone import read_config_json
+
+    return read_config_json(path.parent)
 
 
 def _int_field(cfg: dict[str, Any], key: str, path: Path) -> int:

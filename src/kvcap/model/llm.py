@@ -11,7 +11,7 @@ import warnings
 import torch
 from torch import nn
 
-from kvcap.config import QUANTIZATIONS  # the one list of LLM weight formats
+from kvcap.config import QUANTIZATIONS, ConfigError  # the one list of LLM weight formats
 from kvcap.model.tiny import resolve_model_id
 from kvcap.model.vision import resolve_device, resolve_dtype
 
@@ -24,7 +24,7 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
     from transformers import BitsAndBytesConfig
 
     if quantization not in QUANTIZATIONS:
-        raise ValueError(f"model.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
+        raise ConfigError(f"model.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     if quantization == "none":
         return None
     if quantization == "8bit":

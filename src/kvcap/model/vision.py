@@ -17,7 +17,7 @@ from torch import nn
 from transformers.utils import logging as hf_logging
 
 from kvcap.config import CLS_CHOICES  # the one list (config/constraints.py)
-from kvcap.errors import DeviceError
+from kvcap.errors import DeviceError, KvcapError, one_line
 from kvcap.model.tiny import resolve_model_id
 
 # transformers draws a bar per weight-loading pass; kvcap's commands report their own progress,
@@ -61,7 +61,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r} (valid: auto, {', '.join(_DTYPES)})")
+        raise VisionModelError(f"unknown dtype {dtype!r} (valid: auto, {', '.join(_DTYPES)})")
     return _DTYPES[dtype]
 
 
@@ -80,6 +80,10 @@ def _processor_settings(path: str) -> dict[str, Any]:
     }
 
 
+class VisionModelError(KvcapError, ValueError):
+    """A vision tower that cannot be loaded as asked (one line naming it)."""
+
+
 class VisionEncoder(nn.Module):
     """A frozen CLIP vision tower; `encode` maps (B, T, S, S, 3) uint8 -> (B, T, N, D)."""
 
@@ -95,7 +99,7 @@ class VisionEncoder(nn.Module):
         from transformers import CLIPVisionModel
 
         if cls not in CLS_CHOICES:
-            raise ValueError(f"vision cls must be one of {', '.join(CLS_CHOICES)}, got {cls!r}")
+            raise VisionModelError(f"vision cls must be one of {', '.join(CLS_CHOICES)}, got {cls!r}")
         self.model_id = str(model_id)
         self.layer = int(layer)
         self.cls = cls
@@ -103,7 +107,10 @@ class VisionEncoder(nn.Module):
         self.dtype = resolve_dtype(dtype, device)
         path = resolve_model_id(self.model_id)
         self.path = path  # the folder or hub id actually loaded
-        self.model = CLIPVisionModel.from_pretrained(path, dtype=self.dtype).to(device)
+        try:
+            self.model = CLIPVisionModel.from_pretrained(path, dtype=self.dtype).to(device)
+        except OSError as exc:  # the hub's or transformers' "can't load": name the model
+            raise VisionModelError(f"vision model {self.model_id}: {one_line(exc, limit=200, first_line=True)}") from None
         self.model.eval()
         self.model.requires_grad_(False)
         config = self.model.config
@@ -112,7 +119,7 @@ class VisionEncoder(nn.Module):
         self.patch_size = int(config.patch_size)
         n_layers = config.num_hidden_layers
         if not -(n_layers + 1) <= self.layer <= n_layers:
-            raise ValueError(f"vision layer {self.layer} out of range for a {n_layers}-layer encoder")
+            raise VisionModelError(f"vision layer {self.layer} out of range for {self.model_id} ({n_layers} layers)")
         self.patches_per_frame = (self.image_size // self.patch_size) ** 2
         self.tokens_per_frame = self.patches_per_frame + (1 if cls == "keep" else 0)
         settings = _processor_settings(path)

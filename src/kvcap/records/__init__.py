@@ -4,7 +4,9 @@
     run.py        RunState (state.json), TrainRow / EvalRow (metrics.jsonl), SampleRow
                   (samples.jsonl), RunSummary (summary.json); the best-eval rule and the
                   `kvcap compare` figures
-    targets.py    Targets: the seed's pass marks, defined once
+    metrics.py    METRIC_SPECS: the one table of scored metrics (label, seed target, direction…)
+    formats.py    FORMATS: the one table of `kvcap caption` output formats
+    targets.py    passes_target (the one pass rule); Targets, the pass marks of a run
     jsonl.py      the one JSONL line parser; "latest record per video"
     liveness.py   is a `running` state file's process alive?
 
@@ -30,9 +32,13 @@ from kvcap.records.run import (
     is_better,
     select_best,
 )
-from kvcap.records.targets import SEED_TARGETS, Targets, passes_target
+from kvcap.records.formats import FORMATS, OutputFormat, format_names, subtitle_formats
+from kvcap.records.metrics import METRIC_SPECS, MetricSpec, ReportRow, labels, metric_names, metric_spec
+from kvcap.records.targets import SEED_TARGETS, Targets, passes_target, seed_targets
 
 __all__ = [
+    "FORMATS", "METRIC_SPECS", "MetricSpec", "OutputFormat", "ReportRow", "format_names", "labels",
+    "metric_names", "metric_spec", "seed_targets", "subtitle_formats",
     "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
     "SampleRow", "Targets", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",

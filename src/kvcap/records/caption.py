@@ -4,8 +4,8 @@
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error", "generation", "cluster", "ray", "workers"}  replaced
-                    atomically while the job runs
+                     "updated", "error", "generation", "engine", "cluster", "ray", "workers"}
+                    replaced atomically while the job runs
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ class JobState:
     error: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)
     """The generation settings the job decodes with (and its prompt), when the writer gave them."""
+    engine: str | None = None
+    """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
+    (several joined by ", " when batches differed); None until the first batch."""
     cluster: str = "local"
     """Where the job ran: `local` (one process) or `ray` (`kvcap caption --cluster ray`)."""
     ray: dict[str, Any] = field(default_factory=dict)
@@ -138,6 +141,7 @@ class JobState:
             started=c.opt_text(data.get("started")), updated=c.opt_text(data.get("updated")),
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
+            engine=c.opt_text(data.get("engine")),
             cluster=c.text(data.get("cluster"), "local"),
             ray=dict(data["ray"]) if isinstance(data.get("ray"), dict) else {},
             workers=[dict(w) for w in data["workers"] if isinstance(w, dict)] if isinstance(data.get("workers"), list) else [],

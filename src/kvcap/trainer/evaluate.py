@@ -63,7 +63,7 @@ class Evaluator:
         batch_size = fixed_batch(self.cfg.caption.batch_size)  # "auto" -> 4 (no probing mid-training)
         preds: dict[str, str] = {}
         failed: list[str] = []
-        from kvcap.caption.pipeline import caption_folder, clean_text
+        from kvcap.caption.pipeline import CaptionOptions, caption_folder, clean_text
 
         if source.cached:
             groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
@@ -73,11 +73,9 @@ class Evaluator:
                     preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
             return preds, failed
         by_path = {Path(it.video).resolve(): it for it in items}
-        results = caption_folder(
-            [it.video for it in items], captioner, None, formats=("jsonl",), batch_size=batch_size,
-            frames=captioner.frames, workers=int(self.cfg.data.num_workers), generation=gen,
-            backend=self.cfg.video.backend,
-        )
+        options = CaptionOptions(formats=("jsonl",), batch_size=batch_size, workers=int(self.cfg.data.num_workers),
+                                 generation=gen, backend=self.cfg.video.backend)
+        results = caption_folder([it.video for it in items], captioner, None, options)
         for result in results:
             item = by_path.get(Path(result.path).resolve())
             if item is None:
@@ -143,12 +141,8 @@ def record_eval(run, result: EvalResult, items: Sequence[ManifestItem], *, stage
     from kvcap.records import EvalRow, SampleRow, utc_now
 
     s = result.summary
-    row = EvalRow(stage=stage, step=step, epoch=epoch, loss=result.loss,
-                  meteor=s.get("meteor"), siglip=s.get("siglip"), siglip_cosine=s.get("siglip_cosine"),
-                  diversity=s.get("diversity"), ref_diversity=s.get("ref_diversity"),
-                  unique_ratio=s.get("unique_ratio"), collapse=bool(s.get("collapse")),
-                  collapse_reasons=list(s.get("collapse_reasons") or []), n=s.get("n"),
-                  eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
+    row = EvalRow.from_summary(s, stage=stage, step=step, epoch=epoch, loss=result.loss,
+                               eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
     run.log_metrics(row)
     by_id = {it.id: it for it in items}
     for clip_id, prediction in result.predictions.items():

@@ -354,9 +354,8 @@ class CompareRow:
     projector: str
     params: int | None
     visual_tokens: int | None
-    best_meteor: float | None
-    best_siglip: float | None
-    best_diversity: float | None
+    best: dict[str, float | None]
+    """The best eval's value of every registered metric (kvcap.records.metrics), in table order."""
     train_time_s: float | None
     collapse: bool
     targets: Targets
@@ -369,7 +368,7 @@ def compare_row(run: RunReader) -> CompareRow:
                         run.evals, run._config_projector())
     return CompareRow(
         name=f.name, projector=f.projector or "", params=f.params, visual_tokens=f.visual_tokens,
-        best_meteor=f.meteor, best_siglip=f.siglip, best_diversity=f.diversity, train_time_s=f.train_time_s,
+        best=dict(f.metrics), train_time_s=f.train_time_s,
         collapse=bool(f.collapse), targets=run.targets(),
     )
 

@@ -106,11 +106,12 @@ class RayCaptionJob:
         watcher = threading.Thread(target=self._forward_stop, args=(flag,), daemon=True, name="kvcap-ray-stop")
         watcher.start()
         try:
-            dataset = build_dataset(self.plan.todo, self.cfg, self.options, self.cluster, flag)
+            size = stage_shape(self.cfg.caption.checkpoint, self.options.frames).size
+            dataset = build_dataset(self.plan.todo, self.cfg, self.options, size, self.cluster, flag)
             for row in dataset.iter_rows():
                 state = self.assembler.add(row)
-                if sink.job is not None and self.assembler.workers:
-                    self._note_workers(sink.job.extra)
+                if self.assembler.workers:
+                    self._note_workers(sink)
                 if state is not None:
                     yield state
         finally:
@@ -124,11 +125,19 @@ class RayCaptionJob:
 
     _done = False
 
-    def _note_workers(self, extra: dict[str, Any]) -> None:
-        """job.json: each worker's choices; the generation settings as the first worker loaded them."""
-        extra["workers"] = self.workers
+    def _note_workers(self, sink: Any) -> None:
+        """job.json: each worker's choices, the engines that ran, and the generation settings as
+        the first worker loaded them."""
+        workers = self.workers
+        engines = list(dict.fromkeys(e for w in workers for e in w.get("engines", [])))
+        sink.note_engine(", ".join(engines) or None, next((w["capture_error"] for w in workers
+                                                            if w.get("capture_error")), None))
+        if sink.job is None:
+            return
+        extra = sink.job.extra
+        extra["workers"] = workers
         if not extra.get("generation"):
-            extra["generation"] = next((w["generation"] for w in self.workers if w.get("generation")), {})
+            extra["generation"] = next((w["generation"] for w in workers if w.get("generation")), {})
 
     def _forward_stop(self, flag: Any) -> None:
         """First Ctrl-C: tell the decode tasks to take no new video (the ones in flight finish)."""

@@ -33,7 +33,7 @@ class CaptionerActor:
 
     def __init__(self, cfg: Any):
         from kvcap.caption.autotune import BatchLimit, empty_cuda_cache
-        from kvcap.caption.cluster.worker import open_session
+        from kvcap.caption.cluster.worker import describe_worker, open_session
 
         note_pid("caption")
         self.worker = f"{node_name()}:{os.getpid()}"
@@ -50,7 +50,7 @@ class CaptionerActor:
                           else f"checkpoint {checkpoint} failed to load on node {node_name()}: {one_line(exc)}")
             self.info["error"] = self.error
             return
-        self.info.update(self.session.describe_worker())
+        self.info.update(describe_worker(self.session))
         self.limit = BatchLimit(self.session.batch_size, on_oom=empty_cuda_cache)
 
     def _caption(self, frames: Any) -> tuple[list[str], str | None]:
@@ -61,10 +61,21 @@ class CaptionerActor:
         try:
             while len(texts) < len(frames):
                 part = frames[len(texts): len(texts) + self.limit.size]
-                texts += caption_clips(self.session.captioner, self.session.generation, self.limit, part)
+                texts += caption_clips(self.session.captioner, self.session.cfg.generation, self.limit, part)
+                self._note_engine()
         except Exception as exc:  # noqa: BLE001 - a failed batch is its clips' error records
             return [], f"captioning failed on {self.worker}: {one_line(exc)}"
         return texts, None
+
+    def _note_engine(self) -> None:
+        """The decode engine that ran here (job.json `engine`), and a failed CUDA graph capture."""
+        engine = getattr(self.session.captioner, "last_engine", None)
+        engines = self.info.setdefault("engines", [])
+        if engine and engine not in engines:
+            engines.append(engine)
+        error = getattr(self.session.captioner, "capture_error", None)
+        if error:
+            self.info["capture_error"] = error
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np

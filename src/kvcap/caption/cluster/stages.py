@@ -61,8 +61,10 @@ def quiet_data_context(ray: Any) -> Any:
     return context
 
 
-def decode_dataset(videos: list[VideoInput], options: Any, *, decode_cpus: float, retries: int, flag: Any) -> Any:
-    """Input rows -> the CPU decode stage: one task per video (`retries` when its process dies)."""
+def decode_dataset(videos: list[VideoInput], options: Any, *, size: int, decode_cpus: float, retries: int,
+                   flag: Any) -> Any:
+    """Input rows -> the CPU decode stage: one task per video (`retries` when its process dies);
+    `options.frames` frames of `size` pixels per window."""
     import ray
 
     from kvcap.caption.cluster.decode_stage import decode_video
@@ -73,28 +75,26 @@ def decode_dataset(videos: list[VideoInput], options: Any, *, decode_cpus: float
     with warnings.catch_warnings():  # retries are still passed as Ray remote args (deprecated in 2.60, no other way)
         warnings.simplefilter("ignore")
         return dataset.flat_map(
-            decode_video, fn_kwargs=dict(frames=options.frames, size=options.size, backend=options.backend,
+            decode_video, fn_kwargs=dict(frames=int(options.frames), size=size, backend=options.backend,
                                          segment=options.segment, stop=flag,
                                          decoder_threads=max(1, int(decode_cpus))),
             num_cpus=float(decode_cpus), max_retries=retries, retry_exceptions=False,
         )
 
 
-def build_dataset(videos: list[VideoInput], cfg: Any, options: Any, cluster: Any, flag: Any) -> Any:
+def build_dataset(videos: list[VideoInput], cfg: Any, options: Any, size: int, cluster: Any, flag: Any) -> Any:
     """The job's lazy dataset; iterating it runs the stages, streaming."""
     import ray
 
-    from kvcap.caption.cluster.engine import AUTO_ROWS
     from kvcap.caption.cluster.gpu_stage import CaptionerActor
 
     retries = int(cfg.ray.retries)
-    dataset = decode_dataset(videos, options, decode_cpus=cfg.ray.decode_cpus, retries=retries, flag=flag)
+    dataset = decode_dataset(videos, options, size=size, decode_cpus=cfg.ray.decode_cpus, retries=retries, flag=flag)
     actors, gpus = actor_count(cfg, cluster, str(cfg.caption.device))
-    rows = options.batch_size if isinstance(options.batch_size, int) else AUTO_ROWS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dataset.map_batches(
-            CaptionerActor, fn_constructor_kwargs={"cfg": worker_config(cfg)}, batch_size=rows,
+            CaptionerActor, fn_constructor_kwargs={"cfg": worker_config(cfg)}, batch_size=options.batch_size,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus or None,
             num_cpus=CPU_ACTOR_CPUS, max_restarts=-1, max_task_retries=retries,
         )

@@ -96,9 +96,14 @@ def encode_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 20) ->
                 container.mux(packet)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; clips are ordinary files
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # the encoder's own errors: name the clip
+            from kvcap.errors import one_line
+            from kvcap.fsutil import OutputError
+
+            raise OutputError(f"{path}: {one_line(exc, first_line=True)}") from None
         raise
 
 

@@ -78,3 +78,25 @@ class Projector(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self._init_args.items())
+
+
+class PoolingProjector(Projector):
+    """A projector that pools a clip to a fixed number of visual tokens (`num_tokens`) at an inner
+    `width` (`hidden`, 0 = the vision width): the perceiver, the C-Abstractor and the mixer.
+
+    It checks and records what they share, then their own arguments (`own`: positive integers,
+    and flags passed as bools), in that order, for :meth:`Projector.config`.
+    """
+
+    def __init__(self, vision_dim: int, llm_dim: int, frames: int, patches: int, *, num_tokens: int, hidden: int,
+                 **own: Any) -> None:
+        super().__init__(vision_dim, llm_dim, frames, patches)
+        self._check_positive(num_tokens=num_tokens, **{k: v for k, v in own.items() if not isinstance(v, bool)})
+        self._check_hidden(hidden)
+        self._record(num_tokens=num_tokens, hidden=hidden, **own)
+        self.num_tokens = num_tokens
+        self.width = hidden or vision_dim
+
+    @property
+    def num_visual_tokens(self) -> int:
+        return self.num_tokens

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kvcap.model.projectors.base import Projector
+from kvcap.model.projectors.base import PoolingProjector
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -88,7 +88,7 @@ def pooled_grid(count: int) -> tuple[int, int]:
     return h, count // h
 
 
-class CAbstractorProjector(Projector):
+class CAbstractorProjector(PoolingProjector):
     """Honeybee C-Abstractor per frame: (B, T, N, Dv) -> (B, T * h * w, Dl).
 
     Args:
@@ -115,9 +115,8 @@ class CAbstractorProjector(Projector):
         frame_embeddings: bool = True,
         mlp_depth: int = 2,
     ) -> None:
-        super().__init__(vision_dim, llm_dim, frames, patches)
-        self._check_positive(num_tokens=num_tokens, depth=depth, mlp_depth=mlp_depth)
-        self._check_hidden(hidden)
+        super().__init__(vision_dim, llm_dim, frames, patches, num_tokens=num_tokens, hidden=hidden, depth=depth,
+                         frame_embeddings=bool(frame_embeddings), mlp_depth=mlp_depth)
         side = math.isqrt(patches)
         if side * side != patches:
             raise ValueError(
@@ -130,12 +129,9 @@ class CAbstractorProjector(Projector):
                 f"cabstractor projector: {per_frame} tokens per frame ({num_tokens} over {frames} frames) "
                 f"is more than the {patches} patches it pools"
             )
-        self._record(num_tokens=num_tokens, depth=depth, hidden=hidden,
-                     frame_embeddings=bool(frame_embeddings), mlp_depth=mlp_depth)
-        width = hidden or vision_dim
+        width = self.width
         self.side = side
         self.grid = pooled_grid(per_frame)
-        self.width = width
 
         # Small random inits (not zeros) so every parameter gets a gradient from the first step.
         self.pos_embed = nn.Parameter(torch.randn(patches, vision_dim) * 0.02)

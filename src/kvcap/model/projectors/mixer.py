@@ -23,10 +23,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kvcap.model.projectors.base import Projector
+from kvcap.model.projectors.base import PoolingProjector
 
 
-class MixerProjector(Projector):
+class MixerProjector(PoolingProjector):
     """Learned position-wise pooling of all frames: (B, T, N, Dv) -> (B, num_tokens, Dl).
 
     Args:
@@ -45,22 +45,13 @@ class MixerProjector(Projector):
         num_tokens: int = 64,
         hidden: int = 0,
     ) -> None:
-        super().__init__(vision_dim, llm_dim, frames, patches)
-        self._check_positive(num_tokens=num_tokens)
-        self._check_hidden(hidden)
-        self._record(num_tokens=num_tokens, hidden=hidden)
-        width = hidden or vision_dim
-        self.num_tokens = num_tokens
-        self.width = width
+        super().__init__(vision_dim, llm_dim, frames, patches, num_tokens=num_tokens, hidden=hidden)
+        width = self.width
         self.channels_in = nn.Sequential(nn.Linear(vision_dim, width), nn.GELU())
         # One weight per (output token, input position): Linear over the T*N axis.
         self.mix = nn.Linear(frames * patches, num_tokens, bias=False)
         self.norm = nn.LayerNorm(width)
         self.readout = nn.Sequential(nn.Linear(width, llm_dim), nn.GELU(), nn.Linear(llm_dim, llm_dim))
-
-    @property
-    def num_visual_tokens(self) -> int:
-        return self.num_tokens
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._check_input(x)  # (B, T, N, Dv)

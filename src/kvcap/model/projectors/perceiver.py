@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kvcap.model.projectors.base import Projector
+from kvcap.model.projectors.base import PoolingProjector
 
 
 class PerceiverAttention(nn.Module):
@@ -59,7 +59,7 @@ class FeedForward(nn.Sequential):
         )
 
 
-class PerceiverProjector(Projector):
+class PerceiverProjector(PoolingProjector):
     """Flamingo Perceiver Resampler: (B, T, N, Dv) -> (B, num_tokens, Dl).
 
     Args:
@@ -86,16 +86,11 @@ class PerceiverProjector(Projector):
         frame_embeddings: bool = True,
         ff_mult: int = 4,
     ) -> None:
-        super().__init__(vision_dim, llm_dim, frames, patches)
-        self._check_positive(num_tokens=num_tokens, depth=depth, heads=heads, ff_mult=ff_mult)
-        self._check_hidden(hidden)
-        width = hidden or vision_dim
+        super().__init__(vision_dim, llm_dim, frames, patches, num_tokens=num_tokens, hidden=hidden, depth=depth,
+                         heads=heads, frame_embeddings=bool(frame_embeddings), ff_mult=ff_mult)
+        width = self.width
         if width % heads:
             raise ValueError(f"perceiver projector: heads ({heads}) must divide the width ({width})")
-        self._record(num_tokens=num_tokens, depth=depth, heads=heads, hidden=hidden,
-                     frame_embeddings=bool(frame_embeddings), ff_mult=ff_mult)
-        self.num_tokens = num_tokens
-        self.width = width
 
         self.input_proj = nn.Linear(vision_dim, width) if width != vision_dim else nn.Identity()
         # Small random inits (not zeros) so every parameter gets a gradient from the first step.
@@ -106,10 +101,6 @@ class PerceiverProjector(Projector):
         )
         self.norm = nn.LayerNorm(width)
         self.readout = nn.Linear(width, llm_dim)
-
-    @property
-    def num_visual_tokens(self) -> int:
-        return self.num_tokens
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._check_input(x)  # (B, T, N, Dv)

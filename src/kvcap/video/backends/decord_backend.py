@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kvcap.errors import one_line
 from kvcap.video.backends.quiet import quiet_stderr
 from kvcap.video.errors import VideoCorrupt
 from kvcap.video.geometry import decode_size, finish_frame
@@ -35,7 +36,7 @@ def sample(path: Path, info, times: list[float], size: int | None) -> tuple[list
                     if "DECORDArrayCopyFromTo" not in str(exc) or size is None or extra == 2:
                         raise
         except decord.DECORDError as exc:
-            failure = str(exc).strip().splitlines()[0] if str(exc).strip() else "decoding failed"
+            failure = one_line(exc, first_line=True) if str(exc).strip() else "decoding failed"
     if failure is not None:  # the captured log is complete only once fd 2 is restored
         raise VideoCorrupt(path, f"decord: {log.last_line or failure}")
     if not count:
