@@ -192,10 +192,12 @@ def test_ctrl_c_exits_130_stops_the_cluster_kvcap_started_and_a_rerun_resumes(pr
     while started & ray_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not started & ray_processes(), "a Ray process kvcap started is still running"
-    assert json.loads((out / "job.json").read_text())["status"] == "interrupted"
+    job = json.loads((out / "job.json").read_text())
+    assert job["status"] == "interrupted" and 1 <= job["ok"] < 10  # stopped early, what was written is kept
     rerun = start_driver(videos, out, address=ray_cluster.address)
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err[-3000:]
+    assert f"({job['ok']} already done)" in err
     assert_each_once_and_ok(out, err, sorted(p.name for p in videos.iterdir()))
 
 

@@ -7,6 +7,8 @@ worker chose. A local cluster kvcap started is stopped at the end, on Ctrl-C too
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import threading
 import time
@@ -83,8 +85,22 @@ def _run(paths: Any, cfg: Any, out_dir: Path | None, options: Any, reporter: Any
                                    progress=reporter, stop=stop)
         status = run_job(job.run, stop, reporter)
     finally:
-        cluster.close()  # the local cluster kvcap started: stopped on every way out
+        with _no_sigint():  # the local cluster kvcap started: stopped on every way out, even mid Ctrl-C
+            cluster.close()
     return job, status
+
+
+@contextlib.contextmanager
+def _no_sigint():
+    """Ctrl-C ignored while the cluster shuts down (one more press must not leave it half stopped)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def summary_lines(job: Any) -> list[str]:

@@ -44,6 +44,8 @@ class Assembler:
     def add(self, row: dict[str, Any]) -> Pending | None:
         """Take one row; returns its video when this row completed it."""
         self._note_worker(row)
+        if row.get("dropped"):  # queued when the driver was stopped: left for the rerun
+            return None
         key, index = str(row["key"]), int(row["index"])
         if key in self.finished or (key, index) in self.seen:
             return None  # a retried task's second copy

@@ -55,7 +55,8 @@ class StopFlag:
         return self.stopped
 
 
-def _stopped(stop: Any) -> bool:
+def stopped(stop: Any) -> bool:
+    """Whether the driver's first Ctrl-C has set `stop` (a StopFlag actor; None = never)."""
     if stop is None:
         return False
     import ray
@@ -102,7 +103,7 @@ def decode_video(row: dict[str, Any], *, frames: int, size: int, backend: str, s
     note_pid("decode")
     threads.set_decoder_threads(decoder_threads)  # the task's CPUs, as the local plan gives each decoder
     try:
-        if _stopped(stop):
+        if stopped(stop):
             return []
         return _decode_rows(VideoInput(path=Path(row["path"]), key=str(row["key"])), frames, size, backend, segment)
     finally:

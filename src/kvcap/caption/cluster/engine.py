@@ -108,7 +108,8 @@ class RayCaptionJob:
         try:
             size = stage_shape(self.cfg.caption.checkpoint, self.options.frames).size
             dataset = build_dataset(self.plan.todo, self.cfg, self.options, size, self.cluster, flag)
-            for row in dataset.iter_rows():
+            rows = iter(dataset.iter_rows())
+            for row in rows:
                 state = self.assembler.add(row)
                 if self.assembler.workers:
                     self._note_workers(sink)
@@ -116,6 +117,9 @@ class RayCaptionJob:
                     yield state
         finally:
             self._done = True
+            closing = getattr(locals().get("rows"), "close", None)
+            if closing is not None:
+                closing()  # a second Ctrl-C: stop Ray Data's executor before the cluster goes away
         if self.stop.is_set():
             return  # what was not decoded stays undone for the rerun
         retries = int(self.cfg.ray.retries)

@@ -3,7 +3,8 @@ windows by Ray Data; each actor decides `auto` quantization and batch size on it
 
 The model step is the local engine's own (kvcap.caption.batching.caption_clips), so the texts
 are the same. Rows that carry no frames (a failed video, decided in the decode stage) pass
-through untouched. An actor that cannot load the checkpoint (a path its node cannot read) turns
+through untouched; after the driver's first Ctrl-C, windows still queued come back `dropped`
+(only the batch an actor is in finishes). An actor that cannot load the checkpoint (a path its node cannot read) turns
 every row it gets into an error naming its node and the path, instead of dying at start.
 """
 
@@ -14,7 +15,7 @@ import os
 import time
 from typing import Any
 
-from kvcap.caption.cluster.decode_stage import node_name, note_pid
+from kvcap.caption.cluster.decode_stage import node_name, note_pid, stopped
 from kvcap.errors import one_line
 
 # what flows on to the driver: the decode row without its frames, plus the text and who made it
@@ -31,11 +32,12 @@ def _checkpoint_unreadable(checkpoint: str) -> bool:
 class CaptionerActor:
     """Ray Data `map_batches` callable class: loads the captioner once, then captions batches."""
 
-    def __init__(self, cfg: Any):
+    def __init__(self, cfg: Any, stop: Any = None):
         from kvcap.caption.autotune import BatchLimit, empty_cuda_cache
         from kvcap.caption.cluster.worker import describe_worker, open_session
 
         note_pid("caption")
+        self.stop = stop  # the driver's Ctrl-C flag (decode_stage.StopFlag)
         self.worker = f"{node_name()}:{os.getpid()}"
         self.error: str | None = None
         self.unreadable = False
@@ -86,7 +88,10 @@ class CaptionerActor:
         unreadable = np.array(batch["unreadable"], dtype=bool)
         model_s = np.zeros(rows, dtype=np.float64)
         todo = np.flatnonzero(np.asarray(batch["has_frames"], dtype=bool))
-        if len(todo) and self.error is not None:
+        dropped = np.zeros(rows, dtype=bool)
+        if len(todo) and stopped(self.stop):  # after the first Ctrl-C: queued windows wait for the rerun
+            dropped[todo] = True
+        elif len(todo) and self.error is not None:
             errors[todo], unreadable[todo] = self.error, self.unreadable
         elif len(todo):
             t0 = time.perf_counter()
@@ -99,7 +104,7 @@ class CaptionerActor:
             self.items += len(todo)
         self.info["items"] = self.items
         out = {name: batch[name] for name in PASS_COLUMNS}
-        out.update(text=texts, error=errors, unreadable=unreadable, model_s=model_s,
+        out.update(text=texts, error=errors, unreadable=unreadable, model_s=model_s, dropped=dropped,
                    worker=np.array([self.worker] * rows, dtype=object),
                    worker_info=np.array([json.dumps(self.info)] * rows, dtype=object))
         return out

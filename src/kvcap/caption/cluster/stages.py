@@ -94,7 +94,7 @@ def build_dataset(videos: list[VideoInput], cfg: Any, options: Any, size: int, c
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dataset.map_batches(
-            CaptionerActor, fn_constructor_kwargs={"cfg": worker_config(cfg)}, batch_size=options.batch_size,
+            CaptionerActor, fn_constructor_kwargs={"cfg": worker_config(cfg), "stop": flag}, batch_size=options.batch_size,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus or None,
             num_cpus=CPU_ACTOR_CPUS, max_restarts=-1, max_task_retries=retries,
         )
