@@ -56,6 +56,7 @@ class RayCaptionJob:
         self.paths, self.cfg, self.plan, self.options, self.cluster = paths, cfg, plan, options, cluster
         self.progress, self.stop = progress, stop or threading.Event()
         self.assembler = Assembler(plan.todo)
+        self.shape = stage_shape(cfg.caption.checkpoint, options.frames)  # read once, on the driver, at plan time
 
     @classmethod
     def create(cls, paths: Any, cfg: Any, out_dir: str | Path | None, options: CaptionOptions, cluster: Cluster, *,
@@ -106,8 +107,7 @@ class RayCaptionJob:
         watcher = threading.Thread(target=self._forward_stop, args=(flag,), daemon=True, name="kvcap-ray-stop")
         watcher.start()
         try:
-            size = stage_shape(self.cfg.caption.checkpoint, self.options.frames).size
-            dataset = build_dataset(self.plan.todo, self.cfg, self.options, size, self.cluster, flag)
+            dataset = build_dataset(self.plan.todo, self.cfg, self.options, self.shape.size, self.cluster, flag)
             rows = iter(dataset.iter_rows())
             for row in rows:
                 state = self.assembler.add(row)
