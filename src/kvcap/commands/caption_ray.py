@@ -48,16 +48,18 @@ def checkpoint_id(checkpoint: str) -> str:
     return str(path.resolve()) if path.is_dir() else checkpoint
 
 
-def run_ray(paths: Any, cfg: Any, out_dir: Path | None, fmts: Any, frames: int | None, shard_spec: Any,
-            overwrite: bool, quiet: bool, verbose: bool) -> None:
+def run_ray(paths: Any, cfg: Any, out_dir: Path | None, frames: int | None, shard_spec: Any, overwrite: bool,
+            quiet: bool, verbose: bool) -> None:
     """Run the job on the cluster, print the summary, exit with the local engine's codes."""
-    from kvcap.commands.caption import ProgressReporter, _resume_command, _run_job, _stdout_echo
+    from kvcap.commands.caption import _resume_command, _run_job, _stdout_echo
+    from kvcap.commands.progress import ProgressReporter
 
     check_ray()
     reporter = ProgressReporter(out_dir=out_dir if out_dir is not None else "stdout", checkpoint=cfg.caption.checkpoint,
                                 device="ray", batch_size=cfg.caption.batch_size, workers=0, shard=shard_spec,
                                 echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
-    job, status = _run(paths, cfg, out_dir, ray_options(cfg, fmts, frames, shard_spec, overwrite), reporter, _run_job)
+    options = ray_options(cfg, cfg.caption.formats, frames, shard_spec, overwrite)
+    job, status = _run(paths, cfg, out_dir, options, reporter, _run_job)
     err = out_dir is None
     reporter.summary(status, err=err)
     for line in summary_lines(job):

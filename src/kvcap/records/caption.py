@@ -1,4 +1,4 @@
-"""The caption job's files: a captions.jsonl line and job.json (DESIGN, Output).
+"""The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
     captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
@@ -116,10 +116,6 @@ class JobState:
     """With `cluster = "ray"`: one entry per captioner actor, as it reports in: `worker` (node and
     pid), `node`, `device`, `quantization` and `batch_size` it chose on its own card (`auto` is
     decided there), with the reasons, and `items` it has captioned."""
-
-    @property
-    def started_s(self) -> float | None:
-        return c.parse_time(self.started)
 
     @property
     def updated_s(self) -> float | None:
