@@ -55,6 +55,9 @@ class Assembler:
         duration = float(row["duration"])
         if state.duration is None and not math.isnan(duration):
             state.duration = duration
+        fps = float(row["fps"])
+        if state.fps is None and not math.isnan(fps):
+            state.fps = fps  # subtitle gaps are counted in the clip's frames, as locally
         state.cost_s += float(row["decode_s"]) + float(row.get("model_s", 0.0) or 0.0)
         if row["error"]:
             state.error = str(row["error"])

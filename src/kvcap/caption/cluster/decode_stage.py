@@ -4,7 +4,8 @@ does (kvcap.caption.decoding.plan_work: the whole clip, --segment windows, or on
 stage. Frames stay in Ray's object store between this stage and the captioner actors.
 
 A row:  key, path, index (window number; -1 for a video-level row), count (windows in the
-video), start, end, times (padded to T; the first ntimes are real), ntimes, duration (NaN when unknown), frames (T, S, S, 3) uint8, has_frames,
+video), start, end, times (padded to T; the first ntimes are real), ntimes, duration and fps
+(NaN when unknown), frames (T, S, S, 3) uint8, has_frames,
 error ("" when none), unreadable (the file cannot be read on this node), decode_s, node.
 
 A bad video becomes one video-level error row here, so it never reaches (or kills) an actor.
@@ -65,12 +66,13 @@ def stopped(stop: Any) -> bool:
 
 
 def video_row(video: VideoInput, *, frames: int, size: int, error: str = "", unreadable: bool = False,
-              count: int = 0, duration: float | None = None) -> dict[str, Any]:
+              count: int = 0, duration: float | None = None, fps: float | None = None) -> dict[str, Any]:
     """A row that carries no window to caption: a failed video, or one with no scenes."""
     import numpy as np
 
     return {"key": video.key, "path": str(video.path), "index": -1, "count": count, "start": 0.0, "end": 0.0,
             "times": np.zeros(frames, dtype=np.float64), "ntimes": 0, "duration": math.nan if duration is None else duration,
+            "fps": math.nan if fps is None else fps,
             "frames": np.zeros((frames, size, size, 3), dtype=np.uint8), "has_frames": False, "error": error,
             "unreadable": unreadable, "decode_s": 0.0, "node": node_name()}
 
@@ -87,6 +89,7 @@ def _window_rows(video: VideoInput, state: Pending, ready: list, decode_s: float
         rows.append({"key": video.key, "path": str(video.path), "index": index, "count": state.count,
                      "start": float(start), "end": float(end), "times": times, "ntimes": len(got),
                      "duration": math.nan if state.duration is None else float(state.duration),
+                     "fps": math.nan if state.fps is None else float(state.fps),
                      "frames": np.asarray(clip, dtype=np.uint8), "has_frames": True, "error": "",
                      "unreadable": False, "decode_s": decode_s / max(1, len(ready)), "node": node_name()})
     return rows
@@ -131,5 +134,5 @@ def _decode_rows(video: VideoInput, frames: int, size: int, backend: str, segmen
     except Exception as exc:  # noqa: BLE001 - every per-file failure becomes a record
         return [video_row(video, frames=frames, size=size, error=one_line(exc))]
     if not ready:  # e.g. no scene long enough: an ok record with no cue, as locally
-        return [video_row(video, frames=frames, size=size, count=state.count, duration=state.duration)]
+        return [video_row(video, frames=frames, size=size, count=state.count, duration=state.duration, fps=state.fps)]
     return _window_rows(video, state, ready, decode_s, frames)

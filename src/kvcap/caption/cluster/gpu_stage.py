@@ -19,7 +19,8 @@ from kvcap.caption.cluster.decode_stage import node_name, note_pid, stopped
 from kvcap.errors import one_line
 
 # what flows on to the driver: the decode row without its frames, plus the text and who made it
-PASS_COLUMNS = ("key", "path", "index", "count", "start", "end", "times", "ntimes", "duration", "decode_s", "node")
+PASS_COLUMNS = ("key", "path", "index", "count", "start", "end", "times", "ntimes", "duration", "fps", "decode_s",
+                "node")
 
 
 def _checkpoint_unreadable(checkpoint: str) -> bool:
