@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "config": "kvcap.commands.config:config",
     "demo": "kvcap.commands.demo:demo",
     "export": "kvcap.commands.export:export",
+    "review": "kvcap.commands.review:review",
 }
 
 

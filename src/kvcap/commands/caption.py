@@ -117,12 +117,15 @@ def caption() -> None:
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Sample at this temperature (0 = greedy).")
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
+@click.option("--review", "review_page", is_flag=True,
+              help="Also write OUT/review.html at the end (as `kvcap review OUT`: frames beside each caption).")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
         quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
-        temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
+        temperature: float | None, verbose: bool, review_page: bool, config_path: str | None,
+        overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
@@ -160,6 +163,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     to_stdout = cfg.caption.output == STDOUT
     if to_stdout and format_list and set(format_list) != {"jsonl"}:
         raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
+    if to_stdout and review_page:
+        raise click.UsageError("--review writes OUT/review.html; it needs an output folder, not -o -")
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
     if not to_stdout:
@@ -187,6 +192,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     status = _run_job(lambda: _caption_folder(paths, session, None if to_stdout else out_dir, options, reporter, stop),
                       stop, reporter)
     reporter.summary(status, err=to_stdout)
+    if review_page:
+        _write_review(out_dir, cfg)
     if status == "interrupted" and to_stdout:
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -205,6 +212,14 @@ def _caption_folder(paths, session, out_dir, options, reporter, stop):
                              stats=stats, skipped=reporter.not_videos)
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
     return session.write_stats(results, stats, stats_path) if stats_path else results
+
+
+def _write_review(out_dir: Path, cfg) -> None:
+    """The review page of what the job wrote (its frames are decoded again, at thumbnail size)."""
+    from kvcap.review import write_review
+
+    report = write_review(out_dir, score_cfg=cfg.score, backend=cfg.video.backend)
+    click.echo(f"review page: {report.page} ({report.strips} strips, {len(report.frame_errors)} without frames)")
 
 
 def _stdout_echo(to_stdout: bool, quiet: bool):
