@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -31,7 +32,8 @@ def review(out: Path, refs: Path | None, tokenizer: str | None, workers: int | N
 
     The page needs no server and no network: search, sort by METEOR or confidence, and
     filter errors or suspect captions. Videos are found again from job.json's inputs. Exit
-    status: 0 written, 2 OUT is not a caption output (or the manifest is unusable).
+    status: 0 written; 1 written, but some videos could not be sampled again (moved, deleted:
+    named on stderr and on their rows); 2 OUT is not a caption output or the manifest is unusable.
     """
     from kvcap.review import write_review
 
@@ -48,3 +50,5 @@ def review(out: Path, refs: Path | None, tokenizer: str | None, workers: int | N
         import webbrowser
 
         webbrowser.open(report.page.resolve().as_uri())
+    if report.frame_errors:
+        sys.exit(1)
