@@ -70,3 +70,15 @@ def test_a_video_that_cannot_be_sampled_again_exits_1_and_is_named(zoo_folder, t
     result = invoke("review", out)
     assert result.exit_code == 1, result.output
     assert "frames not shown: b.mp4:" in result.output and (out / "review.html").is_file()
+
+
+def test_caption_review_writes_the_page_at_the_end(zoo_folder, tiny_checkpoint, tmp_path):
+    """The real tiny checkpoint through `kvcap caption --review`: the page lists every video."""
+    videos = zoo_folder({"a.mp4": "h264", "b/c.mp4": "vfr", "bad.mp4": "truncated"})
+    out = tmp_path / "out"
+    result = invoke("caption", videos, "--checkpoint", tiny_checkpoint, "-o", out, "--review", "--batch-size", "2")
+    assert result.exit_code == 1, result.output  # bad.mp4 failed; the page is still written
+    assert f"review page: {out / 'review.html'} (2 strips, 0 without frames)" in result.output
+    html = (out / "review.html").read_text(encoding="utf-8")
+    assert sorted(re.findall(r'<article class="v" data-k="([^"]*)"', html)) == ["a.mp4", "b/c.mp4", "bad.mp4"]
+    assert invoke("caption", videos, "--checkpoint", tiny_checkpoint, "-o", "-", "--review").exit_code == 2
