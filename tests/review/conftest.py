@@ -57,3 +57,16 @@ def zoo_folder(tmp_path, video_zoo):
         return root
 
     return make
+
+
+@pytest.fixture
+def h264_folder_for_review(tmp_path, video_zoo):
+    """A factory: n copies of the zoo's h264 clip in one folder."""
+
+    def make(count: int) -> Path:
+        root = tmp_path / "many"
+        for i in range(count):
+            copy_clip(video_zoo.clips["h264"], root / f"clip{i:03d}.mp4")
+        return root
+
+    return make

@@ -161,10 +161,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     if not cfg.caption.checkpoint:
         raise click.UsageError(NO_CHECKPOINT)
     to_stdout = cfg.caption.output == STDOUT
-    if to_stdout and format_list and set(format_list) != {"jsonl"}:
-        raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
-    if to_stdout and review_page:
-        raise click.UsageError("--review writes OUT/review.html; it needs an output folder, not -o -")
+    if to_stdout:
+        _check_stdout_only(format_list, review_page)
     out_dir = Path(cfg.caption.output)
     fmts = parse_formats(cfg.caption.formats)
     if not to_stdout:
@@ -212,6 +210,14 @@ def _caption_folder(paths, session, out_dir, options, reporter, stop):
                              stats=stats, skipped=reporter.not_videos)
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
     return session.write_stats(results, stats, stats_path) if stats_path else results
+
+
+def _check_stdout_only(format_list: list[str] | None, review_page: bool) -> None:
+    """`-o -` writes records to stdout and no files: refuse what needs an output folder."""
+    if format_list and set(format_list) != {"jsonl"}:
+        raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
+    if review_page:
+        raise click.UsageError("--review writes OUT/review.html; it needs an output folder, not -o -")
 
 
 def _write_review(out_dir: Path, cfg) -> None:

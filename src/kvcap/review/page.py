@@ -4,11 +4,13 @@ The skeleton, style and script are package files under `assets/`, filled with th
 `string.Template` (no template engine is a kvcap dependency). Images are relative links to
 `review/<hash>.jpg`, so the page opens from disk and moves with its folder.
 
-Size budget (checked by tests/review/test_review_page.py and measured by bench/review.py): at
-most `HTML_BYTES_PER_VIDEO` bytes of markup per video beyond its caption, reference and error
-text, plus the fixed `HTML_FIXED_BYTES` of skeleton, style and script; a strip is `TILE` px
-tiles (8 frames: 512x64, a few KB). At 10,000 videos with demo-length captions that is about
-10 MB of HTML, and the thumbnails load only as they scroll into view (`loading="lazy"`).
+Size budget (checked by tests/review/test_review_page.py, measured by bench/review.py): at most
+`HTML_BYTES_PER_VIDEO` bytes of markup per video beyond its texts (captions, reference, error,
+name), plus `HTML_FIXED_BYTES` once for the skeleton, style and script; thumbnails are one JPEG
+strip a video of `TILE`-px tiles (8 frames: 512x64, under 16 KB). At 10,000 videos that is at
+most 8 MB of markup, plus the texts (demo-length captions ~0.3 KB a video, AI-Hub-length ones
+~1.7 KB), and ~100 MB of strips that the browser loads only as they scroll into view
+(`loading="lazy"`); rows off screen are not laid out (`content-visibility: auto`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from string import Template
 from kvcap.fsutil import atomic_write_text
 
 PAGE_NAME = "review.html"
-HTML_BYTES_PER_VIDEO = 900
+HTML_BYTES_PER_VIDEO = 800
 """Markup budget per video (attributes, tags, badges, the strip's <img>), its texts excluded."""
-HTML_FIXED_BYTES = 12_000
+HTML_FIXED_BYTES = 8_000
 """Skeleton, style and script, once per page."""
 
 
