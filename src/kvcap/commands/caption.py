@@ -224,7 +224,7 @@ def _write_review(out_dir: Path, cfg) -> None:
     """The review page of what the job wrote (its frames are decoded again, at thumbnail size)."""
     from kvcap.review import write_review
 
-    report = write_review(out_dir, score_cfg=cfg.score, backend=cfg.video.backend)
+    report = write_review(out_dir, score_cfg=cfg.score, workers=cfg.caption.workers, backend=cfg.video.backend)
     click.echo(f"review page: {report.page} ({report.strips} strips, {len(report.frame_errors)} without frames)")
 
 

@@ -16,11 +16,11 @@ from kvcap.commands.options import click_type, config_options, resolve_config
               help="Manifest JSONL: show each video's reference caption and its METEOR.")
 @click.option("--tokenizer", type=click_type("score.tokenizer"), default=None,
               help="Tokens for METEOR (default: config score.tokenizer, kiwi).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Threads decoding the thumbnails (default: the cores, at most 8).")
+@click.option("--workers", type=click_type("caption.workers"), default=None,
+              help="Threads decoding the thumbnails, or `auto` (default: caption.workers, as `kvcap caption`).")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the web browser when written.")
 @config_options
-def review(out: Path, refs: Path | None, tokenizer: str | None, workers: int | None, open_page: bool,
+def review(out: Path, refs: Path | None, tokenizer: str | None, workers: int | str | None, open_page: bool,
            config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Write OUT/review.html: every video of the caption job in OUT with a strip of the frames
     the model was given (sampled again; thumbnails in OUT/review/), its captions and times,
@@ -37,8 +37,8 @@ def review(out: Path, refs: Path | None, tokenizer: str | None, workers: int | N
     """
     from kvcap.review import write_review
 
-    cfg = resolve_config(config_path, overrides, {"score.tokenizer": tokenizer})
-    report = write_review(out, refs=refs, score_cfg=cfg.score, workers=workers, backend=cfg.video.backend,
+    cfg = resolve_config(config_path, overrides, {"score.tokenizer": tokenizer, "caption.workers": workers})
+    report = write_review(out, refs=refs, score_cfg=cfg.score, workers=cfg.caption.workers, backend=cfg.video.backend,
                           say=lambda text: click.echo(text, err=True))
     for line in report.frame_errors[:10]:
         click.echo(f"  frames not shown: {line}", err=True)

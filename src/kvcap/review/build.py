@@ -27,13 +27,13 @@ class ReviewReport:
     seconds: float = 0.0
 
 
-def default_workers() -> int:
-    import os
+def _strips(items: list[ReviewItem], out: Path, workers: int | str, backend: str) -> dict[str, StripResult]:
+    """Every ok video's strip, decoded as the caption job decodes: `workers` threads, each
+    decoder given its share of FFmpeg's threads (kvcap.video.threads)."""
+    from kvcap.video import threads
 
-    return max(1, min(8, os.cpu_count() or 1))
-
-
-def _strips(items: list[ReviewItem], out: Path, workers: int, backend: str) -> dict[str, StripResult]:
+    count, per_decoder = threads.plan(workers)
+    threads.set_decoder_threads(per_decoder)
     plans = []
     for item in items:
         if item.path is None or not item.record.ok:
@@ -41,7 +41,7 @@ def _strips(items: list[ReviewItem], out: Path, workers: int, backend: str) -> d
         plan = plan_strip(item.key, item.path, item.record.segments, item.record.frame_times, item.record.duration)
         if plan is not None:
             plans.append(plan)
-    return write_strips(plans, out, workers, backend)
+    return write_strips(plans, out, count, backend)
 
 
 def _meteor(items: list[ReviewItem], refs: str | Path | None, score_cfg) -> tuple[dict[str, float], dict[str, str]]:
@@ -52,7 +52,7 @@ def _meteor(items: list[ReviewItem], refs: str | Path | None, score_cfg) -> tupl
     return clip_meteor(items, refs, score_cfg)
 
 
-def write_review(out: str | Path, *, refs: str | Path | None = None, score_cfg=None, workers: int | None = None,
+def write_review(out: str | Path, *, refs: str | Path | None = None, score_cfg=None, workers: int | str = "auto",
                  backend: str = "auto", say: Callable[[str], None] | None = None) -> ReviewReport:
     """Write OUT/review.html and its strips under OUT/review/ (ReviewError when OUT is no
     caption output; a video that cannot be sampled again is noted on its row)."""
@@ -61,7 +61,7 @@ def write_review(out: str | Path, *, refs: str | Path | None = None, score_cfg=N
     job = load_job(out)
     out = job.out
     say(f"reviewing {len(job.items)} videos in {out}")
-    strips = _strips(job.items, out, workers or default_workers(), backend)
+    strips = _strips(job.items, out, workers, backend)
     meteor, references = _meteor(job.items, refs, score_cfg)
     rows, suspect, scored = [], 0, []
     for item in job.items:
