@@ -217,14 +217,14 @@ def test_records_import_neither_torch_nor_textual() -> None:
 
 
 def test_a_caption_record_is_the_line_kvcap_always_wrote() -> None:
-    from kvcap.caption.pipeline import CaptionResult
+    from kvcap.caption.results import CaptionResult
 
     result = CaptionResult(video="a/b.mp4", path=Path("/x/a/b.mp4"), status="ok", caption="비가 온다.",
-                           segments=[{"start": 0.0, "end": 2.0, "text": "비가 온다."}], duration=2.0,
+                           segments=[{"start": 0.0, "end": 2.0, "text": "비가 온다."}], duration=2.0, fps=25.0,
                            frame_times=[0.25, 1.75], checkpoint="runs/x/best", elapsed_s=0.12345)
     line = json.dumps(result.record(), ensure_ascii=False)
     assert line == ('{"video": "a/b.mp4", "status": "ok", "caption": "비가 온다.", "segments": [{"start": 0.0, '
-                    '"end": 2.0, "text": "비가 온다."}], "duration": 2.0, "frame_times": [0.25, 1.75], '
+                    '"end": 2.0, "text": "비가 온다."}], "duration": 2.0, "fps": 25.0, "frame_times": [0.25, 1.75], '
                     '"checkpoint": "runs/x/best", "elapsed_s": 0.123, "error": null}')
     back = CaptionResult.from_record(json.loads(line), result.path)
     assert back.record() == result.record() and back.skipped
@@ -280,7 +280,7 @@ def test_writers_produce_the_models_keys(tmp_path: Path) -> None:
     state = run.new_state(stage=1, projector="linear", total_steps=5, epochs=1, previous=None)
     run.write_state(state)
     written = json.loads(run.state_path.read_text())
-    assert list(written) == list(RunState().to_dict()) and run.run_state().pid == state["pid"]
+    assert list(written) == list(RunState().to_dict()) and run.run_state().pid == state.pid
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_caption_help_lists_the_registered_formats(fake_format):
 
 
 def test_format_all_writes_a_registered_format_through_the_pipeline(fake_format, h264_folder, tmp_path):
-    from kvcap.caption.pipeline import CaptionOptions, caption_folder, parse_formats
+    from kvcap.caption import CaptionOptions, caption_folder, parse_formats
 
     assert parse_formats("all") == ("jsonl", "srt", "vtt", "txt", "tsv", "fake")
     out = tmp_path / "out"

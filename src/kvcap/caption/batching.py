@@ -35,6 +35,7 @@ class Pending:
     windows: dict[int, tuple[float, float]] = field(default_factory=dict)
     times: dict[int, list[float]] = field(default_factory=dict)
     duration: float | None = None
+    fps: float | None = None  # the clip's frame rate: subtitle gaps are counted in its frames
     error: str | None = None
     cost_s: float = 0.0
 
@@ -109,9 +110,11 @@ class Batcher:
 
             self.ready.extend(add_scenes(state, sampled))
             return
+        info = getattr(sampled, "info", None)
         if state.duration is None:
-            info = getattr(sampled, "info", None)
             state.duration = float(info.duration) if info is not None and info.duration else None
+        if state.fps is None and info is not None and info.fps:
+            state.fps = float(info.fps)
         window = work.window
         if window is None:  # whole clip: one cue from 0 to the end
             end = state.duration if state.duration else (max(sampled.times) if sampled.times else 0.0)

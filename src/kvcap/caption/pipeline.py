@@ -22,25 +22,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from kvcap.caption.decoding import segment_windows
-from kvcap.caption.inputs import (
-    VideoInput,
-    parse_formats,
-    resolve_inputs,
-    subtitle_names,
-    subtitle_path,
-)
 from kvcap.caption.job import JobProgress
-from kvcap.caption.plan import SCENES, CaptionOptions, JobPlan, as_paths, plan_job
-from kvcap.caption.results import CaptionResult, PipelineStats, clean_text
-from kvcap.caption.shard import Shard
+from kvcap.caption.plan import CaptionOptions, JobPlan, as_paths, plan_job
+from kvcap.caption.results import CaptionResult, PipelineStats
 from kvcap.errors import one_line
-
-__all__ = [  # the stages' public names, importable from here as before the split
-    "SCENES", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
-    "JobPlan", "PipelineStats", "VideoInput", "caption_folder", "clean_text", "parse_formats", "resolve_inputs",
-    "segment_windows", "subtitle_names", "subtitle_path",
-]
 
 
 class CaptionerLike(Protocol):
@@ -87,7 +72,7 @@ class CaptionJob:
         sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
                                 # absolute: `kvcap review` lists the videos again from them, from any folder
                                 inputs=[os.path.abspath(p) for p in self.paths],
-                                job_interval=o.job_interval, job_extra=o.job_extra)
+                                job_interval=o.job_interval, job_extra=o.job_extra, subtitles=o.subtitles)
         ahead = prefetch(plan.todo, frames=o.frames_for(self.captioner), size=int(self.captioner.image_size),
                          backend=o.backend, segment=o.segment,
                          workers=o.workers, batch_size=o.batch_size)

@@ -15,7 +15,9 @@ from typing import Any, Iterable, Sequence
 
 from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
-from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.caption.shard import Shard, parse_shard
+from kvcap.caption.subtitles import SubtitleStyle
+from kvcap.records import files
 from kvcap.records.formats import DEFAULT_FORMATS, subtitle_formats
 from kvcap.video.scenes import SceneOptions
 
@@ -54,10 +56,14 @@ class CaptionOptions:
     """Seconds between job.json rewrites."""
     job_extra: dict[str, Any] | None = None
     """Keys added to job.json (e.g. the generation settings used)."""
+    subtitles: Any = None
+    """How srt/vtt cues are cut: a SubtitleStyle or the config's `[subtitle]` table; None =
+    broadcast style with the default limits (kvcap.caption.subtitles)."""
 
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)
         self.shard = parse_shard(self.shard)
+        self.subtitles = SubtitleStyle.from_config(self.subtitles) if self.subtitles is not None else SubtitleStyle()
         if self.workers == "auto":
             from kvcap.video.threads import plan
 
@@ -96,7 +102,7 @@ class JobPlan:
 
     @property
     def job_name(self) -> str:
-        return self.shard.job_name if self.shard else JOB_NAME
+        return self.shard.job_name if self.shard else files.JOB
 
 
 def plan_job(paths: list[str | Path], out_dir: str | Path | None, options: CaptionOptions,
@@ -116,7 +122,7 @@ def plan_job(paths: list[str | Path], out_dir: str | Path | None, options: Capti
     previous: dict[str, dict[str, Any]] = {}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        ledger = CaptionsLedger(out / (shard.jsonl_name if shard else JSONL_NAME))
+        ledger = CaptionsLedger(out / (shard.jsonl_name if shard else files.CAPTIONS))
         previous = ledger.open()
     done_before = [v for v in inputs if out is not None and _already_done(v, previous, out, names, options)]
     skip_keys = {v.key for v in done_before}

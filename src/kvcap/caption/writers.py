@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from kvcap.fsutil import append_jsonl, atomic_write_text, repair_jsonl_tail
-from kvcap.records import CaptionRecord, latest_per_video, read_jsonl
+from kvcap.records import CaptionRecord, files, latest_per_video, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def vtt_text(segments: Iterable[Segment]) -> str:
 
 
 def txt_text(segments: Iterable[Segment]) -> str:
-    """Plain text, one line per cue (a cue's lines joined by spaces), as whisper's `.txt`."""
+    """Plain text, one line per segment (its lines joined by spaces), as whisper's `.txt`."""
     return "".join(" ".join(cue.lines) + "\n" for cue in cues(segments))
 
 
@@ -177,7 +177,7 @@ def write_vtt(path: str | Path, segments: Iterable[Segment]) -> Path:
 class CaptionsJsonl:
     """Append-only `captions.jsonl`: one whole line per video, flushed as written.
 
-        with CaptionsJsonl(out / "captions.jsonl") as log:
+        with CaptionsJsonl(out / files.CAPTIONS) as log:
             if record.video not in log.done: ...
             log.append(record)
 

@@ -6,6 +6,8 @@
                   `kvcap compare` figures
     metrics.py    METRIC_SPECS: the one table of scored metrics (label, seed target, direction…)
     formats.py    FORMATS: the one table of `kvcap caption` output formats
+    position.py   TrainPosition (a checkpoint's position.json): where a training run stands
+    files.py      the names of the files above (state.json, job.json, ...), defined once
     targets.py    passes_target (the one pass rule); Targets, the pass marks of a run
     jsonl.py      the one JSONL line parser; "latest record per video"
     liveness.py   is a `running` state file's process alive?
@@ -19,6 +21,7 @@ from kvcap.records._coerce import parse_time, utc_now
 from kvcap.records.caption import CAPTION_STATUSES, JOB_STATUSES, CaptionRecord, JobState
 from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_json_object, read_jsonl
 from kvcap.records.liveness import STALE_AFTER_S, PidAlive, live_status, pid_alive
+from kvcap.records.position import TrainPosition
 from kvcap.records.run import (
     RUN_STATUSES,
     CompareFigures,
@@ -41,7 +44,7 @@ __all__ = [
     "metric_names", "metric_spec", "seed_targets", "subtitle_formats",
     "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
-    "SampleRow", "Targets", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
+    "SampleRow", "Targets", "TrainPosition", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
     "iter_jsonl", "latest_per_video", "live_status", "parse_time", "passes_target", "pid_alive", "read_json_object", "read_jsonl",
     "select_best", "utc_now",
 ]

@@ -1,10 +1,11 @@
-"""The caption job's files: a captions.jsonl line and job.json (DESIGN, Output).
+"""The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
-    captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
+    captions.jsonl  {"video", "status", "caption", "segments", "duration", "fps", "frame_times",
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error", "generation", "engine"}  replaced atomically while the job runs
+                     "updated", "error", "generation", "engine", "subtitle_overflow"}  replaced
+                     atomically while the job runs
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class CaptionRecord:
     segments: list[dict[str, Any]] = field(default_factory=list)
     """`[{"start", "end", "text"}]`, one per window (one for a whole clip)."""
     duration: float | None = None
+    fps: float | None = None
+    """The clip's average frame rate (subtitle gaps are counted in its frames); None when unknown."""
     frame_times: list[float] = field(default_factory=list)
     checkpoint: str | None = None
     elapsed_s: float | None = None
@@ -63,7 +66,7 @@ class CaptionRecord:
             video=str(data["video"]), status=str(data.get("status")),
             caption=c.opt_text(data.get("caption")),
             segments=[s for s in segments if isinstance(s, dict)] if isinstance(segments, list) else [],
-            duration=c.opt_num(data.get("duration")),
+            duration=c.opt_num(data.get("duration")), fps=c.opt_num(data.get("fps")),
             frame_times=[t for t in frame_times if c.num(t) is not None] if isinstance(frame_times, list) else [],
             checkpoint=c.opt_text(data.get("checkpoint")), elapsed_s=c.opt_num(data.get("elapsed_s")),
             error=c.opt_text(data.get("error")),
@@ -108,10 +111,9 @@ class JobState:
     engine: str | None = None
     """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
     (several joined by ", " when batches differed); None until the first batch."""
-
-    @property
-    def started_s(self) -> float | None:
-        return c.parse_time(self.started)
+    subtitle_overflow: int = 0
+    """SRT/VTT cues written shorter than `subtitle.min_cue_seconds` (or with more lines than
+    `subtitle.max_lines`) because their segment was too short for its text; no word is dropped."""
 
     @property
     def updated_s(self) -> float | None:
@@ -134,4 +136,5 @@ class JobState:
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
             engine=c.opt_text(data.get("engine")),
+            subtitle_overflow=c.integer(data.get("subtitle_overflow")),
         )

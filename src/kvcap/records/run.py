@@ -45,8 +45,20 @@ class RunState:
     error: str | None = None
     best: dict[str, Any] | None = None
     """{"metric", "value", "step"} of the best eval so far (None before the first)."""
+    resumed: str | None = None
+    """ISO-8601 UTC of the last `--resume` (written only when set, as every field below)."""
+    world_size: int | None = None
+    """Processes training together (DDP ranks)."""
+    init: str | None = None
+    """The checkpoint whose projector stage 2 started from."""
+    stage1_best: str | None = None
+    """stage1/best/ of this run, once stage 2 has moved it there."""
+    collapse: list[str] | None = None
+    """The mode-collapse reasons of the latest eval (None when it was healthy)."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """resumed, world_size, init, stage1_best, collapse, ... as written."""
+    """Keys kvcap does not model, as written."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("resumed", "world_size", "init", "stage1_best", "collapse")
 
     @property
     def best_metric(self) -> str:
@@ -61,7 +73,9 @@ class RunState:
         return c.parse_time(self.updated)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**_to_dict(self), **self.extra}
+        """The file's keys in order; the trainer's optional facts only when set."""
+        body = {k: v for k, v in _to_dict(self).items() if k not in self.OPTIONAL or v is not None}
+        return {**body, **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str = "") -> "RunState":
@@ -74,7 +88,10 @@ class RunState:
             total_steps=c.integer(data.get("total_steps")), epoch=c.opt_num(data.get("epoch")) or 0,
             epochs=c.opt_num(data.get("epochs")) or 0, started=c.opt_text(data.get("started")),
             updated=c.opt_text(data.get("updated")), error=c.opt_text(data.get("error")),
-            best=best if isinstance(best, dict) else None,
+            best=best if isinstance(best, dict) else None, resumed=c.opt_text(data.get("resumed")),
+            world_size=c.integer(data["world_size"]) if c.num(data.get("world_size")) is not None else None,
+            init=c.opt_text(data.get("init")), stage1_best=c.opt_text(data.get("stage1_best")),
+            collapse=c.str_list(data["collapse"]) if isinstance(data.get("collapse"), list) else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 

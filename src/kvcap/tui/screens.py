@@ -13,7 +13,8 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tabb
 
 from kvcap.tui.format import DASH, fmt_count, fmt_duration, fmt_float, fmt_lr, fmt_progress, generation_summary
 from kvcap.records import Targets, labels, metric_names
-from kvcap.tui.runfiles import JobReader, RunReader, compare_row
+from kvcap.tui.jobfiles import JobReader
+from kvcap.tui.runfiles import RunReader, compare_row
 from kvcap.tui.style import pass_fail, status_text, styled
 from kvcap.tui.widgets import Curve
 
