@@ -196,3 +196,11 @@ def test_text_is_escaped(zoo_folder, tmp_path):
 def test_not_a_caption_output_is_a_review_error(tmp_path, make, words):
     with pytest.raises(ReviewError, match=words):
         write_review(make(tmp_path))
+
+
+def test_a_broken_job_file_is_a_review_error(zoo_folder, tmp_path):
+    out = tmp_path / "out"
+    caption_job([zoo_folder({"a.mp4": "h264"})], out)
+    (out / "job.json").write_text("[1, 2")
+    with pytest.raises(ReviewError, match="job.json: cannot read the job file"):
+        write_review(out)

@@ -9,14 +9,13 @@ inputs, and the records are read from `captions.jsonl` and every `captions.shard
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kvcap.errors import KvcapError
-from kvcap.records import CaptionRecord, JobState, latest_per_video, read_jsonl
+from kvcap.records import CaptionRecord, JobState, latest_per_video, read_json_object, read_jsonl
 
 JSONL_NAME = "captions.jsonl"
 JOB_NAME = "job.json"
@@ -63,17 +62,11 @@ def _job_files(out: Path) -> list[Path]:
     return [single] if single.is_file() else sorted(out.glob("job.shard-*-of-*.json"))
 
 
-def _read_jobs(out: Path) -> list[JobState]:
-    jobs = []
-    for path in _job_files(out):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ReviewError(f"{path}: cannot read the job file ({exc})") from None
-        if not isinstance(data, dict):
-            raise ReviewError(f"{path}: not a job file (expected a JSON object)")
-        jobs.append(JobState.from_dict(data))
-    return jobs
+def _read_job(path: Path) -> JobState:
+    data = read_json_object(path)
+    if data is None:
+        raise ReviewError(f"{path}: cannot read the job file (unreadable, or not a JSON object)")
+    return JobState.from_dict(data)
 
 
 def _read_records(out: Path) -> dict[str, dict[str, Any]]:
@@ -124,7 +117,7 @@ def load_job(out: str | Path) -> ReviewJob:
     if not os.access(out, os.R_OK | os.X_OK):
         raise ReviewError(f"{out}: permission denied")
     records = _read_records(out)
-    jobs = _read_jobs(out)
+    jobs = [_read_job(path) for path in _job_files(out)]
     inputs = list(dict.fromkeys(raw for job in jobs for raw in job.inputs))
     videos, why = locate_videos(inputs, out)
     if not jobs:
