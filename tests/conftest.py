@@ -13,7 +13,7 @@ os.environ["KVCAP_HOME"] = tempfile.mkdtemp(prefix="kvcap-test-home-")
 
 import kvcap  # noqa: E402,F401  (sets OMP_WAIT_POLICY before any test imports torch)
 
-pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model"]
+pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model", "fixtures.ray"]
 
 
 # --- markers from declared lists (issue 14) ---------------------------------------------------

@@ -110,6 +110,9 @@ def caption() -> None:
 @click.option("--workers", type=click_type("caption.workers"), default=None,
               help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
+@click.option("--cluster", type=click_type("caption.cluster"), default=None,
+              help="local = this process; ray = a Ray cluster: CPU decode tasks feed one captioner per GPU "
+                   "(needs kvcap[ray]; see [ray] in kvcap.toml).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")
 @click.option("--max-new-tokens", type=click_type("generation.max_new_tokens"), default=None, help="Longest caption, in tokens.")
 @click.option("--prompt", default=None, metavar="TEXT", help="Instruction given with the video (default: the checkpoint's).")
@@ -129,7 +132,7 @@ def caption() -> None:
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
-        quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
+        cluster: str | None, quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, cue_style: str | None, max_line_width: int | None, max_line_count: int | None,
         verbose: bool, review_page: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
@@ -143,7 +146,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
     Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt/.txt/.tsv mirroring the
     input tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
-    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
+    stops after the current batch. `--cluster ray` runs the same job on a Ray cluster (one
+    captioner per GPU, decoding on every node's CPUs). Exit status: 0 all ok, 1 some failed, 2 usage, config or
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     format_list, shard_spec = _parse_flags(formats, shard)
@@ -152,9 +156,14 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
         "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
         "subtitle.cue_style": cue_style, "subtitle.max_line_chars": max_line_width, "subtitle.max_lines": max_line_count,
+        "caption.cluster": cluster,
         **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
     out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None, review=review_page)
+    if cfg.caption.cluster == "ray":  # the driver loads no model: kvcap.commands.caption_ray
+        from kvcap.commands.caption_ray import run_ray
+
+        return run_ray(paths, cfg, out_dir, frames, shard_spec, overwrite, quiet, verbose, review=review_page)
 
     from kvcap.caption.session import CaptionSession
 

@@ -224,6 +224,26 @@ class CaptionConfig:
     workers: Union[Workers, Literal["auto"]] = "auto"
     """Background decoding workers; `auto` = two per core this process may use, at most 16 (each
     decoder gets cores / workers FFmpeg threads, at least 1, so workers never oversubscribe the cores)."""
+    cluster: Literal["local", "ray"] = "local"
+    """Where the job runs: `local` (this process: decode threads + one model) or `ray` (a Ray
+    cluster: CPU decode tasks feed one captioner per GPU worker; see [ray]). Needs `kvcap[ray]`."""
+
+
+@dataclass
+class RayConfig:
+    address: str = ""
+    """Ray cluster for `--cluster ray` (`HOST:PORT`); empty = Ray's `RAY_ADDRESS`, then a cluster
+    running on this machine (`ray start --head`), else kvcap starts a local one and stops it at the end."""
+    gpu_workers: Union[Positive, Literal["auto"]] = "auto"
+    """Captioner actors (one model each); `auto` = every GPU in the cluster / `gpus_per_worker`
+    (one actor on CPUs when the cluster has no GPU)."""
+    gpus_per_worker: Annotated[float, Range(gt=0)] = 1.0
+    """GPUs each captioner actor takes (a fraction shares a card)."""
+    decode_cpus: Annotated[float, Range(gt=0)] = 1.0
+    """CPUs each decode task takes (its FFmpeg threads follow it)."""
+    retries: Annotated[int, Range(ge=0)] = 3
+    """Times a clip is retried when the process decoding or captioning it dies, before it is
+    written as an `error` record."""
 
 
 @dataclass
@@ -286,6 +306,8 @@ class Config:
     """How captions become SRT and WebVTT cues."""
     score: ScoreConfig = field(default_factory=ScoreConfig)
     """`kvcap score` defaults."""
+    ray: RayConfig = field(default_factory=RayConfig)
+    """`kvcap caption --cluster ray`: the cluster and its stages."""
 
     source: str = field(default="<defaults>", compare=False, repr=False)
     """(internal) where this config was read from, for messages."""

@@ -4,8 +4,8 @@
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error", "generation", "engine", "subtitle_overflow"}  replaced
-                     atomically while the job runs
+                     "updated", "error", "generation", "engine", "subtitle_overflow", "cluster",
+                     "ray", "workers"}  replaced atomically while the job runs
 """
 
 from __future__ import annotations
@@ -114,6 +114,15 @@ class JobState:
     subtitle_overflow: int = 0
     """SRT/VTT cues written shorter than `subtitle.min_cue_seconds` (or with more lines than
     `subtitle.max_lines`) because their segment was too short for its text; no word is dropped."""
+    cluster: str = "local"
+    """Where the job ran: `local` (one process) or `ray` (`kvcap caption --cluster ray`)."""
+    ray: dict[str, Any] = field(default_factory=dict)
+    """With `cluster = "ray"`: `address`, `started_local` (kvcap started the cluster and stops it),
+    `nodes`, `cpus`, `gpus`, `startup_s` (connecting or starting the cluster)."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """With `cluster = "ray"`: one entry per captioner actor, as it reports in: `worker` (node and
+    pid), `node`, `device`, `quantization` and `batch_size` it chose on its own card (`auto` is
+    decided there), with the reasons, and `items` it has captioned."""
 
     @property
     def updated_s(self) -> float | None:
@@ -137,4 +146,7 @@ class JobState:
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
             engine=c.opt_text(data.get("engine")),
             subtitle_overflow=c.integer(data.get("subtitle_overflow")),
+            cluster=c.text(data.get("cluster"), "local"),
+            ray=dict(data["ray"]) if isinstance(data.get("ray"), dict) else {},
+            workers=[dict(w) for w in data["workers"] if isinstance(w, dict)] if isinstance(data.get("workers"), list) else [],
         )
