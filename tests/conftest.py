@@ -30,6 +30,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "data/test_cache.py",
     "metrics/test_metrics_siglip.py",
     "test_demo.py",
+    "test_readme_python.py::test_readme_python_snippets_run_as_written",
     "test_bench_demo_ablation.py",
     "test_bench_gpu.py::test_tiny_run_passes_every_section",
     "test_bench_gpu.py::test_tiny_run_prints_a_table_per_section_and_the_headline_last",

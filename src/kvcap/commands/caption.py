@@ -135,7 +135,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         cluster: str | None, quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, cue_style: str | None, max_line_width: int | None, max_line_count: int | None,
         verbose: bool, review_page: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
-    """Caption every video under PATHS (folders are searched recursively).
+    """Caption every video under PATHS: folders (searched recursively), video files, zips (read
+    in place), zip members (a.zip::b.mp4) and manifests (.jsonl: their clips' videos).
 
     \b
       kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
