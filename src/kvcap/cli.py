@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "config": "kvcap.commands.config:config",
     "demo": "kvcap.commands.demo:demo",
     "export": "kvcap.commands.export:export",
+    "review": "kvcap.commands.review:review",
 }
 
 
