@@ -13,7 +13,7 @@ os.environ["KVCAP_HOME"] = tempfile.mkdtemp(prefix="kvcap-test-home-")
 
 import kvcap  # noqa: E402,F401  (sets OMP_WAIT_POLICY before any test imports torch)
 
-pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model"]
+pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model", "fixtures.ray"]
 
 
 # --- markers from declared lists (issue 14) ---------------------------------------------------
@@ -30,6 +30,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "data/test_cache.py",
     "metrics/test_metrics_siglip.py",
     "test_demo.py",
+    "test_readme_python.py::test_readme_python_snippets_run_as_written",
     "test_bench_demo_ablation.py",
     "test_bench_gpu.py::test_tiny_run_passes_every_section",
     "test_bench_gpu.py::test_tiny_run_prints_a_table_per_section_and_the_headline_last",
@@ -37,6 +38,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "test_bench_gpu.py::test_tiny_run_appends_its_row_under_the_gpu_heading",
     "test_bench_gpu.py::test_a_spent_budget_skips_every_section_but_still_writes_results",
     "caption/test_caption_cli.py::test_caption_mixed_folder_end_to_end",
+    "caption/test_subtitles_demo.py",
     "caption/test_caption_cli.py::test_all_good_exits_zero_and_config_supplies_the_checkpoint",
     "caption/test_caption_cli.py::test_quantization_flag_loads_the_llm_as_asked",
     "caption/test_caption_cli.py::test_bad_checkpoint_is_a_one_line_error",
@@ -53,6 +55,8 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "caption/test_caption_messages.py::test_one_video_and_files_that_are_not_videos",
     "cli/test_exit_codes.py::test_errors_in_a_real_process_are_one_line",
     "cli/test_quiet_output.py::test_caption_stderr_has_no_library_noise",
+    "cli/test_no_hub.py",
+    "cli/test_launch.py::test_accelerate_cpu_launch_of_two_processes_says_it_started_one",
     "cli/test_unwritable_outputs.py::test_caption_check_leaves_no_folder_behind",
     "cli/test_unwritable_outputs.py::test_caption_into_an_unwritable_folder",
     "cli/test_unwritable_outputs.py::test_caption_output_naming_a_file_or_under_a_file",
@@ -67,6 +71,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "test_bench_startup.py",
     "test_demo_settings.py",
     "test_kvcap_errors.py",
+    "review/test_review_cli.py::test_caption_review_writes_the_page_at_the_end",
 )
 SNAPSHOT_TESTS = ("tui/test_snapshots.py",)
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))

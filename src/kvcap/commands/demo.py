@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kvcap.commands.options import click_type, config_options, resolve_config
@@ -24,8 +26,7 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     against another clip's reference, attribute accuracy). The demo model knows synthetic
     scenes only; real use trains on real video with CLIP + Qwen3.
     """
-    from rich.console import Console
-
+    from kvcap.console import table_console
     from kvcap.model.vision import resolve_device
     from kvcap.demo.run import DEMO_SEED, format_clip, run_demo
     from kvcap.metrics.grounding import render_grounding
@@ -42,7 +43,7 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
         click.echo("\n".join(format_clip(index, len(result.clips), clip)))
     click.echo("")
     if result.grounding:
-        Console().print(render_grounding(result.grounding))
+        table_console().print(render_grounding(result.grounding))
         s = result.score
         click.echo(f"unique captions {s.get('unique_ratio', 0):.2f} (references {s.get('ref_unique_ratio', 0):.2f}); "
                    f"{result.siglip_note}.")
@@ -52,5 +53,16 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     failed = [c for c in result.clips if c.caption is None]
     click.echo(f"wrote {result.out_dir}/captions.jsonl and {len(result.clips) - len(failed)} .srt files "
                f"(clips and their true descriptions: {result.out_dir}/scenes/manifest.jsonl)")
+    _say_subtitle_overflow(Path(result.out_dir) / "job.json")
     if failed:
         raise SystemExit(1)
+
+
+def _say_subtitle_overflow(job_path: Path) -> None:
+    """The one line `kvcap caption` ends with when cues overflow (2-second clips hold ~95 characters)."""
+    from kvcap.caption.cue_timing import overflow_note
+    from kvcap.records import JobState, read_json_object
+
+    overflow = JobState.from_dict(read_json_object(job_path) or {}).subtitle_overflow
+    if overflow:
+        click.echo(overflow_note(overflow))

@@ -44,26 +44,12 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     failed target or the collapse alarm exits 1. SigLIP2 is skipped with a note when it cannot
     be loaded, unless you named it (`--metrics siglip`, `--siglip`, or `--set score....`).
     """
-    from kvcap.fsutil import atomic_write_text
-    from kvcap.metrics import (
-        load_predictions,
-        load_references,
-        match_predictions,
-        render_table,
-        score_predictions,
-    )
+    from kvcap.metrics import score_predictions
 
     cfg = resolve_config(config_path, overrides, {
         "score.metrics": metrics, "score.tokenizer": tokenizer, "score.siglip": siglip_model})
-    preds = load_predictions(predictions)
-    references = load_references(refs)
+    preds, references, matched = _matched(predictions, refs)
     previous_report = _load_previous(previous) if previous else None
-    matched = match_predictions(preds, references)
-    if not any(key in references.captions for key in matched):
-        examples = ", ".join(list(matched)[:3])
-        raise click.ClickException(
-            f"{predictions}: no prediction matches a reference in {refs} "
-            f"({len(matched)} predictions, e.g. {examples}; {len(references.captions)} references)")
     progress = None if as_json else (lambda message: click.echo(message, err=True))
     chosen, scorer = _siglip_or_skip(cfg, device, progress)
     if per_clip:
@@ -77,20 +63,7 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         add_grounding(report, matched, references.captions, refs, cfg.score)
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
-    if per_clip:
-        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.per_clip)
-        atomic_write_text(per_clip, lines)
-    if as_json:
-        # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
-        click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
-    else:
-        from rich.console import Console
-
-        Console(file=sys.stdout).print(render_table(report))
-        if grounding:
-            from kvcap.metrics.grounding import render_grounding
-
-            Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+    _show(report, as_json=as_json, per_clip=per_clip, grounding=grounding)
     if check:
         _exit_if_checks_fail(report.summary)
 
@@ -115,6 +88,42 @@ def failed_checks(summary: dict) -> list[str]:
     if summary.get("collapse"):
         failed.append("mode collapse: " + "; ".join(summary.get("collapse_reasons") or []))
     return failed
+
+
+def _matched(predictions: str, refs: str):
+    """(predictions, references, {key: prediction} matched to them); none matching is one line."""
+    from kvcap.metrics import load_predictions, load_references, match_predictions
+
+    preds = load_predictions(predictions)
+    references = load_references(refs)
+    matched = match_predictions(preds, references)
+    if not any(key in references.captions for key in matched):
+        examples = ", ".join(list(matched)[:3])
+        raise click.ClickException(
+            f"{predictions}: no prediction matches a reference in {refs} "
+            f"({len(matched)} predictions, e.g. {examples}; {len(references.captions)} references)")
+    return preds, references, matched
+
+
+def _show(report, *, as_json: bool, per_clip: str | None, grounding: bool) -> None:
+    """--per-clip rows (atomically), then the summary as JSON or the table (and grounding's)."""
+    from kvcap.fsutil import atomic_write_text
+    from kvcap.metrics import render_table
+
+    if per_clip:
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.per_clip)
+        atomic_write_text(per_clip, lines)
+    if as_json:
+        # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
+        click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
+        return
+    from kvcap.console import table_console
+
+    table_console(sys.stdout).print(render_table(report))
+    if grounding:
+        from kvcap.metrics.grounding import render_grounding
+
+        table_console(sys.stdout).print(render_grounding(report.summary["grounding"]))
 
 
 def _siglip_or_skip(cfg, device: str, progress):

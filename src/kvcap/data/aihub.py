@@ -30,7 +30,6 @@ imported, with its reason). Nothing but an unusable tree is fatal.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +43,7 @@ from kvcap.data.aihub_labels import (
     split_from_parts,
 )
 from kvcap.data.manifest import ManifestItem, write_manifest
+from kvcap.video.ziparchive import DAMAGED_MEMBER_ERRORS
 
 LAYOUTS = (
     "understood layouts: SRC/labels/**/<stem>.json + SRC/videos/**/<stem>.mp4, or AI-Hub's "
@@ -181,7 +181,7 @@ def _pair_labels(labels: dict, videos: dict, fields: tuple[str, ...], report: Im
                 continue
             try:
                 data, reason = parse_label(reader.read(label))
-            except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            except (OSError, KeyError, ValueError, *DAMAGED_MEMBER_ERRORS, EOFError) as exc:
                 data, reason = None, f"cannot read ({exc})"
             if data is None:
                 report.unreadable.append((label.ref, reason or "unreadable"))

@@ -225,16 +225,38 @@ class StaticDecoder:
         mask_dtype = None if attn != "eager" else embeds.dtype
         max_new = int(settings.max_new_tokens)
         state = self._state_for(batch, bucket_length(length + max_new), max_new, device, embeds.dtype, mask_dtype)
+        self._reset(state, settings, device)
+        self._prefill(state, embeds, mask.to(device=device, dtype=torch.bool), mask_dtype, settings)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
+        prefilled = time.perf_counter()
+        steps, graphs = self._decode(state, settings, min(max_new, run_steps or max_new), device)
+        self.last_engine = "static+cudagraph" if graphs and state.graph is not None else "static"
+        out = state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call
+        t = self.timings
+        t["calls"] += 1
+        t["prefill_s"] += prefilled - started
+        t["decode_s"] += time.perf_counter() - prefilled
+        t["steps"] += steps - 1
+        t["batch_steps"] += (steps - 1) * batch
+        return out
+
+    def _reset(self, state: _State, settings: GreedySettings, device: torch.device) -> None:
+        """Clear the reused buffers for a new batch (new stop ids = new settings: the graph is recaptured)."""
         state.out.zero_()
         state.seen.zero_()
         state.unfinished.fill_(True)
         state.count.zero_()
-        if state.stops.tolist() != list(settings.stop_ids):  # (new stop ids = new settings: the graph is recaptured)
+        if state.stops.tolist() != list(settings.stop_ids):
             state.stops = torch.tensor(settings.stop_ids, dtype=torch.long, device=device)
 
-        mask = mask.to(device=device, dtype=torch.bool)  # (B, L)
-        # Prefill: causal within the prompt, padding columns masked; a padded query row also sees
-        # itself (a fully masked row would be NaN; its output is never attended to).
+    def _prefill(self, state: _State, embeds: torch.Tensor, mask: torch.Tensor, mask_dtype,
+                 settings: GreedySettings) -> None:
+        """Run the prompt (B, L) through the model into the cache and pick the first token."""
+        batch, length = mask.shape
+        device = mask.device
+        # Causal within the prompt, padding columns masked; a padded query row also sees itself
+        # (a fully masked row would be NaN; its output is never attended to).
         causal = torch.ones((length, length), dtype=torch.bool, device=device).tril()
         prefill = causal[None] & mask[:, None, :]
         prefill |= torch.eye(length, dtype=torch.bool, device=device)[None]
@@ -249,13 +271,15 @@ class StaticDecoder:
         state.column.fill_(length)
         self._select(state, scores, settings)
 
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
-        prefilled = time.perf_counter()
+    def _decode(self, state: _State, settings: GreedySettings, limit: int, device: torch.device) -> tuple[int, bool]:
+        """One token a step until `limit` tokens or every row has stopped -> (tokens, CUDA graphs used).
+
+        On CUDA the step is captured as a graph after two warm-up steps and replayed; a capture
+        that fails is remembered (`capture_error`) and the steps go on without graphs."""
         graphs = self._use_graphs(device) and self.capture_error is None
         warmup = 2 if graphs else 0
         steps = 1
-        while steps < min(max_new, run_steps or max_new):
+        while steps < limit:
             if steps % self.check_every == 0 and not bool(state.unfinished.any()):
                 break  # one host sync every check_every steps
             if graphs and steps > warmup:
@@ -279,15 +303,7 @@ class StaticDecoder:
             else:
                 self._run_step(state, settings)
             steps += 1
-        self.last_engine = "static+cudagraph" if graphs and state.graph is not None else "static"
-        out = state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call
-        t = self.timings
-        t["calls"] += 1
-        t["prefill_s"] += prefilled - started
-        t["decode_s"] += time.perf_counter() - prefilled
-        t["steps"] += steps - 1
-        t["batch_steps"] += (steps - 1) * batch
-        return out
+        return steps, graphs
 
 
 def _one_line(exc: BaseException) -> str:

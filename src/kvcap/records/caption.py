@@ -1,10 +1,11 @@
 """The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
-    captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
+    captions.jsonl  {"video", "status", "caption", "segments", "duration", "fps", "frame_times",
                      "checkpoint", "elapsed_s", "error"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error", "generation", "engine"}  replaced atomically while the job runs
+                     "updated", "error", "generation", "engine", "subtitle_overflow", "cluster",
+                     "ray", "workers"}  replaced atomically while the job runs
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class CaptionRecord:
     segments: list[dict[str, Any]] = field(default_factory=list)
     """`[{"start", "end", "text"}]`, one per window (one for a whole clip)."""
     duration: float | None = None
+    fps: float | None = None
+    """The clip's average frame rate (subtitle gaps are counted in its frames); None when unknown."""
     frame_times: list[float] = field(default_factory=list)
     checkpoint: str | None = None
     elapsed_s: float | None = None
@@ -63,7 +66,7 @@ class CaptionRecord:
             video=str(data["video"]), status=str(data.get("status")),
             caption=c.opt_text(data.get("caption")),
             segments=[s for s in segments if isinstance(s, dict)] if isinstance(segments, list) else [],
-            duration=c.opt_num(data.get("duration")),
+            duration=c.opt_num(data.get("duration")), fps=c.opt_num(data.get("fps")),
             frame_times=[t for t in frame_times if c.num(t) is not None] if isinstance(frame_times, list) else [],
             checkpoint=c.opt_text(data.get("checkpoint")), elapsed_s=c.opt_num(data.get("elapsed_s")),
             error=c.opt_text(data.get("error")),
@@ -86,6 +89,8 @@ class JobState:
     host: str = ""
     checkpoint: str | None = None
     inputs: list[str] = field(default_factory=list)
+    """The job's PATHS made absolute (folders, files, `.zip`, `a.zip::b.mp4`, manifests): with
+    the records' relative `video` keys they find each file again (`kvcap review`)."""
     output: str | None = None
     shard: str | None = None
     total: int = 0
@@ -106,6 +111,18 @@ class JobState:
     engine: str | None = None
     """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
     (several joined by ", " when batches differed); None until the first batch."""
+    subtitle_overflow: int = 0
+    """SRT/VTT cues written shorter than `subtitle.min_cue_seconds` (or with more lines than
+    `subtitle.max_lines`) because their segment was too short for its text; no word is dropped."""
+    cluster: str = "local"
+    """Where the job ran: `local` (one process) or `ray` (`kvcap caption --cluster ray`)."""
+    ray: dict[str, Any] = field(default_factory=dict)
+    """With `cluster = "ray"`: `address`, `started_local` (kvcap started the cluster and stops it),
+    `nodes`, `cpus`, `gpus`, `startup_s` (connecting or starting the cluster)."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """With `cluster = "ray"`: one entry per captioner actor, as it reports in: `worker` (node and
+    pid), `node`, `device`, `quantization` and `batch_size` it chose on its own card (`auto` is
+    decided there), with the reasons, and `items` it has captioned."""
 
     @property
     def updated_s(self) -> float | None:
@@ -128,4 +145,8 @@ class JobState:
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
             engine=c.opt_text(data.get("engine")),
+            subtitle_overflow=c.integer(data.get("subtitle_overflow")),
+            cluster=c.text(data.get("cluster"), "local"),
+            ray=dict(data["ray"]) if isinstance(data.get("ray"), dict) else {},
+            workers=[dict(w) for w in data["workers"] if isinstance(w, dict)] if isinstance(data.get("workers"), list) else [],
         )
