@@ -37,10 +37,22 @@ class Pending:
     duration: float | None = None
     error: str | None = None
     cost_s: float = 0.0
+    scores: dict[int, Any] = field(default_factory=dict)  # window -> confidence.Score (None: not reported)
 
     @property
     def complete(self) -> bool:
         return self.error is not None or len(self.texts) == self.count
+
+
+def _generate(captioner: Any, features: Any, generation: Any) -> list[tuple[str, Any]]:
+    """(text, confidence.Score or None) per clip: scored when the captioner reports token
+    log-probabilities (kvcap's Captioner.generate_scored), texts only otherwise."""
+    from kvcap.caption.confidence import Score
+
+    scored = getattr(captioner, "generate_scored", None)
+    if scored is None:
+        return [(text, None) for text in captioner.generate(features, generation)]
+    return [(out.text, Score(out.avg_logprob, len(out.ids))) for out in scored(features, generation)]
 
 
 def _model_context():
@@ -131,14 +143,15 @@ class Batcher:
         t0 = time.perf_counter()
         with _model_context():
             # (B, T, N, D) features -> texts; halved on out-of-memory, no clip lost (autotune.BatchLimit)
-            texts = limit.run(lambda part: captioner.generate(captioner.encode(part), self.generation), clips)
+            outs = limit.run(lambda part: _generate(captioner, captioner.encode(part), self.generation), clips)
         spent = time.perf_counter() - t0
         stats.model_s += spent
         self._note_engine()
         stats.batches += 1
         stats.items += len(batch)
-        for (state, index, _), text in zip(batch, texts):
+        for (state, index, _), (text, score) in zip(batch, outs):
             state.texts[index] = clean_text(text)
+            state.scores[index] = score
             state.cost_s += spent / len(batch)
 
     def completed(self) -> Iterator[Pending]:

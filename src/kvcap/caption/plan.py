@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
+from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW
 from kvcap.video.scenes import SceneOptions
 
 SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
@@ -53,6 +54,17 @@ class CaptionOptions:
     """Seconds between job.json rewrites."""
     job_extra: dict[str, Any] | None = None
     """Keys added to job.json (e.g. the generation settings used)."""
+    flag_logprob_below: float = FLAG_LOGPROB_BELOW
+    """A record whose avg_logprob is below this is marked `suspect` (caption.flag_logprob_below)."""
+    flag_compression_above: float = FLAG_COMPRESSION_ABOVE
+    """A record whose compression ratio is above this is marked `suspect` (caption.flag_compression_above)."""
+
+    @property
+    def flags(self):
+        """The `suspect` thresholds (kvcap.caption.confidence.Flags)."""
+        from kvcap.caption.confidence import Flags
+
+        return Flags(self.flag_logprob_below, self.flag_compression_above)
 
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)

@@ -86,6 +86,7 @@ class CaptionSession:
             formats=c.formats, batch_size=self.batch_size, segment=segment, workers=c.workers,
             generation=self.cfg.generation, backend=self.cfg.video.backend, checkpoint=self.checkpoint_id,
             job_extra={"generation": generation_used(self.captioner, self.cfg.generation)},
+            flag_logprob_below=c.flag_logprob_below, flag_compression_above=c.flag_compression_above,
         )
         return CaptionOptions(**{**settings, **job})
 

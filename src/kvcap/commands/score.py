@@ -80,6 +80,7 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         add_grounding(report, matched, references.captions, refs, cfg.score)
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
+    split = _meteor_by_suspect(report, preds, references)
     if per_clip:
         lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.per_clip)
         atomic_write_text(per_clip, lines)
@@ -94,11 +95,28 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
             from kvcap.metrics.grounding import render_grounding
 
             Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+        if split is not None:
+            from kvcap.metrics.suspect import describe
+
+            click.echo(describe(split))
     if check:
         failed = failed_checks(report.summary)
         if failed:
             click.echo(f"--check: {'; '.join(failed)}", err=True)
             sys.exit(1)
+
+
+def _meteor_by_suspect(report, preds, references) -> dict | None:
+    """METEOR apart for suspect and not-suspect captions, into the summary (None: no METEOR)."""
+    from kvcap.metrics.loaders import match_keys
+    from kvcap.metrics.suspect import meteor_by_suspect
+
+    if report.summary.get("meteor") is None:
+        return None
+    keys = match_keys(preds, references)
+    split = meteor_by_suspect(report.per_clip, (keys.get(k, k) for k in preds.suspect))
+    report.summary["meteor_by_suspect"] = split
+    return split
 
 
 def failed_checks(summary: dict) -> list[str]:
