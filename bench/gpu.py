@@ -495,7 +495,8 @@ def measure_training(captioner, cfg, stage: int, batch: int, captions: list[str]
     autocast on GPU, AdamW, clipping). OOM -> status "oom"; everything is freed either way."""
     import torch
 
-    from kvcap.trainer.loop import CaptionLoss, make_accelerator
+    from kvcap.trainer.accel import make_accelerator
+    from kvcap.trainer.steps import CaptionLoss
 
     steps = plan.timed_steps if steps is None else steps
     stage_cfg = cfg.train.stage1 if stage == 1 else cfg.train.stage2

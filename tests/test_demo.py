@@ -185,7 +185,7 @@ def test_shrunken_recipe_learns_from_pixels(tmp_path, monkeypatch):
 
     At 6 epochs the margin over blind was 0.02-0.07 depending on the clips' encoding; 10 epochs give ~0.10."""
     from kvcap.data.manifest import read_manifest
-    from kvcap.fsutil import read_jsonl
+    from kvcap.records import read_jsonl
 
     monkeypatch.setenv("KVCAP_HOME", str(tmp_path / "home"))  # fresh tiny backbones, as the script does
     monkeypatch.chdir(tmp_path)

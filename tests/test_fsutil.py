@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from kvcap.fsutil import atomic_dir, atomic_write_text, read_jsonl, repair_jsonl_tail
+from kvcap.fsutil import atomic_dir, atomic_write_text, repair_jsonl_tail
+from kvcap.records import read_jsonl
 
 
 def test_atomic_write_replaces_and_uses_umask_mode(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,51 +61,149 @@ def test_each_contract_is_defined_once_in_records() -> None:
     assert where == expected
 
 
-def _is_target_value(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value in (0.4, 0.1, 0.5)
+def _number(node: ast.AST | None) -> bool:
+    """A numeric literal (`0.4`, `-1`), not a bool."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
 
 
-def test_the_seed_targets_are_written_once() -> None:
-    """No module but records/targets.py spells a target as a number (config, compare, TUI)."""
+_TARGET_WORDS = ("target", "seed", "mark")
+
+
+def _target_tables(node: ast.AST) -> list[ast.Dict]:
+    """Dict literals that `node` files under a name saying they hold targets: `TARGETS = {...}`,
+    `f(targets={...})`, `{"targets": {...}}`, `return {...}` in `def seed_targets()`."""
+    def says(text: str | None) -> bool:
+        return bool(text) and any(word in text.lower() for word in _TARGET_WORDS)
+
+    pairs: list[tuple[str | None, ast.AST | None]] = []
+    if isinstance(node, ast.Assign):
+        pairs = [(ast.unparse(t), node.value) for t in node.targets]
+    elif isinstance(node, ast.AnnAssign):
+        pairs = [(ast.unparse(node.target), node.value)]
+    elif isinstance(node, ast.Call):
+        pairs = [(kw.arg, kw.value) for kw in node.keywords]
+    elif isinstance(node, ast.Dict):
+        pairs = [(k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None, v)
+                 for k, v in zip(node.keys, node.values)]
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        pairs = [(node.name, r.value) for r in ast.walk(node) if isinstance(r, ast.Return)]
+    return [value for name, value in pairs if says(name) and isinstance(value, ast.Dict)]
+
+
+def _target_spellings(tree: ast.Module, metrics: dict[str, str]) -> list[int]:
+    """Lines where a module writes a metric's pass mark itself instead of reading the metric
+    table (`metrics` = name -> label). Structural, whatever the number is:
+    `target_meteor = 0.4` / `meteor: float = 0.4` (a name or attribute that is the metric, or
+    `target_`/`_target` with it), `TARGETS = {"meteor": 0.4}` (a table under a name, key or
+    keyword that says target, seed or mark), `f(meteor=0.4)` / `f(target_meteor=0.4)`,
+    `MetricSpec(..., 0.4, ...)` / `Targets(0.4)`, and text such as `"METEOR > 0.40"`."""
+    spellings = {form for m in metrics for form in (m, f"target_{m}", f"{m}_target", f"seed_{m}")}
+    texts = [re.compile(rf"\b{re.escape(word)}\s*(>=?|≥)\s*\d") for m, label in metrics.items() for word in (m, label)]
+
+    def named(target: ast.AST) -> bool:
+        leaf = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        return leaf.lower() in spellings
+
     found = []
-    for path, tree in _modules():
-        if path == RECORDS / "targets.py":
-            continue
-        for node in ast.walk(tree):
-            # target_meteor = 0.40 / {"meteor": 0.40, ...}
-            if isinstance(node, (ast.AnnAssign, ast.Assign)) and node.value is not None and _is_target_value(node.value):
-                names = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-                if any("target" in ast.unparse(n).lower() for n in names):
-                    found.append(f"{path.relative_to(SRC)}:{node.lineno}")
-            if isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values):
-                    if isinstance(key, ast.Constant) and key.value in ("meteor", "siglip", "diversity") and _is_target_value(value):
-                        found.append(f"{path.relative_to(SRC)}:{node.lineno}")
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "METEOR > 0.4" in node.value:
-                found.append(f"{path.relative_to(SRC)}:{node.lineno}")
-            if isinstance(node, ast.JoinedStr) and "METEOR > 0.4" in ast.unparse(node):
-                found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _number(node.value):
+            if any(named(t) for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)):
+                found.append(node.lineno)
+        for value in _target_tables(node):  # {"meteor": 0.4} where a name says it holds targets
+            if any(isinstance(k, ast.Constant) and k.value in metrics and _number(v) for k, v in zip(value.keys, value.values)):
+                found.append(value.lineno)
+        if isinstance(node, ast.Call):
+            callee = ast.unparse(node.func).rsplit(".", 1)[-1]
+            if any(kw.arg and kw.arg.lower() in spellings and _number(kw.value) for kw in node.keywords) or (
+                    callee in ("MetricSpec", "Targets") and (any(_number(a) for a in node.args)
+                                                              or any(_number(kw.value) for kw in node.keywords))):
+                found.append(node.lineno)
+        elif isinstance(node, (ast.Constant, ast.JoinedStr)):
+            text = node.value if isinstance(node, ast.Constant) else ast.unparse(node)
+            if isinstance(text, str) and any(t.search(text) for t in texts):
+                found.append(node.lineno)
+    return sorted(set(found))
+
+
+def test_no_metric_target_is_written_outside_the_metric_table() -> None:
+    """Only records/metrics.py (the metric table) spells a pass mark; config, compare, the TUI,
+    the card and the docs strings read it. Checked for every registered metric."""
+    from kvcap.records import labels
+
+    metrics = labels()
+    found = [f"{path.relative_to(SRC)}:{line}" for path, tree in _modules() if path != RECORDS / "metrics.py"
+             for line in _target_spellings(tree, metrics)]
     assert found == []
+
+
+def test_the_target_rule_finds_each_way_of_writing_a_target() -> None:
+    """The structural check above fails on each planted spelling (and passes reading the table)."""
+    planted = {
+        "target_meteor: float = 0.45": 1, "class T:\n    siglip: float = 0.2": 2, "SEED = {'diversity': 0.6}": 1,
+        "def seed_targets():\n    return {'meteor': 0.4}": 2, "s = {'targets': {'siglip': 0.1}}": 1,
+        "x = Targets(meteor=0.3)": 1, "x = f(target_meteor=-1)": 1, "x = MetricSpec('m', 'M', 0.4, 'a:b')": 1,
+        "HINT = 'METEOR > 0.40'": 1, "line = f'Diversity >= 0.5 of {n}'": 1, "Y = 'siglip > 0.1'": 1,
+    }
+    metrics = {"meteor": "METEOR", "siglip": "SigLIP2", "diversity": "Diversity"}
+    for source, line in planted.items():
+        assert _target_spellings(ast.parse(source), metrics) == [line], source
+    reading = ("target_meteor: float = seed_target('meteor')\nx = {'meteor': cfg.target_meteor}\nTARGET_GAP = 0.15\n"
+               "def stats():\n    return {'diversity': 0.0}")
+    assert _target_spellings(ast.parse(reading), metrics) == []
+
+
+_LINE_SPLITS = ("splitlines", "split(b'\\n')", "split('\\n')")
+
+
+def _loops_parsing_lines(tree: ast.Module) -> list[int]:
+    """Lines of loops that parse JSON lines themselves: any loop (`for`, or a comprehension) over
+    text split into lines, or whose loop variable (or a name computed from it in the loop) is
+    passed to `json.loads` — `for line in fh` as much as `for line in text.splitlines()`."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.For):
+            loops, targets, body = [node.iter], [node.target], node.body
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            loops, targets, body = [g.iter for g in node.generators], [g.target for g in node.generators], [node]
+        else:
+            continue
+        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        for _ in range(3):  # follow `text = line.strip()` and the like, a few steps deep
+            for stmt in (n for b in body for n in ast.walk(b) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.NamedExpr))):
+                if stmt.value is not None and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(stmt.value)):
+                    outs = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    names |= {n.id for t in outs for n in ast.walk(t) if isinstance(n, ast.Name)}
+        loads = [n for b in body for n in ast.walk(b)
+                 if isinstance(n, ast.Call) and ast.unparse(n.func) in ("json.loads", "loads")]
+        splits_lines = any(s in ast.unparse(it) for it in loops for s in _LINE_SPLITS)
+        feeds_loop_variable = any(isinstance(n, ast.Name) and n.id in names for call in loads for a in call.args for n in ast.walk(a))
+        if loads and (splits_lines or feeds_loop_variable):
+            found.append(node.lineno)
+    return found
 
 
 def test_jsonl_lines_are_parsed_in_one_place() -> None:
     """Outside records/jsonl.py nobody loops over a file's lines calling json.loads."""
-    found = []
-    for path, tree in _modules():
-        if path == RECORDS / "jsonl.py":
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.For):
-                loops, body = [node.iter], node.body
-            elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-                loops, body = [g.iter for g in node.generators], [node]
-            else:
-                continue
-            iterates_lines = any(s in ast.unparse(it) for it in loops for s in ("splitlines", "split(b'\\n')", "split('\\n')"))
-            parses = any(isinstance(n, ast.Call) and ast.unparse(n.func) == "json.loads" for b in body for n in ast.walk(b))
-            if iterates_lines and parses:
-                found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    found = [f"{path.relative_to(SRC)}:{line}" for path, tree in _modules() if path != RECORDS / "jsonl.py"
+             for line in _loops_parsing_lines(tree)]
     assert found == []
+
+
+def test_the_jsonl_rule_finds_each_kind_of_line_loop() -> None:
+    """The check above fails on each planted loop (files, split text, comprehensions, a stripped line)."""
+    planted = [
+        "for line in fh:\n    rows.append(json.loads(line))",
+        "with open(p) as fh:\n    rows = [json.loads(raw) for raw in fh]",
+        "for raw in open(p):\n    text = raw.strip()\n    if text:\n        out.append(json.loads(text))",
+        "rows = [json.loads(x) for x in path.read_text().splitlines() if x]",
+        "for i, line in enumerate(fh):\n    yield json.loads(line)",
+        "for chunk in data.split('\\n'):\n    handle(json.loads(payload))",
+    ]
+    for source in planted:
+        assert _loops_parsing_lines(ast.parse(source)), source
+    assert _loops_parsing_lines(ast.parse("for row in rows:\n    print(row)\ndata = json.loads(text)")) == []
 
 
 def test_records_import_neither_torch_nor_textual() -> None:
@@ -118,7 +217,7 @@ def test_records_import_neither_torch_nor_textual() -> None:
 
 
 def test_a_caption_record_is_the_line_kvcap_always_wrote() -> None:
-    from kvcap.caption.pipeline import CaptionResult
+    from kvcap.caption.results import CaptionResult
 
     result = CaptionResult(video="a/b.mp4", path=Path("/x/a/b.mp4"), status="ok", caption="비가 온다.",
                            segments=[{"start": 0.0, "end": 2.0, "text": "비가 온다."}], duration=2.0,
@@ -184,7 +283,7 @@ def test_writers_produce_the_models_keys(tmp_path: Path) -> None:
     state = run.new_state(stage=1, projector="linear", total_steps=5, epochs=1, previous=None)
     run.write_state(state)
     written = json.loads(run.state_path.read_text())
-    assert list(written) == list(RunState().to_dict()) and run.run_state().pid == state["pid"]
+    assert list(written) == list(RunState().to_dict()) and run.run_state().pid == state.pid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +347,7 @@ def test_after_stage_2_every_reader_shows_stage_2s_best(tmp_path: Path, summary_
     reader = RunReader(run)
     reader.poll()
     assert reader.best_meteor() == 0.38  # the run list (it showed stage 1's 0.50)
-    assert compare_row(reader).best_meteor == 0.38  # the TUI compare screen
+    assert compare_row(reader).best["meteor"] == 0.38  # the TUI compare screen
     assert run_row(run)["meteor"] == 0.38  # kvcap compare
 
 

@@ -123,10 +123,6 @@ def append_jsonl(handle, record: dict[str, Any]) -> None:
     handle.flush()
 
 
-# The one JSONL reader lives with the file contracts (kvcap.records.jsonl); re-exported here.
-from kvcap.records.jsonl import read_jsonl  # noqa: E402,F401
-
-
 def repair_jsonl_tail(path: str | Path) -> None:
     """Cut a torn last line (no trailing newline) so appends start on a fresh line."""
     path = Path(path)

@@ -101,7 +101,7 @@ def test_batch_limit_halves_on_out_of_memory_without_losing_items():
 
 
 def test_pipeline_backs_off_and_captions_every_video(h264_folder, tmp_path):
-    from kvcap.caption.pipeline import CaptionOptions, caption_folder
+    from kvcap.caption import CaptionOptions, caption_folder
 
     class SmallMemory(FakeCaptioner):
         def generate(self, features, gen):

@@ -180,7 +180,7 @@ def test_terminal_progress_bar_counts_videos_and_failures(mixed_folder, tmp_path
     import io
 
     from kvcap.caption import CaptionOptions, caption_folder
-    from kvcap.commands.caption import ProgressReporter
+    from kvcap.commands.progress import ProgressReporter
 
     from .fake_captioner import FakeCaptioner
 

@@ -25,7 +25,7 @@ class ScoredCaptioner(FakeCaptioner):
     def generate_scored(self, features, gen):
         import numpy as np
 
-        from kvcap.model.generation import Generated
+        from kvcap.model.batch_generate import Generated
 
         brightness = np.asarray(features).mean(axis=(1, 2, 3))
         texts = self.generate(features, gen)

@@ -15,7 +15,7 @@ import pytest
 import srt
 
 from kvcap.caption import CaptionOptions, PipelineStats, caption_folder, merge_shards, resolve_inputs, segment_windows
-from kvcap.caption.pipeline import parse_formats, subtitle_names
+from kvcap.caption.inputs import parse_formats, subtitle_names
 
 from .conftest import BROKEN, GOOD, copy_clip
 from .fake_captioner import FakeCaptioner

@@ -7,7 +7,7 @@ import json
 import srt
 
 from fixtures.shots import FPS, write_shots
-from kvcap.caption.pipeline import CaptionOptions, caption_folder
+from kvcap.caption import CaptionOptions, caption_folder
 from kvcap.caption.shard import merge_shards
 
 from .fake_captioner import FakeCaptioner

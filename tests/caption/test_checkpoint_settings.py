@@ -51,7 +51,7 @@ def test_caption_uses_the_checkpoint_generation_settings(short_checkpoint, video
 
 
 def test_caption_folder_without_settings_uses_the_checkpoint_ones(short_checkpoint, video_zoo, tmp_path):
-    from kvcap.caption.pipeline import CaptionOptions, caption_folder
+    from kvcap.caption import CaptionOptions, caption_folder
     from kvcap.model.captioner import Captioner
 
     captioner = Captioner.from_checkpoint(short_checkpoint, device="cpu")

@@ -18,7 +18,6 @@ import pytest
 from fixtures.tools import require_ffmpeg
 
 from kvcap.caption.writers import (
-    SUBTITLE_WRITERS,
     CaptionRecord,
     CaptionsJsonl,
     Segment,
@@ -27,9 +26,11 @@ from kvcap.caption.writers import (
     to_milliseconds,
     vtt_text,
     write_srt,
+    write_subtitles,
     write_vtt,
 )
 from kvcap.fsutil import remove_stale_temps
+from kvcap.records.formats import subtitle_formats
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -173,7 +174,7 @@ def test_writes_replace_the_old_file(tmp_path):
     write_srt(target, SEGMENTS[:1])
     assert target.read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> 00:00:01,001\n")
     assert [p.name for p in tmp_path.iterdir()] == ["clip.srt"]  # the temp file was renamed away
-    assert set(SUBTITLE_WRITERS) == {"srt", "vtt", "txt", "tsv"}
+    assert subtitle_formats() == ("srt", "vtt", "txt", "tsv")
 
 
 def test_a_reader_never_sees_a_torn_file(tmp_path):
@@ -250,7 +251,7 @@ def test_ffmpeg_reads_the_files_with_the_same_cues(tmp_path, fmt):
     import srt
 
     ffmpeg = require_ffmpeg()  # skipped where missing locally; a failure under CI=true
-    path = SUBTITLE_WRITERS[fmt](tmp_path / f"clip.{fmt}", SEGMENTS)
+    path = write_subtitles(tmp_path / f"clip.{fmt}", SEGMENTS, fmt)
     result = subprocess.run(
         [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-f", "srt", "-"],
         capture_output=True, timeout=60, check=False,
@@ -324,13 +325,11 @@ def test_txt_and_tsv_parse_back_to_the_same_cues_as_srt(tmp_path):
 
     import srt
 
-    from kvcap.caption.writers import write_tsv, write_txt
-
     reference = list(srt.parse(srt_text(SEGMENTS)))  # the cues SRT carries, in order
-    txt = write_txt(tmp_path / "clip.txt", SEGMENTS).read_text(encoding="utf-8")
+    txt = write_subtitles(tmp_path / "clip.txt", SEGMENTS, "txt").read_text(encoding="utf-8")
     assert txt.endswith("\n") and "\n\n" not in txt
     assert txt.splitlines() == [" ".join(c.content.splitlines()) for c in reference]
-    with open(write_tsv(tmp_path / "clip.tsv", SEGMENTS), encoding="utf-8", newline="") as handle:
+    with open(write_subtitles(tmp_path / "clip.tsv", SEGMENTS, "tsv"), encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     assert [(int(r["start"]), int(r["end"]), r["text"]) for r in rows] == [
         (c.start // _ms(), c.end // _ms(), " ".join(c.content.splitlines())) for c in reference

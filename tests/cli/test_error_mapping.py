@@ -34,30 +34,42 @@ def test_the_one_mapping_function():
     assert user_error_line(KeyError("k")) is None
 
 
-def test_former_wrappers_without_torch_are_one_line(tmp_path):
+# (args, words in the line): each a case a command's own wrapper used to handle
+WITHOUT_TORCH = [
+    (["caption", "merge", "empty"], "empty: no shard parts"),  # caption merge: ShardError
+    (["compare", "empty/nope"], "empty/nope: no such run directory"),  # compare: KvcapError
+    (["data", "import-aihub", "empty", "--out", "o"], "empty: no label .json files"),  # AIHubImportError
+    (["score", "missing.jsonl", "--refs", "refs.jsonl"], "missing.jsonl: predictions file not found"),
+    (["score", "preds.jsonl", "--refs", "refs_attr.jsonl", "--grounding", "--metrics", "meteor"],  # grounding
+     "refs_attr.jsonl:1: 'attributes' must be an object"),
+    (["export", "notckpt", "o2"], "notckpt: not a kvcap checkpoint"),  # export: CheckpointError
+    (["projectors", "--set", "model.vision=acme/unknown-vit"], "pass --vision-dim and --patches"),  # DimsError
+    (["probe", "bad.jsonl"], "bad.jsonl:1: not valid JSON"),  # probe: a bad manifest
+    (["data", "synth", "--out", "bad.jsonl/x", "--count", "1", "--quiet"], "bad.jsonl/x/clips: Not a directory"),
+]
+
+
+@pytest.mark.parametrize("args, words", WITHOUT_TORCH, ids=[" ".join(a[:2]) for a, _ in WITHOUT_TORCH])
+def test_former_wrappers_without_torch_are_one_line(tmp_path, args, words):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.jsonl").write_text('{"id": 1\n')
     (tmp_path / "refs.jsonl").write_text("")
     (tmp_path / "notckpt").mkdir()
-    cases = [  # (args, words in the line): the command whose wrapper handled it
-        (["caption", "merge", "empty"], "empty: no shard parts"),  # caption merge: ShardError
-        (["compare", "empty/nope"], "empty/nope: no such run directory"),  # compare: KvcapError
-        (["data", "import-aihub", "empty", "--out", "o"], "empty: no label .json files"),  # AIHubImportError
-        (["score", "missing.jsonl", "--refs", "refs.jsonl"], "missing.jsonl: predictions file not found"),
-        (["export", "notckpt", "o2"], "notckpt: not a kvcap checkpoint"),  # export: CheckpointError
-        (["projectors", "--set", "model.vision=acme/unknown-vit"], "pass --vision-dim and --patches"),  # DimsError
-        (["probe", "bad.jsonl"], "bad.jsonl:1: not valid JSON"),  # probe: a bad manifest
-        (["cache", "build", "bad.jsonl"], "bad.jsonl:1: not valid JSON"),  # cache: ManifestError
-        (["train", "--stage", "1", "--resume", "--run", "empty/nope"], "empty/nope: nothing to resume"),
-    ]
-    for args, words in cases:
-        line = _usage_error(kvcap(*args, cwd=tmp_path))
-        assert words in line, (args, line)
+    (tmp_path / "preds.jsonl").write_text(json.dumps({"id": "c0", "caption": "바다 위로 해가 진다."}) + "\n")
+    (tmp_path / "refs_attr.jsonl").write_text(json.dumps({"id": "c0", "video": "c0.mp4", "caption": "해가 진다.",
+                                                          "attributes": "x"}) + "\n")
+    line = _usage_error(kvcap(*args, cwd=tmp_path))
+    assert words in line, line
 
 
+@pytest.mark.slow  # five real CLI runs that each load torch (and two the tiny model)
 def test_former_wrappers_that_load_torch_are_one_line(tmp_path, tiny_checkpoint, video_zoo):
-    good = tmp_path / "good.jsonl"
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
     good.write_text(json.dumps({"id": "a", "video": "a.mp4", "caption": "x", "split": "train"}) + "\n")
+    bad.write_text('{"id": 1\n')
+    assert "bad.jsonl:1: not valid JSON" in _usage_error(kvcap("cache", "build", bad))  # cache: ManifestError
+    line = _usage_error(kvcap("train", "--stage", "1", "--resume", "--run", tmp_path / "nope"))  # train: KvcapError
+    assert "nope: nothing to resume" in line
     # cache: the vision tower not on this machine (an OSError without a file, from the hub)
     line = _usage_error(kvcap("cache", "build", good, "--set", "model.vision=acme/not-there", cwd=tmp_path))
     assert line.startswith("Error: vision model acme/not-there: ")

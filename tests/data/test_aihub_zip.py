@@ -290,7 +290,7 @@ def test_a_damaged_deflated_member_is_skipped_with_its_reason(tmp_path, tiny_cli
 
 def test_caption_inputs_from_a_manifest_a_zip_and_a_member(tmp_path, tiny_clip):
     """`kvcap caption` names each video by its path from the inputs' root; a member as `a.zip/b`."""
-    from kvcap.caption.pipeline import resolve_inputs, subtitle_names
+    from kvcap.caption.inputs import resolve_inputs, subtitle_names
     from kvcap.video.source import zip_member_ref
 
     src = tmp_path / "aihub"

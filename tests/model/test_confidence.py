@@ -9,7 +9,7 @@ import torch
 from fixtures.model import random_features
 
 from kvcap.config import GenerationConfig
-from kvcap.model.generation import Generated, teacher_forced_logprobs
+from kvcap.model.batch_generate import Generated, teacher_forced_logprobs
 
 
 def _reference(captioner, features, gen):

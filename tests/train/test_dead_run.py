@@ -63,7 +63,7 @@ def test_a_killed_but_unreaped_run_is_not_running(tmp_path):
     import signal
     import time
 
-    from kvcap.tui.runfiles import pid_alive
+    from kvcap.records import pid_alive
 
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     os.kill(proc.pid, signal.SIGKILL)

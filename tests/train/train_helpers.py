@@ -29,7 +29,7 @@ def train_args(tmp_path: Path, manifest: Path, *extra: str, fast_eval: bool = Tr
 
 
 def rows(run_dir: Path, kind: str, stage: int | None = None) -> list[dict]:
-    from kvcap.fsutil import read_jsonl
+    from kvcap.records import read_jsonl
 
     return [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == kind and (stage is None or r["stage"] == stage)]
 

@@ -11,18 +11,10 @@ from pathlib import Path
 
 from fixture_runs import NOW, iso, train_rows
 
-from kvcap.tui.runfiles import (
-    JobReader,
-    JsonlTail,
-    RunReader,
-    compare_row,
-    discover,
-    downsample,
-    is_job_dir,
-    is_run_dir,
-    job_parts,
-    parse_time,
-)
+from kvcap.records import parse_time
+from kvcap.tui.follow import JsonlTail
+from kvcap.tui.jobfiles import JobReader, is_job_dir, job_parts
+from kvcap.tui.runfiles import RunReader, compare_row, discover, downsample, is_run_dir
 
 
 def test_tail_skips_a_torn_last_line_until_it_is_complete(tmp_path: Path) -> None:
@@ -149,7 +141,7 @@ def test_compare_row_uses_summary_when_present(fixture_dirs) -> None:
     collapsed.poll()
     row = compare_row(done)
     assert (row.params, row.visual_tokens, row.train_time_s) == (4198400, 4608, 5400)
-    assert (row.best_meteor, row.best_siglip, row.best_diversity) == (0.423, 0.112, 0.581)
+    assert (row.best["meteor"], row.best["siglip"], row.best["diversity"]) == (0.423, 0.112, 0.581)
     assert not row.collapse
     row = compare_row(collapsed)
     assert (row.params, row.visual_tokens, row.train_time_s) == (None, None, None)
@@ -181,7 +173,7 @@ def test_parse_time() -> None:
 
 def test_imports_stay_light() -> None:
     """`kvcap.commands.tui` and the reader load neither textual nor torch."""
-    code = ("import sys, kvcap.commands.tui, kvcap.tui.runfiles, kvcap.tui.format; "
+    code = ("import sys, kvcap.commands.tui, kvcap.tui.runfiles, kvcap.tui.jobfiles, kvcap.tui.follow, kvcap.tui.format; "
             "print(sorted(m for m in ('textual', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

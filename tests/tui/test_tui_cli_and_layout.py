@@ -96,7 +96,7 @@ def test_left_right_step_through_a_runs_tabs_and_help_says_so(make_app):
 
 
 def test_merged_shard_folder_lists_its_shards_not_an_unknown_job(tmp_path):
-    from kvcap.tui.runfiles import job_parts
+    from kvcap.tui.jobfiles import job_parts
 
     out = tmp_path / "out"
     out.mkdir()

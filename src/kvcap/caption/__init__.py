@@ -9,17 +9,12 @@
 Importing this package loads neither torch nor a video decoder.
 """
 
+from kvcap.caption.decoding import segment_windows
+from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs
 from kvcap.caption.job import CaptionsLedger, JobFile, JobLockedError, JobProgress
-from kvcap.caption.pipeline import (
-    CaptionOptions,
-    CaptionResult,
-    PipelineStats,
-    VideoInput,
-    caption_folder,
-    parse_formats,
-    resolve_inputs,
-    segment_windows,
-)
+from kvcap.caption.pipeline import caption_folder
+from kvcap.caption.plan import CaptionOptions
+from kvcap.caption.results import CaptionResult, PipelineStats
 from kvcap.caption.session import CaptionSession
 from kvcap.caption.shard import MergeReport, Shard, ShardError, merge_shards, parse_shard
 

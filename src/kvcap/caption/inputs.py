@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-FORMATS = ("jsonl", "srt", "vtt", "txt", "tsv")
-SUBTITLE_FORMATS = ("srt", "vtt", "txt", "tsv")  # the per-video files (writers.SUBTITLE_WRITERS)
+from kvcap.records.formats import DEFAULT_FORMATS, LEDGER, format_names
 
 
 @dataclass(frozen=True)
@@ -93,15 +92,16 @@ def subtitle_path(out_dir: Path, name: str, fmt: str) -> Path:
 def parse_formats(value: str | Sequence[str] | None) -> tuple[str, ...]:
     """`"jsonl,srt"` / `"all"` / a list -> validated formats (jsonl always included: it is
     the job's ledger that resume reads)."""
+    known = format_names()  # the table in kvcap.records.formats, read now: later registrations count
     if value is None:
-        items: list[str] = ["jsonl", "srt"]
+        items: list[str] = list(DEFAULT_FORMATS)
     elif isinstance(value, str):
         items = [v.strip().lower() for v in value.split(",") if v.strip()]
     else:
         items = [str(v).strip().lower() for v in value]
     if "all" in items:
-        items = list(FORMATS)
-    bad = [v for v in items if v not in FORMATS]
+        items = list(known)
+    bad = [v for v in items if v not in known]
     if bad:
-        raise ValueError(f"--format {','.join(items)}: unknown format {bad[0]!r} (choose from {', '.join(FORMATS)}, or all)")
-    return tuple(f for f in FORMATS if f in items or f == "jsonl")
+        raise ValueError(f"--format {','.join(items)}: unknown format {bad[0]!r} (choose from {', '.join(known)}, or all)")
+    return tuple(f for f in known if f in items or f == LEDGER)

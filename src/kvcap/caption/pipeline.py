@@ -21,27 +21,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from kvcap.caption.decoding import segment_windows
-from kvcap.caption.inputs import (
-    FORMATS,
-    SUBTITLE_FORMATS,
-    VideoInput,
-    parse_formats,
-    resolve_inputs,
-    subtitle_names,
-    subtitle_path,
-)
 from kvcap.caption.job import JobProgress
-from kvcap.caption.plan import SCENES, CaptionOptions, JobPlan, as_paths, plan_job
-from kvcap.caption.results import CaptionResult, PipelineStats, clean_text
-from kvcap.caption.shard import Shard
+from kvcap.caption.plan import CaptionOptions, JobPlan, as_paths, plan_job
+from kvcap.caption.results import CaptionResult, PipelineStats
 from kvcap.errors import one_line
-
-__all__ = [  # the stages' public names, importable from here as before the split
-    "FORMATS", "SCENES", "SUBTITLE_FORMATS", "CaptionJob", "CaptionOptions", "CaptionResult", "CaptionerLike",
-    "JobPlan", "PipelineStats", "VideoInput", "caption_folder", "clean_text", "parse_formats", "resolve_inputs",
-    "segment_windows", "subtitle_names", "subtitle_path",
-]
 
 
 class CaptionerLike(Protocol):

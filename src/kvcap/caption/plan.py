@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
+from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
-from kvcap.caption.shard import JOB_NAME, JSONL_NAME, Shard, parse_shard
-from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW
+from kvcap.caption.shard import Shard, parse_shard
+from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW, files
+from kvcap.records.formats import DEFAULT_FORMATS, subtitle_formats
 from kvcap.video.scenes import SceneOptions
 
 SCENES = "scenes"  # `segment` value: one cue per detected shot (kvcap.caption.scene_segments)
@@ -30,7 +31,7 @@ class CaptionOptions:
     checkpoint's generation settings apply).
     """
 
-    formats: str | Sequence[str] | None = ("jsonl", "srt")
+    formats: str | Sequence[str] | None = DEFAULT_FORMATS
     """Output formats: a comma list or a sequence (`all` for every one); normalised to a tuple."""
     batch_size: int = 4
     """Clips (or windows) per generation batch (an `auto` size is resolved before, by CaptionSession)."""
@@ -107,7 +108,7 @@ class JobPlan:
 
     @property
     def job_name(self) -> str:
-        return self.shard.job_name if self.shard else JOB_NAME
+        return self.shard.job_name if self.shard else files.JOB
 
 
 def plan_job(paths: list[str | Path], out_dir: str | Path | None, options: CaptionOptions,
@@ -127,7 +128,7 @@ def plan_job(paths: list[str | Path], out_dir: str | Path | None, options: Capti
     previous: dict[str, dict[str, Any]] = {}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        ledger = CaptionsLedger(out / (shard.jsonl_name if shard else JSONL_NAME))
+        ledger = CaptionsLedger(out / (shard.jsonl_name if shard else files.CAPTIONS))
         previous = ledger.open()
     done_before = [v for v in inputs if out is not None and _already_done(v, previous, out, names, options)]
     skip_keys = {v.key for v in done_before}
@@ -143,7 +144,7 @@ def _already_done(video: VideoInput, previous: dict[str, dict[str, Any]], out: P
     checkpoint = options.checkpoint
     if checkpoint and record.get("checkpoint") and record.get("checkpoint") != checkpoint:
         return False  # captioned by another model: do it again with this one
-    return all(subtitle_path(out, names[video.key], f).exists() for f in options.formats if f in SUBTITLE_FORMATS)
+    return all(subtitle_path(out, names[video.key], f).exists() for f in options.formats if f in subtitle_formats())
 
 
 def as_paths(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:

@@ -16,11 +16,7 @@ from typing import Sequence, TypeVar
 
 from kvcap.errors import KvcapError
 from kvcap.fsutil import atomic_write_text
-from kvcap.records import dumps_jsonl, latest_per_video, read_jsonl
-
-JSONL_NAME = "captions.jsonl"
-JOB_NAME = "job.json"
-_PART_RE = re.compile(r"^captions\.shard-(\d+)-of-(\d+)\.jsonl$")
+from kvcap.records import dumps_jsonl, files, latest_per_video, read_jsonl
 
 T = TypeVar("T")
 
@@ -41,12 +37,12 @@ class Shard:
 
     @property
     def jsonl_name(self) -> str:
-        return f"captions.shard-{self.index}-of-{self.count}.jsonl"
+        return files.captions_name(files.shard_part(self.index, self.count))
 
     @property
     def job_name(self) -> str:
         # Shards may share one output folder; each keeps its own state file.
-        return f"job.shard-{self.index}-of-{self.count}.json"
+        return files.job_name(files.shard_part(self.index, self.count))
 
     def select(self, items: Sequence[T]) -> list[T]:
         """Every `count`-th item starting at `index` (balanced: sizes differ by at most one)."""
@@ -89,8 +85,8 @@ def shard_from_env(environ: dict[str, str] | None = None) -> Shard | None:
 def find_parts(out_dir: str | Path) -> dict[int, dict[int, Path]]:
     """Shard parts in `out_dir`: {n: {i: path}}."""
     found: dict[int, dict[int, Path]] = {}
-    for path in sorted(Path(out_dir).glob("captions.shard-*-of-*.jsonl")):
-        match = _PART_RE.match(path.name)
+    for path in sorted(Path(out_dir).glob(files.SHARD_CAPTIONS_GLOB)):
+        match = files.SHARD_CAPTIONS_RE.match(path.name)
         if match:
             index, count = int(match.group(1)), int(match.group(2))
             found.setdefault(count, {})[index] = path
@@ -126,13 +122,13 @@ def merge_shards(out_dir: str | Path, count: int | None = None) -> MergeReport:
     parts = found.get(count, {})
     missing = [i for i in range(count) if i not in parts]
     if missing:
-        names = ", ".join(f"captions.shard-{i}-of-{count}.jsonl" for i in missing)
+        names = ", ".join(files.captions_name(files.shard_part(i, count)) for i in missing)
         raise ShardError(f"{out_dir}: missing shard {', '.join(f'{i}/{count}' for i in missing)} ({names}); run it, then merge again")
     ordered = [parts[i] for i in range(count)]
     by_video = latest_per_video(record for part in ordered for record in read_jsonl(part))
     records = [by_video[key] for key in sorted(by_video)]
     text = dumps_jsonl(records)
-    target = out_dir / JSONL_NAME
+    target = out_dir / files.CAPTIONS
     atomic_write_text(target, text)
     ok = sum(1 for r in records if r.get("status") == "ok")
     return MergeReport(path=target, parts=ordered, records=len(records), ok=ok, failed=len(records) - ok)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from kvcap.caption.batching import Pending
 from kvcap.caption.confidence import Flags, figures
-from kvcap.caption.inputs import SUBTITLE_FORMATS, VideoInput, subtitle_path
+from kvcap.caption.inputs import VideoInput, subtitle_path
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.results import CaptionResult
 
@@ -22,15 +22,16 @@ Progress = Callable[[JobProgress, "CaptionResult | None"], None]
 def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResult) -> None:
     """Subtitles for an ok result (atomic writes, before its record); an error record's stale
     subtitles from an earlier run are removed so files on disk always match the ledger."""
-    from kvcap.caption.writers import SUBTITLE_WRITERS, Segment
+    from kvcap.caption.writers import Segment, write_subtitles
+    from kvcap.records.formats import subtitle_formats
 
-    for fmt in SUBTITLE_FORMATS:
+    for fmt in subtitle_formats():
         if fmt not in fmts:
             continue
         target = subtitle_path(out, name, fmt)
         if result.ok:
             segments = [Segment(s["start"], s["end"], s["text"]) for s in result.segments]
-            SUBTITLE_WRITERS[fmt](target, segments)
+            write_subtitles(target, segments, fmt)
         else:
             target.unlink(missing_ok=True)
 

@@ -1,5 +1,9 @@
 """Output writers: subtitles (SRT, WebVTT), whisper's txt and tsv, and the `captions.jsonl` log.
 
+Which formats exist, and which function here writes each, is the format table
+(kvcap.records.formats, keyed by the name users type in `--format`, as whisper's writers are
+keyed by extension); `write_subtitles(path, segments, fmt)` writes any of them.
+
 Subtitles are built from one list of `Segment(start, end, text)` through one cue iterator
 (`cues`), so SRT and VTT always agree on timing and text (the shape of whisper's
 `utils.py`). Times are rounded half-up to the millisecond from their decimal value (1.0005 s
@@ -17,15 +21,15 @@ videos already `ok` so a rerun can skip them.
 from __future__ import annotations
 
 import datetime
-import functools
+import importlib
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from kvcap.fsutil import append_jsonl, atomic_write_text, repair_jsonl_tail
-from kvcap.records import CaptionRecord, latest_per_video, read_jsonl
+from kvcap.records import CaptionRecord, files, latest_per_video, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -134,27 +138,33 @@ def tsv_text(segments: Iterable[Segment]) -> str:
     return "".join(rows)
 
 
-# Document text per format, keyed by the name users type in `--format` (whisper's writer table).
-SUBTITLE_TEXT: dict[str, Callable[[Iterable[Segment]], str]] = {
-    "srt": srt_text,
-    "vtt": vtt_text,
-    "txt": txt_text,
-    "tsv": tsv_text,
-}
+def document_text(fmt: str, segments: Iterable[Segment]) -> str:
+    """The `fmt` document for `segments`, by the writer the format table names
+    (kvcap.records.formats: `"srt"` -> `srt_text`)."""
+    from kvcap.records.formats import FORMATS
+
+    writer = FORMATS[fmt].writer
+    if writer is None:
+        raise ValueError(f"format {fmt!r} is not a per-video file")
+    if isinstance(writer, str):
+        module, _, name = writer.partition(":")
+        writer = getattr(importlib.import_module(module), name)
+    return writer(segments)
 
 
 def write_subtitles(path: str | Path, segments: Iterable[Segment], fmt: str) -> Path:
     """Write the `fmt` document for `segments` atomically (temp file + rename); returns the path."""
     path = Path(path)
-    atomic_write_text(path, SUBTITLE_TEXT[fmt](segments))
+    atomic_write_text(path, document_text(fmt, segments))
     return path
 
 
-# One writer per format: `SUBTITLE_WRITERS["srt"](path, segments)`.
-SUBTITLE_WRITERS: dict[str, Callable[[str | Path, Iterable[Segment]], Path]] = {
-    fmt: functools.partial(write_subtitles, fmt=fmt) for fmt in SUBTITLE_TEXT
-}
-write_srt, write_vtt, write_txt, write_tsv = (SUBTITLE_WRITERS[fmt] for fmt in ("srt", "vtt", "txt", "tsv"))
+def write_srt(path: str | Path, segments: Iterable[Segment]) -> Path:
+    return write_subtitles(path, segments, "srt")
+
+
+def write_vtt(path: str | Path, segments: Iterable[Segment]) -> Path:
+    return write_subtitles(path, segments, "vtt")
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ write_srt, write_vtt, write_txt, write_tsv = (SUBTITLE_WRITERS[fmt] for fmt in (
 class CaptionsJsonl:
     """Append-only `captions.jsonl`: one whole line per video, flushed as written.
 
-        with CaptionsJsonl(out / "captions.jsonl") as log:
+        with CaptionsJsonl(out / files.CAPTIONS) as log:
             if record.video not in log.done: ...
             log.append(record)
 

@@ -1,8 +1,9 @@
 """`kvcap caption PATH...` (caption videos) and `kvcap caption merge OUT` (join shard parts).
 
-A thin layer over `kvcap.caption.caption_folder`: options -> config, the model, a progress bar
-(or plain log lines when not on a terminal), Ctrl-C handling, a summary and the exit code
-(0 all ok, 1 some failed, 2 usage error, 130 interrupted).
+A thin layer over `kvcap.caption`: flags -> config, what can be refused before the model loads,
+`CaptionSession.open` (the model, and what `auto` chose), `caption_folder`, the progress output
+(kvcap.commands.progress), Ctrl-C handling and the exit code (0 all ok, 1 some failed,
+130 interrupted; errors are mapped to 2 by kvcap.cli).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kvcap.commands.options import click_type, config_options, resolve_config
+from kvcap.commands.options import LiveHelpOption, click_type, config_options, format_help, resolve_config
+from kvcap.commands.progress import ProgressReporter
 from kvcap.commands.sources import SourcePath
 
 NO_CHECKPOINT = (
@@ -26,7 +27,6 @@ NO_CHECKPOINT = (
     "runs/<name>/best, made by `kvcap train --stage 1` then `kvcap train --stage 2`), "
     "set [caption].checkpoint in kvcap.toml, or use `--checkpoint demo` for the bundled demo model"
 )
-MAX_LISTED_FAILURES = 20
 STDOUT = "-"  # `-o -`: JSONL records to stdout, no files, no resume
 DEMO_NOTE = ("note: the demo model knows kvcap's synthetic scenes only (drawn sea, mountains, city, fields, "
              "weather, camera motion); on real videos its captions are confident and wrong")
@@ -92,8 +92,7 @@ def caption() -> None:
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="kvcap checkpoint directory, or `demo` (default: [caption].checkpoint).")
 @click.option("-o", "--output", default=None, metavar="OUT", help="Output folder (default: [caption].output).")
-@click.option("-f", "--format", "formats", default=None, metavar="LIST",
-              help="Comma list of jsonl, srt, vtt, txt, tsv, or `all` (captions.jsonl is always written: resume reads it).")
+@click.option("-f", "--format", "formats", default=None, metavar="LIST", cls=LiveHelpOption, help_from=format_help)
 @click.option("--batch-size", type=click_type("caption.batch_size"), default=None,
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
@@ -138,7 +137,32 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
-    from kvcap.caption.pipeline import parse_formats
+    format_list, shard_spec = _parse_flags(formats, shard)
+    cfg = resolve_config(config_path, overrides, flags={
+        "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
+        "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
+        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
+        **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
+    })
+    out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None)
+
+    from kvcap.caption.session import CaptionSession
+
+    # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
+    session = CaptionSession.open(cfg)
+    click.echo(session.describe(), err=True)
+    options = session.caption_options(frames=frames, shard=shard_spec, overwrite=overwrite)
+    reporter = ProgressReporter(out_dir=out_dir or "stdout", checkpoint=session.checkpoint_id,
+                                device=session.device, batch_size=options.batch_size, workers=options.workers,
+                                shard=shard_spec, echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
+    stop = threading.Event()
+    status = _run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
+    _finish(status, reporter, to_stdout=out_dir is None)
+
+
+def _parse_flags(formats: str | None, shard: str | None):
+    """--format and --shard (or RANK/WORLD_SIZE) parsed, a bad value naming its flag -> (formats, shard)."""
+    from kvcap.caption.inputs import parse_formats
     from kvcap.caption.shard import ShardError, parse_shard, shard_from_env
 
     try:
@@ -149,44 +173,34 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         shard_spec = parse_shard(shard) if shard is not None else shard_from_env()
     except ShardError as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--shard") from None
+    return format_list, shard_spec
 
-    cfg = resolve_config(config_path, overrides, flags={
-        "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
-        "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
-        "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
-        **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
-    })
+
+def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool) -> Path | None:
+    """What can be refused in a second, before the model loads (a minute for an 8B LLM): no
+    checkpoint, `-o -` with other formats, an unwritable OUT, --frames the projector does not
+    take, no video -> OUT (None with `-o -`)."""
     if not cfg.caption.checkpoint:
         raise click.UsageError(NO_CHECKPOINT)
     to_stdout = cfg.caption.output == STDOUT
     if to_stdout and format_list and set(format_list) != {"jsonl"}:
         raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
-    out_dir = Path(cfg.caption.output)
-    fmts = parse_formats(cfg.caption.formats)
-    if not to_stdout:
+    out_dir = None if to_stdout else Path(cfg.caption.output)
+    if out_dir is not None:
         from kvcap.fsutil import check_writable_dir
 
-        check_writable_dir(out_dir, "--output" if output is not None else "caption.output")
-    # Cheap checks before the model loads (a minute for an 8B LLM): kvcap.json is read without torch.
-    from kvcap.model.checkpoint import read_spec
+        check_writable_dir(out_dir, "--output" if output_flag else "caption.output")
+    from kvcap.model.checkpoint import read_spec  # kvcap.json, read without torch
 
     _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
     _check_any_video(paths)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)
+    return out_dir
 
-    from kvcap.caption.session import CaptionSession
 
-    # auto quantization and batch size; the checkpoint's frames/prompt/generation below what the user set
-    session = CaptionSession.open(cfg)
-    click.echo(session.describe(), err=True)
-    options = session.caption_options(formats=fmts, frames=frames, shard=shard_spec, overwrite=overwrite)
-    reporter = ProgressReporter(out_dir=out_dir if not to_stdout else "stdout", checkpoint=session.checkpoint_id,
-                                device=session.device, batch_size=options.batch_size, workers=options.workers,
-                                shard=shard_spec, echo=_stdout_echo(to_stdout, quiet), verbose=verbose)
-    stop = threading.Event()
-    status = _run_job(lambda: _caption_folder(paths, session, None if to_stdout else out_dir, options, reporter, stop),
-                      stop, reporter)
+def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool) -> None:
+    """The summary, then the exit code: 130 interrupted (with how to resume), 1 some failed."""
     reporter.summary(status, err=to_stdout)
     if status == "interrupted" and to_stdout:
         click.echo("interrupted", err=True)
@@ -199,7 +213,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
 
 def _caption_folder(paths, session, out_dir, options, reporter, stop):
-    from kvcap.caption.pipeline import PipelineStats, caption_folder
+    from kvcap.caption.pipeline import caption_folder
+    from kvcap.caption.results import PipelineStats
 
     stats = PipelineStats()
     results = caption_folder(list(paths), session.captioner, out_dir, options, progress=reporter, stop=stop,
@@ -267,111 +282,6 @@ def _resume_command() -> str:
     if argv and argv[0].endswith(("kvcap", "__main__.py", "cli.py")):
         argv[0] = "kvcap"
     return shlex.join(argv)
-
-
-class ProgressReporter:
-    """The `progress` callback: a tqdm bar on a terminal, one log line per video otherwise."""
-
-    def __init__(self, *, out_dir: Path | str, checkpoint: str, device: str, batch_size: int, workers: int,
-                 shard: Any = None, stream=None, tty: bool | None = None, echo=None, verbose: bool = False):
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.out_dir, self.checkpoint, self.device = out_dir, checkpoint, device
-        self.batch_size, self.workers, self.shard = batch_size, workers, shard
-        self.bar = None
-        self.job = None
-        self.echo = echo  # StdoutEcho: captions or records to stdout as each video is written
-        self.failures: list[tuple[str, str]] = []
-        self.started = time.monotonic()
-        self.verbose = verbose
-        self.not_videos: list[Path] = []  # filled by the folder scan
-        self.engine_noted = False
-
-    def note(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=self.stream)
-        else:
-            click.echo(text, file=self.stream)
-
-    def __call__(self, job, result) -> None:
-        self.job = job
-        if result is None:
-            self._start(job)
-            return
-        if result.skipped:
-            return
-        if job.engine_note and not self.engine_noted:  # once, after the first batch that met it
-            self.engine_noted = True
-            self.note(job.engine_note)
-        if not result.ok:
-            self.failures.append((result.video, result.error or "error"))
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(failed=job.failed, refresh=False)
-            if not result.ok:
-                self.bar.write(f"error: {result.error}", file=self.stream)
-        else:
-            width = len(str(job.total))
-            # an error names its file already
-            status = f"{result.video}  ok  {result.elapsed_s:.2f}s" if result.ok else f"ERROR {result.error}"
-            click.echo(f"[{job.done:>{width}}/{job.total}] {status}", file=self.stream)
-        if self.echo is not None:
-            self.echo(result, self._write_stdout)
-
-    def _write_stdout(self, line: str) -> None:
-        """One line to stdout, through the bar when there is one (so it is not drawn over)."""
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stdout)
-        else:
-            click.echo(line)
-        sys.stdout.flush()
-
-    def _start(self, job) -> None:
-        from kvcap.video.listing import plural
-
-        if self.not_videos:
-            what = "file that is not a video" if len(self.not_videos) == 1 else "files that are not videos"
-            self.note(f"skipped {len(self.not_videos)} {what}{'' if self.verbose else ' (--verbose lists them)'}")
-            if self.verbose:
-                for path in self.not_videos:
-                    self.note(f"  {path}")
-        shard = f" · shard {self.shard}" if self.shard else ""
-        skipped = f" ({job.skipped} already done)" if job.skipped else ""
-        self.note(
-            f"captioning {plural(job.total, 'video')}{skipped}{shard} with {self.checkpoint} on {self.device} "
-            f"(batch {self.batch_size}, {self.workers} decode workers) -> {self.out_dir}"
-        )
-        if self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=job.total - job.skipped, unit="video", desc="caption", file=self.stream,
-                            dynamic_ncols=True)
-            self.bar.set_postfix(failed=0)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def summary(self, status: str, err: bool = False) -> None:
-        """The closing lines (on stderr with `err`, when stdout carries the records)."""
-        job = self.job
-        if job is None:
-            return
-        wall = time.monotonic() - self.started
-        rate = job.processed / job.elapsed_s if job.elapsed_s > 0 else 0.0
-        engine = f", engine {job.engine}" if job.engine else ""
-        click.echo(
-            f"{'finished' if status == 'finished' else 'stopped'}: {job.ok} ok, {job.failed} failed, "
-            f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s{engine}) -> {self.out_dir}",
-            err=err,
-        )
-        if self.failures:
-            click.echo(f"failed ({len(self.failures)}):", err=err)
-            for _video, error in self.failures[:MAX_LISTED_FAILURES]:
-                click.echo(f"  {error}", err=err)  # the error names its file
-            if len(self.failures) > MAX_LISTED_FAILURES:
-                click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)", err=err)
 
 
 @caption.command("merge")

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import click
 
 from kvcap.config import FLAG_LAYER, Config, ConfigError, Range, apply_overrides, field_docs, load_config, setting_type
+from kvcap.config.constraints import OneOf, choices_of
 
 _FLAGS_META = "kvcap.setting_flags"
 
@@ -64,6 +65,51 @@ class NumberOrWord(click.ParamType):
             self.fail(f"{exc.message.rstrip('.')}; or one of: {', '.join(self.words)}", param, ctx)
 
 
+class RegistryChoice(click.Choice):
+    """A click.Choice whose choices are read from a registry when used (kvcap.records.formats /
+    .metrics), so a format or metric registered after the command was declared is offered too."""
+
+    def __init__(self, one_of: OneOf):
+        self._one_of = one_of
+        super().__init__(list(one_of.choices()))
+
+    @property
+    def choices(self) -> list[str]:  # type: ignore[override]
+        return list(self._one_of.choices())
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:  # click.Choice.__init__ assigns it
+        pass
+
+
+class LiveHelpOption(click.Option):
+    """An option whose help text is built when `--help` is shown: `help_from()` lists the
+    registered formats or metrics of that moment."""
+
+    def __init__(self, *args: Any, help_from: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._help_from = help_from
+
+    def get_help_record(self, ctx: click.Context) -> Any:
+        self.help = self._help_from()
+        return super().get_help_record(ctx)
+
+
+def format_help() -> str:
+    """`-f/--format`'s help: the registered formats (kvcap.records.formats)."""
+    from kvcap.records.formats import format_names
+
+    return (f"Comma list of {', '.join(format_names())}, or `all` "
+            "(captions.jsonl is always written: resume reads it).")
+
+
+def metrics_help() -> str:
+    """`--metrics`' help: the registered metrics (kvcap.records.metrics)."""
+    from kvcap.records.metrics import metric_names
+
+    return f"Comma-separated subset of {','.join(metric_names())} (default: config score.metrics)."
+
+
 def click_type(key: str) -> Any:
     """The Click parameter type for config key `key`, built from its declared constraints."""
     return _click_type_of(setting_type(key))
@@ -79,6 +125,9 @@ def _click_type_of(tp: Any) -> Any:
     if get_origin(tp) is Annotated:
         tp, *meta = get_args(tp)
         bounds = next((m for m in meta if isinstance(m, Range)), None)
+        one_of = next((m for m in meta if isinstance(m, OneOf)), None)
+        if one_of is not None:
+            return RegistryChoice(one_of)
     if get_origin(tp) is Literal:
         return click.Choice(list(get_args(tp)))
     if tp in (int, float):
@@ -94,11 +143,11 @@ def _click_type_of(tp: Any) -> Any:
 
 
 def choices(key: str) -> list[str]:
-    """The declared choices of a Literal config key (for Click choices kept by hand)."""
+    """The declared choices of a config key (a Literal, a registry's OneOf, or a list of either)."""
     tp = setting_type(key)
-    if get_origin(tp) is Annotated:
+    if get_origin(tp) is list:
         tp = get_args(tp)[0]
-    return list(get_args(tp))
+    return list(choices_of(tp) or ())
 
 
 def setting_option(flag: str, key: str, *, help: str | None = None, implies: dict[str, Any] | None = None, **kwargs: Any):

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
-from kvcap.commands.options import click_type, config_options, resolve_config
+from kvcap.commands.options import LiveHelpOption, click_type, config_options, metrics_help, resolve_config
 
 
 @click.command()
 @click.argument("predictions", type=click.Path(dir_okay=False))
 @click.option("--refs", "refs", required=True, type=click.Path(dir_okay=False),
               help="Manifest JSONL with the reference captions (id, video, caption).")
-@click.option("--metrics", default=None, metavar="LIST",
-              help="Comma-separated subset of meteor,siglip,diversity (default: config score.metrics).")
+@click.option("--metrics", default=None, metavar="LIST", cls=LiveHelpOption, help_from=metrics_help)
 @click.option("--tokenizer", type=click_type("score.tokenizer"), default=None,
               help="Tokens for METEOR and diversity (default: config score.tokenizer, kiwi).")
 @click.option("--siglip", "siglip_model", default=None, metavar="MODEL",
@@ -45,26 +44,12 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     failed target or the collapse alarm exits 1. SigLIP2 is skipped with a note when it cannot
     be loaded, unless you named it (`--metrics siglip`, `--siglip`, or `--set score....`).
     """
-    from kvcap.fsutil import atomic_write_text
-    from kvcap.metrics import (
-        load_predictions,
-        load_references,
-        match_predictions,
-        render_table,
-        score_predictions,
-    )
+    from kvcap.metrics import score_predictions
 
     cfg = resolve_config(config_path, overrides, {
         "score.metrics": metrics, "score.tokenizer": tokenizer, "score.siglip": siglip_model})
-    preds = load_predictions(predictions)
-    references = load_references(refs)
+    preds, references, matched = _matched(predictions, refs)
     previous_report = _load_previous(previous) if previous else None
-    matched = match_predictions(preds, references)
-    if not any(key in references.captions for key in matched):
-        examples = ", ".join(list(matched)[:3])
-        raise click.ClickException(
-            f"{predictions}: no prediction matches a reference in {refs} "
-            f"({len(matched)} predictions, e.g. {examples}; {len(references.captions)} references)")
     progress = None if as_json else (lambda message: click.echo(message, err=True))
     # Asked for by the user (a flag, --set or their config file), not just the built-in default.
     named = (cfg.is_explicit("score.metrics") and "siglip" in cfg.score.metrics) or cfg.is_explicit("score.siglip")
@@ -80,25 +65,8 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         add_grounding(report, matched, references.captions, refs, cfg.score)
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
-    split = _meteor_by_suspect(report, preds, references)
-    if per_clip:
-        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.per_clip)
-        atomic_write_text(per_clip, lines)
-    if as_json:
-        # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
-        click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
-    else:
-        from rich.console import Console
-
-        Console(file=sys.stdout).print(render_table(report))
-        if grounding:
-            from kvcap.metrics.grounding import render_grounding
-
-            Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
-        if split is not None:
-            from kvcap.metrics.suspect import describe
-
-            click.echo(describe(split))
+    _meteor_by_suspect(report, preds, references)
+    _show(report, as_json=as_json, per_clip=per_clip, grounding=grounding)
     if check:
         failed = failed_checks(report.summary)
         if failed:
@@ -106,29 +74,69 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
             sys.exit(1)
 
 
-def _meteor_by_suspect(report, preds, references) -> dict | None:
-    """METEOR apart for suspect and not-suspect captions, into the summary (None: no METEOR)."""
-    from kvcap.metrics.loaders import match_keys
-    from kvcap.metrics.suspect import meteor_by_suspect
-
-    if report.summary.get("meteor") is None:
-        return None
-    keys = match_keys(preds, references)
-    split = meteor_by_suspect(report.per_clip, (keys.get(k, k) for k in preds.suspect))
-    report.summary["meteor_by_suspect"] = split
-    return split
-
-
 def failed_checks(summary: dict) -> list[str]:
     """What fails `--check`: each computed metric at or under its seed target, and the alarm."""
+    from kvcap.records import passes_target
+
     failed = []
     for key, target in (summary.get("targets") or {}).items():
         value = summary.get(key)
-        if value is not None and target is not None and not value > target:
+        if value is not None and target is not None and not passes_target(value, target):
             failed.append(f"{key} {value:.3f} is not above the target {target:.2f}")
     if summary.get("collapse"):
         failed.append("mode collapse: " + "; ".join(summary.get("collapse_reasons") or []))
     return failed
+
+
+def _meteor_by_suspect(report, preds, references) -> None:
+    """METEOR apart for the captions `kvcap caption` marked suspect and the rest, into the summary."""
+    from kvcap.metrics.loaders import match_keys
+    from kvcap.metrics.suspect import meteor_by_suspect
+
+    if report.summary.get("meteor") is None:
+        return
+    keys = match_keys(preds, references)
+    report.summary["meteor_by_suspect"] = meteor_by_suspect(report.per_clip, (keys.get(k, k) for k in preds.suspect))
+
+
+def _matched(predictions: str, refs: str):
+    """(predictions, references, {key: prediction} matched to them); none matching is one line."""
+    from kvcap.metrics import load_predictions, load_references, match_predictions
+
+    preds = load_predictions(predictions)
+    references = load_references(refs)
+    matched = match_predictions(preds, references)
+    if not any(key in references.captions for key in matched):
+        examples = ", ".join(list(matched)[:3])
+        raise click.ClickException(
+            f"{predictions}: no prediction matches a reference in {refs} "
+            f"({len(matched)} predictions, e.g. {examples}; {len(references.captions)} references)")
+    return preds, references, matched
+
+
+def _show(report, *, as_json: bool, per_clip: str | None, grounding: bool) -> None:
+    """--per-clip rows (atomically), then the summary as JSON or the table (and grounding's)."""
+    from kvcap.fsutil import atomic_write_text
+    from kvcap.metrics import render_table
+
+    if per_clip:
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.per_clip)
+        atomic_write_text(per_clip, lines)
+    if as_json:
+        # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
+        click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+
+    Console(file=sys.stdout).print(render_table(report))
+    if grounding:
+        from kvcap.metrics.grounding import render_grounding
+
+        Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+    if report.summary.get("meteor_by_suspect"):
+        from kvcap.metrics.suspect import describe
+
+        click.echo(describe(report.summary["meteor_by_suspect"]))
 
 
 def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
@@ -137,12 +145,14 @@ def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
     The default metrics include SigLIP2, which needs torch and a model on disk (or the hub):
     when it can't load and the user did not ask for it by name, score the rest with a note.
     """
-    from kvcap.metrics.suite import METRICS, UnknownMetricError
+    from kvcap.metrics.suite import UnknownMetricError
+    from kvcap.records import metric_names
 
-    chosen = [m for m in METRICS if m in score_cfg.metrics]
-    unknown = [m for m in score_cfg.metrics if m not in METRICS]
+    known = metric_names()
+    chosen = [m for m in known if m in score_cfg.metrics]
+    unknown = [m for m in score_cfg.metrics if m not in known]
     if unknown:
-        raise UnknownMetricError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+        raise UnknownMetricError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(known)}")
     if "siglip" not in chosen:
         return chosen, None
     say = progress or (lambda message: None)

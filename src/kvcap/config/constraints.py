@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import types
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
 from kvcap.errors import KvcapError
+from kvcap.records.formats import format_names
+from kvcap.records.metrics import metric_names
 
 class ConfigError(KvcapError, ValueError):
     """A one-line, user-facing configuration error."""
@@ -37,6 +39,31 @@ class Range:
         return None
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """Choices read from a registry each time they are checked, so a format or metric that is
+    registered later (kvcap.records.formats / .metrics) is accepted everywhere at once."""
+
+    names: Callable[[], tuple[str, ...]]
+
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.names())
+
+
+def choices_of(tp: Any) -> tuple[str, ...] | None:
+    """The words a `Literal[...]` or `Annotated[str, OneOf(..)]` annotation allows, else None."""
+    if get_origin(tp) is Literal:
+        return get_args(tp)
+    if get_origin(tp) is Annotated:
+        one_of = next((m for m in get_args(tp)[1:] if isinstance(m, OneOf)), None)
+        return one_of.choices() if one_of else None
+    return None
+
+
+def _best_metric_names() -> tuple[str, ...]:
+    return (*metric_names(), "loss")
+
+
 # Projector names users write; the torch-side registry (kvcap.model.projectors.PROJECTORS) is
 # tested to hold exactly these.
 ProjectorName = Literal["linear", "mlp2x_gelu", "perceiver", "cabstractor", "mixer"]
@@ -47,8 +74,9 @@ QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 USE_CHECKPOINT = "checkpoint"
 AUTO = "auto"
 CaptionQuantization = Literal[(AUTO, USE_CHECKPOINT, *QUANTIZATIONS)]
-CaptionFormat = Literal["jsonl", "srt", "vtt", "txt", "tsv"]
-Metric = Literal["meteor", "siglip", "diversity"]
+CaptionFormat = Annotated[str, OneOf(format_names)]  # the table in kvcap.records.formats
+Metric = Annotated[str, OneOf(metric_names)]  # the table in kvcap.records.metrics
+BestMetric = Annotated[str, OneOf(_best_metric_names)]  # a metric, or the eval loss
 Device = Literal["auto", "cpu", "cuda"]
 VisionCls = Literal["drop", "keep"]
 CLS_CHOICES: tuple[str, ...] = get_args(VisionCls)
@@ -91,6 +119,8 @@ def coerce(value: Any, tp: Any, key: str, where: "Where") -> Any:
         for constraint in meta:
             if isinstance(constraint, Range) and (problem := constraint.problem(value)):
                 raise where.error(key, problem)
+            if isinstance(constraint, OneOf) and value not in (choices := constraint.choices()):
+                raise where.error(key, f"must be one of {', '.join(choices)}, got {show(value)}")
         return value
     if origin is Literal:
         choices = get_args(tp)
@@ -112,10 +142,10 @@ def coerce(value: Any, tp: Any, key: str, where: "Where") -> Any:
         (item_tp,) = get_args(tp)
         if not isinstance(value, list):
             raise where.error(key, f"expected {_type_name(tp)}, got {show(value)}")
-        if get_origin(item_tp) is Literal:
+        if (allowed := choices_of(item_tp)) is not None:
             for item in value:
-                if item not in get_args(item_tp):
-                    raise where.error(key, f"unknown item {show(item)} (valid: {', '.join(get_args(item_tp))})")
+                if item not in allowed:
+                    raise where.error(key, f"unknown item {show(item)} (valid: {', '.join(allowed)})")
         return [coerce(v, item_tp, key, where) for v in value]
     if get_args(tp):  # int | str ("auto"): the first member that takes the value
         for member in get_args(tp):

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, Union, get_type_hints
 
 from kvcap.config.constraints import (
+    BestMetric,
     CaptionFormat,
     CaptionQuantization,
     Device,
@@ -31,7 +32,8 @@ from kvcap.config.constraints import (
     Workers,
 )
 from kvcap.records.caption import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW
-from kvcap.records.targets import SEED_TARGETS
+from kvcap.records.formats import DEFAULT_FORMATS
+from kvcap.records.metrics import metric_names, seed_target
 
 # The layers a value can come from, lowest first (kvcap.config.layers applies them).
 DEFAULT_LAYER = "default"
@@ -160,8 +162,8 @@ class TrainConfig:
     """Resumable checkpoints kept in `checkpoints/`."""
     eval_max_clips: NonNegative = 0
     """Cap on val clips captioned per eval (0 = the whole val split)."""
-    best_metric: Literal["meteor", "siglip", "diversity", "loss"] = "meteor"
-    """Metric that picks `best/`: `meteor`, `siglip`, `diversity` or `loss`."""
+    best_metric: BestMetric = "meteor"
+    """Metric that picks `best/`: a `kvcap score --metrics` name (e.g. `meteor`) or `loss`."""
     early_stop_on_collapse: bool = False
     """Stop training when the eval raises the mode-collapse alarm."""
     max_caption_tokens: Annotated[int, Range(ge=8)] = 512
@@ -202,8 +204,8 @@ class CaptionConfig:
     """Checkpoint directory for `kvcap caption` (`demo` = the bundled demo model)."""
     output: str = "captions"
     """Output folder for `captions.jsonl` and subtitle files (`-` = the records to stdout)."""
-    formats: list[CaptionFormat] = field(default_factory=lambda: ["jsonl", "srt"])
-    """Outputs: any of `jsonl`, `srt`, `vtt`, `txt`, `tsv`."""
+    formats: list[CaptionFormat] = field(default_factory=lambda: list(DEFAULT_FORMATS))
+    """Outputs: any of the formats `kvcap caption --help` lists for `-f` (`jsonl` is always written)."""
     batch_size: Union[Positive, Literal["auto"]] = "auto"
     """Videos per generation batch; `auto` = on a GPU the largest batch that fits (measured at
     start-up), on a CPU 4."""
@@ -233,19 +235,19 @@ class CaptionConfig:
 
 @dataclass
 class ScoreConfig:
-    metrics: list[Metric] = field(default_factory=lambda: ["meteor", "siglip", "diversity"])
-    """Metrics to compute: `meteor`, `siglip`, `diversity`."""
+    metrics: list[Metric] = field(default_factory=lambda: list(metric_names()))
+    """Metrics to compute: any of those `kvcap score --help` lists for `--metrics` (default: all)."""
     tokenizer: Literal["kiwi", "whitespace", "char"] = "kiwi"
     """Tokens for METEOR and diversity: `kiwi` (morphemes), `whitespace` or `char`."""
     siglip: str = "google/siglip2-base-patch16-224"
     """SigLIP2 model (hub id or local directory) for image-text alignment."""
     siglip_frames: Frames = 8
     """Frames per clip embedded and averaged for SigLIP2."""
-    target_meteor: float = SEED_TARGETS.meteor
+    target_meteor: float = seed_target("meteor")
     """Seed target: METEOR must exceed this."""
-    target_siglip: float = SEED_TARGETS.siglip
+    target_siglip: float = seed_target("siglip")
     """Seed target: SigLIP2 score must exceed this."""
-    target_diversity: float = SEED_TARGETS.diversity
+    target_diversity: float = seed_target("diversity")
     """Seed target: diversity (1 - self-BLEU-4) must exceed this."""
 
 

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kvcap.fsutil import append_jsonl, atomic_write_bytes, read_jsonl
+from kvcap.fsutil import append_jsonl, atomic_write_bytes
+from kvcap.records import read_jsonl
 
 CACHE_VERSION = 1
 HASH_CHUNK = 1 << 20

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kvcap.demo.record import COLUMNS, HEADING
-from kvcap.records.targets import SEED_TARGETS
+from kvcap.records.metrics import seed_target
 
 NOTES = [
     "**This model knows synthetic scenes only.** It is kvcap's demo: tiny random backbones trained on "
@@ -62,7 +62,7 @@ def demo_facts(row: dict[str, str]) -> dict[str, Any]:
             f"stage 2 trains projector + the whole tiny LLM ({row['stage 2 epochs']} epochs)",
             f"recipe wall time {row['recipe s']} s on {row['machine']}; checkpoint {row['checkpoint MB']} MB",
         ],
-        "targets": {"meteor": SEED_TARGETS.meteor},
+        "targets": {"meteor": seed_target("meteor")},
     }
 
 

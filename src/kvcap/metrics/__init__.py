@@ -1,4 +1,5 @@
-"""The metric suite shared by `kvcap score` and training eval (see docs/internals.md).
+"""The metric suite shared by `kvcap score` and training eval (see docs/internals.md). Which
+metrics exist is the table in kvcap.records.metrics; their compute functions are in compute.py.
 
     score_predictions(predictions, references, cfg, videos=None, metrics=None, previous=None) -> ScoreReport
     render_table(report) -> rich Table
@@ -16,10 +17,9 @@ from kvcap.metrics.loaders import (
     match_predictions,
 )
 from kvcap.metrics.report import render_table
-from kvcap.metrics.suite import METRICS, ScoreReport, UnknownMetricError, score_predictions
+from kvcap.metrics.suite import ScoreReport, UnknownMetricError, score_predictions
 
 __all__ = [
-    "METRICS",
     "Predictions",
     "References",
     "ScoreInputError",

@@ -23,6 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from kvcap.records import passes_target
+
 # Attributes with a target (the issue's list) first, then the others a caption also names.
 TARGET_ATTRIBUTES = ("time_of_day", "scene", "weather", "motion")
 EXTRA_ATTRIBUTES = ("objects", "direction", "count", "color", "variant")
@@ -138,20 +140,21 @@ def grounding_report(
 
 
 def passed(summary: Mapping[str, Any]) -> dict[str, bool | None]:
-    """Target -> pass (True/False), or None where the number could not be computed."""
+    """Target -> pass (True/False), or None where the number could not be computed. The one
+    pass rule (`records.passes_target`): strictly above the target, as in the score table."""
     targets = summary["targets"]
 
-    def at_least(value, target):
-        return None if value is None else value >= target
+    def above(value, target):
+        return None if value is None else passes_target(value, target)
 
     out = {
-        "meteor": at_least(summary.get("meteor"), targets["meteor"]),
-        "meteor_gap": at_least(summary.get("meteor_gap"), targets["meteor_gap"]),
-        "diversity_share": at_least(summary.get("diversity_share"), targets["diversity_share"]),
+        "meteor": above(summary.get("meteor"), targets["meteor"]),
+        "meteor_gap": above(summary.get("meteor_gap"), targets["meteor_gap"]),
+        "diversity_share": above(summary.get("diversity_share"), targets["diversity_share"]),
     }
     for name in TARGET_ATTRIBUTES:
         row = summary.get("attributes", {}).get(name)
-        out[f"attribute:{name}"] = at_least(row["accuracy"] if row else None, targets["attribute_accuracy"])
+        out[f"attribute:{name}"] = above(row["accuracy"] if row else None, targets["attribute_accuracy"])
     return out
 
 
@@ -170,15 +173,15 @@ def render_grounding(summary: Mapping[str, Any]):
     table = Table(title=f"grounding: {summary['n']} clips, tokenizer {summary['tokenizer']}", title_justify="left")
     for name, justify in (("measure", "left"), ("value", "right"), ("baseline", "right"), ("target", "right"), ("result", "left")):
         table.add_column(name, justify=justify)
-    table.add_row("METEOR", fmt(summary.get("meteor")), "", f">= {t['meteor']:.2f}", verdict(ok["meteor"]))
+    table.add_row("METEOR", fmt(summary.get("meteor")), "", f"> {t['meteor']:.2f}", verdict(ok["meteor"]))
     table.add_row("METEOR, blind (another clip's reference)", fmt(summary.get("blind_meteor")), "", "", "")
-    table.add_row("METEOR gap over blind", fmt(summary.get("meteor_gap")), "", f">= {t['meteor_gap']:.2f}", verdict(ok["meteor_gap"]))
+    table.add_row("METEOR gap over blind", fmt(summary.get("meteor_gap")), "", f"> {t['meteor_gap']:.2f}", verdict(ok["meteor_gap"]))
     if summary.get("diversity") is not None:
         table.add_row("Diversity (1-selfBLEU4)", fmt(summary["diversity"]), fmt(summary.get("ref_diversity")) + " refs",
-                      f">= {t['diversity_share']:.0%} of refs", verdict(ok["diversity_share"]))
+                      f"> {t['diversity_share']:.0%} of refs", verdict(ok["diversity_share"]))
     refs = summary.get("reference_attributes") or {}
     for name, row in (summary.get("attributes") or {}).items():
-        target = f">= {t['attribute_accuracy']:.0%}" if name in TARGET_ATTRIBUTES else ""
+        target = f"> {t['attribute_accuracy']:.0%}" if name in TARGET_ATTRIBUTES else ""
         baseline = f"{refs[name]:.2f} refs" if name in refs else ""
         label = f"attribute {name}" + (f" ({row['unnamed']} unnamed)" if row["unnamed"] else "")
         table.add_row(label, f"{row['accuracy']:.1%}", baseline, target, verdict(ok.get(f"attribute:{name}")))

@@ -1,24 +1,13 @@
-"""The score table: each metric, the seed target with pass/fail, references beside predictions."""
+"""The score table: each metric, the seed target with pass/fail, references beside predictions.
+
+The rows are the metric table's (kvcap.records.metrics `MetricSpec.report_rows`), in its order."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kvcap.metrics.suite import ScoreReport
-from kvcap.records import passes_target
-
-# (summary key, label, target key or None, reference key or None)
-ROWS: list[tuple[str, str, str | None, str | None]] = [
-    ("meteor", "METEOR", "meteor", None),
-    ("siglip", "SigLIP2 (sigmoid)", "siglip", None),
-    ("siglip_cosine", "SigLIP2 cosine", None, None),
-    ("diversity", "Diversity (1-selfBLEU4)", "diversity", "ref_diversity"),
-    ("unique_ratio", "Unique captions", None, "ref_unique_ratio"),
-    ("distinct_1", "Distinct-1", None, "ref_distinct_1"),
-    ("distinct_2", "Distinct-2", None, "ref_distinct_2"),
-    ("repetitive_share", "Repetitive (gzip>2.4)", None, "ref_repetitive_share"),
-]
-
+from kvcap.records import METRIC_SPECS, passes_target
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
@@ -39,17 +28,17 @@ def render_table(report: ScoreReport):
     table.add_column("references", justify="right")
     table.add_column("target", justify="right")
     table.add_column("result")
-    for key, label, target_key, ref_key in ROWS:
-        if _metric_of(key) not in s.get("metrics", []):
-            continue  # not asked for: no row rather than a row of dashes
-        value = s.get(key)
-        target = targets.get(target_key) if target_key else None
-        if target is None or value is None:
-            verdict = "" if value is not None or target is None else "[yellow]not computed[/]"
-        else:
-            verdict = "[green]pass[/]" if passes_target(value, target) else "[red]fail[/]"
-        table.add_row(label, _fmt(value), _fmt(s.get(ref_key)) if ref_key else "",
-                      f"> {target:.2f}" if target is not None else "", verdict)
+    for name in s.get("metrics", []):  # not asked for: no row rather than a row of dashes
+        spec = METRIC_SPECS.get(name)
+        for row in spec.report_rows() if spec else ():
+            value = s.get(row.key)
+            target = targets.get(row.key) if row.key == name else None  # the metric's own row is judged
+            if target is None or value is None:
+                verdict = "" if value is not None or target is None else "[yellow]not computed[/]"
+            else:
+                verdict = "[green]pass[/]" if passes_target(value, target) else "[red]fail[/]"
+            table.add_row(row.label, _fmt(value), _fmt(s.get(row.reference)) if row.reference else "",
+                          f"> {target:.2f}" if target is not None else "", verdict)
     notes = []
     if s.get("collapse"):
         table.add_row("[bold red]MODE COLLAPSE[/]", "", "", "", "[bold red]ALARM[/]")
@@ -71,9 +60,3 @@ def render_table(report: ScoreReport):
         table.caption_justify = "left"
     return table
 
-
-def _metric_of(key: str) -> str:
-    """The `--metrics` name that produces summary `key`."""
-    if key.startswith("siglip"):
-        return "siglip"
-    return "meteor" if key == "meteor" else "diversity"

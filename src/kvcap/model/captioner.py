@@ -10,7 +10,6 @@ by the projector's V embeddings:  [prefix tokens] [V visual embeds] [suffix toke
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kvcap.model import checkpoint as ckpt
+from kvcap.model import generation
 from kvcap.model.llm import load_llm
 from kvcap.model.prompt import PromptFormat, build_prompt_format
 from kvcap.model.trainable import (
@@ -30,21 +30,12 @@ from kvcap.model.trainable import (
     count_trainable,
     format_summary,
     is_peft_model,
-    merge_for_inference,
 )
 from kvcap.model.vision import VisionEncoder, resolve_device, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # label value the LM loss skips
-
-
-def _generation_dict(gen: Any) -> dict[str, Any]:
-    if gen is None:
-        return {}
-    if dataclasses.is_dataclass(gen):
-        return dataclasses.asdict(gen)
-    return dict(gen)
 
 
 class Captioner(nn.Module):
@@ -101,7 +92,7 @@ class Captioner(nn.Module):
                              gradient_checkpointing=model.gradient_checkpointing),
             prompt=model.prompt,
             frames=model.frames,
-            generation=_generation_dict(cfg.generation),
+            generation=generation.as_dict(cfg.generation),
             max_caption_tokens=cfg.train.max_caption_tokens,
         )
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
@@ -124,66 +115,14 @@ class Captioner(nn.Module):
         `merge_adapters` folds a LoRA adapter into unquantized weights (faster generation, see
         `merge_for_inference`); pass False to keep it separate, to train it further.
         """
-        from kvcap.model.projectors import build_projector
+        from kvcap.model.loading import load_parts
 
-        path = ckpt.resolve_checkpoint(path)
-        spec = ckpt.CheckpointSpec.load(path)
-        device = resolve_device(device)
-        where = path / ckpt.SPEC_FILE
-        dtype = spec.llm.dtype or "auto"
-
-        vision_source = ckpt.backbone_source(path, spec.vision, "vision")
-        try:
-            vision = VisionEncoder(vision_source, spec.vision.layer, spec.vision.cls, device, dtype)
-        except ValueError as exc:
-            raise ckpt.CheckpointError(f"{where}: {exc}") from None
-        vision.model_id = spec.vision.id  # the feature-cache identity is the original id
-
-        llm_source = ckpt.backbone_source(path, spec.llm, "LLM")
-        tokenizer_path = str(path / ckpt.TOKENIZER_DIR) if spec.tokenizer_bundled else None
-        quant = quantization or spec.llm.quantization
-        llm, tokenizer = load_llm(
-            llm_source, quant, dtype, device, gradient_checkpointing, tokenizer_path=tokenizer_path
-        )
-
-        projector_cfg = dict(spec.projector.config or {})
-        saved_name = projector_cfg.pop("name", spec.projector.name)
-        expected = {"vision_dim": vision.hidden_size, "llm_dim": llm.config.hidden_size,
-                    "patches": vision.tokens_per_frame}
-        for key, actual in expected.items():
-            if projector_cfg.get(key) != actual:
-                raise ckpt.CheckpointError(
-                    f"{path}: backbone does not match the saved projector: {key} is {actual}, "
-                    f"the projector was trained for {projector_cfg.get(key)}"
-                )
-        try:
-            projector = build_projector(saved_name, **projector_cfg)
-        except (TypeError, ValueError) as exc:
-            raise ckpt.CheckpointError(f"{where}: cannot rebuild projector: {exc}") from None
-        state = ckpt.load_safetensors(path / ckpt.PROJECTOR_FILE, "projector weights")
-        try:
-            projector.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ckpt.CheckpointError(
-                f"{path / ckpt.PROJECTOR_FILE}: weights do not fit the saved projector ({ckpt._one_line(exc)})"
-            ) from None
-
-        if spec.lora:
-            from peft import PeftModel
-
-            adapter = ckpt.check_adapter(path)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
-                llm = PeftModel.from_pretrained(llm, str(adapter), is_trainable=False)
-            if merge_adapters:
-                llm = merge_for_inference(llm)
-        merged_lora = spec.lora if spec.lora and not is_peft_model(llm) else None
-        spec.llm.quantization = quant
-        captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
+        parts = load_parts(path, device, quantization, gradient_checkpointing, merge_adapters)
+        captioner = cls(parts.vision, parts.projector, parts.llm, parts.tokenizer, parts.spec)
         captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
-        if merged_lora:
+        if parts.merged_lora:
             # The LLM's own weights now hold the adapter: saved again, it is saved whole.
-            captioner.spec.llm.merged_lora = merged_lora
+            captioner.spec.llm.merged_lora = parts.merged_lora
             captioner.spec.llm.trained_full = True
         captioner.eval()
         return captioner
@@ -352,47 +291,28 @@ class Captioner(nn.Module):
 
     def generation_config(self, gen: Any = None, **overrides: Any):
         """A transformers GenerationConfig from kvcap's GenerationConfig (or dict) + overrides."""
-        from transformers import GenerationConfig as HFGenerationConfig
-
         settings = self.generation_settings(gen, **overrides)
-        do_sample = bool(settings["do_sample"])
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": int(settings["max_new_tokens"]),
-            "num_beams": int(settings["num_beams"]),
-            "do_sample": do_sample,
-            "repetition_penalty": float(settings["repetition_penalty"]),
-            "no_repeat_ngram_size": int(settings["no_repeat_ngram_size"]),
-            "min_new_tokens": int(settings["min_new_tokens"]) or None,
-            "eos_token_id": list(self.prompt.stop_ids),
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "use_cache": True,
-        }
-        if do_sample:
-            kwargs.update(temperature=float(settings["temperature"]), top_p=float(settings["top_p"]), top_k=0)
-        return HFGenerationConfig(**kwargs)
+        return generation.hf_config(settings, self.prompt.stop_ids, self.tokenizer.pad_token_id)
 
     def generation_settings(self, gen: Any = None, **overrides: Any) -> dict[str, Any]:
-        """What a generate call runs with: the config's typed defaults (kvcap.config.GenerationConfig,
-        the one place they are written) < the checkpoint's < `gen` < `overrides`."""
-        from kvcap.config import GenerationConfig
-
-        return {**dataclasses.asdict(GenerationConfig()), **self.generation_defaults, **_generation_dict(gen),
-                **overrides}
+        """What a generate call runs with (kvcap.model.generation.resolve: the typed config defaults
+        < the checkpoint's < `gen` < `overrides`)."""
+        return generation.resolve(self.generation_defaults, gen, **overrides)
 
     def generate_ids(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[list[int]]:
         """New token ids per clip, cut before the first stop token."""
         return [out.ids for out in self.generate_scored(features, gen, **overrides)]
 
     def generate_scored(self, features: torch.Tensor, gen: Any = None, **overrides: Any):
-        """(B, T, N, D) features -> one kvcap.model.generation.Generated per clip: its ids and each
+        """(B, T, N, D) features -> one kvcap.model.batch_generate.Generated per clip: its ids and each
         token's log-probability (`avg_logprob`); sets `last_engine` (and `capture_error`)."""
-        from kvcap.model.generation import generate_scored
+        from kvcap.model.batch_generate import generate_scored
 
         return generate_scored(self, features, gen, **overrides)
 
     def _static_settings(self, gen: Any, overrides: dict[str, Any]):
         """GreedySettings when `generation.engine` and the options allow the static loop, else None (HF)."""
-        from kvcap.model.decode import GreedySettings, unsupported_reason
+        from kvcap.model.decode import unsupported_reason
 
         settings = self.generation_settings(gen, **overrides)
         engine = str(settings["engine"] or "auto")
@@ -403,13 +323,7 @@ class Captioner(nn.Module):
             if engine == "static":
                 logger.info("generation.engine=static: %s needs transformers' generate; using it", reason)
             return None
-        return GreedySettings(
-            max_new_tokens=int(settings["max_new_tokens"]),
-            min_new_tokens=int(settings["min_new_tokens"]),
-            repetition_penalty=float(settings["repetition_penalty"]),
-            stop_ids=tuple(self.prompt.stop_ids),
-            pad_id=int(self.tokenizer.pad_token_id),
-        )
+        return generation.greedy_settings(settings, self.prompt.stop_ids, self.tokenizer.pad_token_id)
 
     def _static_decoder(self):
         from kvcap.model.decode import StaticDecoder

@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from kvcap.model.tiny import is_tiny
-from kvcap.records.targets import LABELS, passes_target
+from kvcap.records import Targets, labels, passes_target
 
 LIBRARY = "kvcap"
 TASK = "video-text-to-text"
-# Metrics a card reports (eval row key -> shown name), in this order.
-METRICS = {**LABELS, "loss": "eval loss"}  # what a card may report, and its label
+
+
+def card_metrics() -> dict[str, str]:
+    """What a card may report (eval row key -> shown name), in this order: every registered
+    metric (kvcap.records.metrics) and the eval loss."""
+    return {**labels(), "loss": "eval loss"}
 
 
 def base_models(spec: Any) -> list[str]:
@@ -54,11 +58,12 @@ def build_card(spec: Any, facts: dict[str, Any] | None = None):
 
     facts = dict(facts or {})
     name = str(facts.get("name") or f"kvcap {spec.projector.name} captioner")
-    metrics = {k: v for k, v in (facts.get("metrics") or {}).items() if k in METRICS and isinstance(v, (int, float))}
+    shown = card_metrics()
+    metrics = {k: v for k, v in (facts.get("metrics") or {}).items() if k in shown and isinstance(v, (int, float))}
     dataset = str(facts.get("dataset") or "unknown")
     results = [
         EvalResult(task_type=TASK, task_name="Korean video captioning", dataset_type=dataset, dataset_name=dataset,
-                   dataset_split=str(facts.get("split") or "val"), metric_type=key, metric_name=METRICS[key],
+                   dataset_split=str(facts.get("split") or "val"), metric_type=key, metric_name=shown[key],
                    metric_value=round(float(value), 4))
         for key, value in metrics.items()
     ]
@@ -105,8 +110,9 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
     if facts.get("recipe"):
         lines += ["", "## Recipe", "", *[f"- {line}" for line in facts["recipe"]]]
     lines += ["", "## Evaluation", ""]
+    shown = card_metrics()
     if metrics:
-        lines += ["| metric | value |", "|---|---|", *[f"| {METRICS[k]} | {v:.4f} |" for k, v in metrics.items()]]
+        lines += ["| metric | value |", "|---|---|", *[f"| {shown[k]} | {v:.4f} |" for k, v in metrics.items()]]
     else:
         lines.append("No evaluation recorded with this checkpoint.")
     targets = facts.get("targets") or {}
@@ -115,7 +121,7 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
         for key, target in targets.items():
             value = metrics.get(key)
             verdict = "-" if value is None else ("pass" if passes_target(value, target) else "fail")
-            lines.append(f"| {METRICS.get(key, key)} | > {target:g} | {verdict} |")
+            lines.append(f"| {shown.get(key, key)} | > {target:g} | {verdict} |")
     gen = spec.generation or {}
     lines += ["", "## How to caption", "", "```bash", "kvcap caption ./videos --checkpoint THIS_FOLDER -o captions/", "```", "",
               "Decoding uses this checkpoint's own settings unless you set them: "
@@ -128,7 +134,7 @@ def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | 
     """What the trainer knows about a best/ checkpoint: its eval row, data, recipe and targets."""
     stage_cfg = cfg.train.stage1 if stage == 1 else cfg.train.stage2
     t = cfg.train
-    metrics = {k: row.get(k) for k in METRICS if row and row.get(k) is not None}
+    metrics = {k: row.get(k) for k in card_metrics() if row and row.get(k) is not None}
     n = (row or {}).get("n")
     return {
         "name": f"{Path(run_path).name} (stage {stage} best)",
@@ -143,6 +149,5 @@ def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | 
             f"batch {t.batch_size} x {t.grad_accum} accumulation, warmup {t.warmup_ratio:g}, seed {t.seed}",
             f"best/ chosen by {t.best_metric}" + (f" at step {row.get('step')}" if row and row.get("step") is not None else ""),
         ],
-        "targets": {"meteor": cfg.score.target_meteor, "siglip": cfg.score.target_siglip,
-                    "diversity": cfg.score.target_diversity},
+        "targets": Targets.from_score_config(cfg.score).to_dict(),
     }

@@ -1,133 +1,63 @@
-"""Batched generation for the Captioner: the engine choice, the token ids, and each caption's
-confidence (whisper's `avg_logprob`).
+"""What a generate call runs with, decided in one place, and what each engine is given.
 
-    outs = generate_scored(captioner, features, gen)   # [Generated(ids, logprobs)], one per clip
-    outs[0].avg_logprob                                # mean log-probability, stop token excluded
-
-Both engines give every generated token's log-probability under the scores the token was chosen
-from: the model's logits after the logits processors (repetition penalty, the min_new_tokens stop
-ban), before any sampling warper (temperature, top-p), as whisper computes `avg_logprob` before
-its temperature. For greedy decoding that is exactly what transformers'
-`compute_transition_scores(normalize_logits=True)` gives for the same tokens (tested), without
-keeping `output_scores`: those are (steps, B, V) fp32, ~12 GB at batch 48 x 400 steps for Qwen3.
-
-- static loop (kvcap.model.decode): a fixed (B, max_new) buffer filled inside the decode step;
-- transformers' generate: `TokenLogprobs`, a logits processor that keeps one step's
-  log-normaliser and reads the chosen token at the next call (rows never reorder without beams);
-- beam search: one teacher-forced pass over the chosen tokens (the raw model distribution; beams
-  reorder rows between steps, so a processor cannot follow them).
+    settings = resolve(checkpoint_defaults, gen, **overrides)
+        kvcap.config.GenerationConfig's typed defaults (the one place they are written)
+        < the checkpoint's own generation settings < `gen` (a GenerationConfig or a dict) < overrides
+    hf_config(settings, stop_ids, pad_id)       -> transformers.GenerationConfig (the `hf` engine)
+    greedy_settings(settings, stop_ids, pad_id) -> kvcap.model.decode.GreedySettings (the static loop)
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
-from typing import Any
-
-import torch
+import dataclasses
+from typing import Any, Sequence
 
 
-@dataclass
-class Generated:
-    """One clip's new tokens (cut before the first stop or pad token) and their log-probabilities."""
-
-    ids: list[int]
-    logprobs: list[float]
-    text: str = ""
-    """The clean caption (kvcap.model.prompt.clean_caption of the decoded ids)."""
-
-    @property
-    def avg_logprob(self) -> float | None:
-        """Mean log-probability of the caption's tokens (stop token excluded); None for no token."""
-        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
+def as_dict(gen: Any) -> dict[str, Any]:
+    """A GenerationConfig (or a dict, or None) as a plain dict of the keys it sets."""
+    if gen is None:
+        return {}
+    if dataclasses.is_dataclass(gen):
+        return dataclasses.asdict(gen)
+    return dict(gen)
 
 
-class TokenLogprobs:
-    """A transformers logits processor recording each chosen token's log-probability.
+def resolve(checkpoint_defaults: dict[str, Any] | None, gen: Any = None, **overrides: Any) -> dict[str, Any]:
+    """Every generation setting, each from the highest layer that gives it (see the module docstring)."""
+    from kvcap.config import GenerationConfig
 
-    Called once per step with the processed scores (B, V) before the token is chosen; the token
-    chosen at step t is the last input id at step t+1, and the last one is read by `finish`.
-    Only (B, V) of one step is held."""
-
-    def __init__(self) -> None:
-        self._scores: torch.Tensor | None = None  # (B, V) the last step's processed scores
-        self._lse: torch.Tensor | None = None     # (B, 1) their log-normaliser
-        self._steps: list[torch.Tensor] = []      # per step (B,) log-probabilities
-
-    def _take(self, tokens: torch.Tensor) -> None:
-        self._steps.append((self._scores.gather(1, tokens[:, None]) - self._lse)[:, 0].float())
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self._scores is not None:
-            self._take(input_ids[:, -1])
-        self._scores = scores.detach().clone()  # a later processor may write into `scores`
-        self._lse = torch.logsumexp(self._scores, dim=-1, keepdim=True)
-        return scores
-
-    def finish(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, n) generated tokens -> (B, n) their log-probabilities (CPU fp32)."""
-        if self._scores is not None and len(self._steps) < tokens.shape[1]:
-            self._take(tokens[:, len(self._steps)].to(self._scores.device))
-        self._scores = self._lse = None
-        if not self._steps:
-            return torch.zeros(tokens.shape, dtype=torch.float32)
-        return torch.stack(self._steps, dim=1).cpu()
+    return {**dataclasses.asdict(GenerationConfig()), **dict(checkpoint_defaults or {}), **as_dict(gen), **overrides}
 
 
-def teacher_forced_logprobs(llm: Any, embeds: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """(B, L, D) prompt embeddings, (B, L) mask, (B, n) tokens -> (B, n) log-probabilities of the
-    tokens under the model's own (unprocessed) distribution, in one forward pass."""
-    tokens = tokens.to(embeds.device)
-    new = llm.get_input_embeddings()(tokens).to(embeds.dtype)  # (B, n, D)
-    full_mask = torch.cat([mask, torch.ones_like(tokens, dtype=mask.dtype)], dim=1)  # (B, L + n)
-    keep = tokens.shape[1] + 1
-    logits = llm(inputs_embeds=torch.cat([embeds, new], dim=1), attention_mask=full_mask, use_cache=False,
-                 logits_to_keep=keep).logits[:, :-1].float()  # (B, n, V): position L-1+i predicts token i
-    return torch.log_softmax(logits, dim=-1).gather(2, tokens[..., None])[..., 0].cpu()
+def hf_config(settings: dict[str, Any], stop_ids: Sequence[int], pad_id: int | None):
+    """transformers' GenerationConfig for `settings` (sampling options only when sampling)."""
+    from transformers import GenerationConfig as HFGenerationConfig
+
+    do_sample = bool(settings["do_sample"])
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": int(settings["max_new_tokens"]),
+        "num_beams": int(settings["num_beams"]),
+        "do_sample": do_sample,
+        "repetition_penalty": float(settings["repetition_penalty"]),
+        "no_repeat_ngram_size": int(settings["no_repeat_ngram_size"]),
+        "min_new_tokens": int(settings["min_new_tokens"]) or None,
+        "eos_token_id": list(stop_ids),
+        "pad_token_id": pad_id,
+        "use_cache": True,
+    }
+    if do_sample:
+        kwargs.update(temperature=float(settings["temperature"]), top_p=float(settings["top_p"]), top_k=0)
+    return HFGenerationConfig(**kwargs)
 
 
-def generate_scored(captioner: Any, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[Generated]:
-    """(B, T, N, D) features -> one Generated per clip; sets `captioner.last_engine` (and
-    `capture_error` after the static loop)."""
-    was_training = captioner.training
-    captioner.eval()
-    try:
-        with torch.no_grad():
-            embeds, mask = captioner.prompt_batch(features)
-            static = captioner._static_settings(gen, overrides)
-            if static is not None:  # the fast loop (kvcap.model.decode); same greedy tokens
-                decoder = captioner._static_decoder()
-                output = decoder.generate(embeds, mask, static)
-                logprobs = decoder.last_logprobs
-                captioner.last_engine, captioner.capture_error = decoder.last_engine, decoder.capture_error
-            else:
-                output, logprobs = _hf_generate(captioner, embeds, mask, captioner.generation_config(gen, **overrides))
-                captioner.last_engine = "hf"
-    finally:
-        captioner.train(was_training)
-    from kvcap.model.prompt import clean_caption
+def greedy_settings(settings: dict[str, Any], stop_ids: Sequence[int], pad_id: int):
+    """The static loop's GreedySettings for `settings` (the caller checked the loop supports them)."""
+    from kvcap.model.decode import GreedySettings
 
-    stops = set(captioner.prompt.stop_ids) | {captioner.tokenizer.pad_token_id}
-    result = []
-    for row, scores in zip(output.tolist(), logprobs.tolist()):
-        cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-        text = clean_caption(captioner.tokenizer.decode(row[:cut], skip_special_tokens=True))
-        result.append(Generated(ids=row[:cut], logprobs=scores[:cut], text=text))
-    return result
-
-
-def _hf_generate(captioner: Any, embeds: torch.Tensor, mask: torch.Tensor, config: Any):
-    """transformers' generate -> ((B, n) new tokens, (B, n) their log-probabilities)."""
-    from transformers import LogitsProcessorList
-
-    beams = int(getattr(config, "num_beams", 1) or 1) > 1
-    recorder = None if beams else TokenLogprobs()
-    with warnings.catch_warnings():
-        # Penalties and n-gram bans on the generated tokens only (not the instruction) are what we want.
-        warnings.filterwarnings("ignore", message="Passing `.*` with `inputs_embeds`")
-        # With only inputs_embeds given, generate returns just the new tokens.
-        output = captioner.llm.generate(inputs_embeds=embeds, attention_mask=mask, generation_config=config,
-                                        logits_processor=LogitsProcessorList([recorder] if recorder else []))
-    if recorder is not None:
-        return output, recorder.finish(output)
-    return output, teacher_forced_logprobs(captioner.llm, embeds, mask, output)
+    return GreedySettings(
+        max_new_tokens=int(settings["max_new_tokens"]),
+        min_new_tokens=int(settings["min_new_tokens"]),
+        repetition_penalty=float(settings["repetition_penalty"]),
+        stop_ids=tuple(stop_ids),
+        pad_id=int(pad_id),
+    )

@@ -1,4 +1,4 @@
-"""The caption job's files: a captions.jsonl line and job.json (DESIGN, Output).
+"""The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
     captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
                      "checkpoint", "elapsed_s", "error", "avg_logprob", "compression_ratio",
@@ -134,10 +134,6 @@ class JobState:
     engine: str | None = None
     """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
     (several joined by ", " when batches differed); None until the first batch."""
-
-    @property
-    def started_s(self) -> float | None:
-        return c.parse_time(self.started)
 
     @property
     def updated_s(self) -> float | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from kvcap.records import _coerce as c
+from kvcap.records.metrics import METRIC_SPECS
 
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 
@@ -44,8 +45,20 @@ class RunState:
     error: str | None = None
     best: dict[str, Any] | None = None
     """{"metric", "value", "step"} of the best eval so far (None before the first)."""
+    resumed: str | None = None
+    """ISO-8601 UTC of the last `--resume` (written only when set, as every field below)."""
+    world_size: int | None = None
+    """Processes training together (DDP ranks)."""
+    init: str | None = None
+    """The checkpoint whose projector stage 2 started from."""
+    stage1_best: str | None = None
+    """stage1/best/ of this run, once stage 2 has moved it there."""
+    collapse: list[str] | None = None
+    """The mode-collapse reasons of the latest eval (None when it was healthy)."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """resumed, world_size, init, stage1_best, collapse, ... as written."""
+    """Keys kvcap does not model, as written."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("resumed", "world_size", "init", "stage1_best", "collapse")
 
     @property
     def best_metric(self) -> str:
@@ -60,7 +73,9 @@ class RunState:
         return c.parse_time(self.updated)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**_to_dict(self), **self.extra}
+        """The file's keys in order; the trainer's optional facts only when set."""
+        body = {k: v for k, v in _to_dict(self).items() if k not in self.OPTIONAL or v is not None}
+        return {**body, **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str = "") -> "RunState":
@@ -73,7 +88,10 @@ class RunState:
             total_steps=c.integer(data.get("total_steps")), epoch=c.opt_num(data.get("epoch")) or 0,
             epochs=c.opt_num(data.get("epochs")) or 0, started=c.opt_text(data.get("started")),
             updated=c.opt_text(data.get("updated")), error=c.opt_text(data.get("error")),
-            best=best if isinstance(best, dict) else None,
+            best=best if isinstance(best, dict) else None, resumed=c.opt_text(data.get("resumed")),
+            world_size=c.integer(data["world_size"]) if c.num(data.get("world_size")) is not None else None,
+            init=c.opt_text(data.get("init")), stage1_best=c.opt_text(data.get("stage1_best")),
+            collapse=c.str_list(data["collapse"]) if isinstance(data.get("collapse"), list) else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -129,6 +147,9 @@ class EvalRow:
     diversity: float | None = None
     ref_diversity: float | None = None
     unique_ratio: float | None = None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    """Registered metrics (kvcap.records.metrics) without a field above, by name; written as
+    top-level keys of the line, after `unique_ratio`."""
     collapse: bool = False
     collapse_reasons: list[str] = field(default_factory=list)
     n: int | None = None
@@ -142,11 +163,28 @@ class EvalRow:
         return c.parse_time(self.time)
 
     def metric(self, name: str) -> float | None:
-        """The value `train.best_metric` names (meteor, siglip, diversity, loss)."""
-        return c.num(getattr(self, name, None)) if name in METRIC_FIELDS else None
+        """The value of `name`: a registered metric or `loss` (what `train.best_metric` names)."""
+        if name in _EVAL_FIELDS and (name == "loss" or name in METRIC_SPECS):
+            return c.num(getattr(self, name))
+        return c.num(self.scores.get(name)) if name in METRIC_SPECS else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.KIND, **_to_dict(self)}
+        out: dict[str, Any] = {"kind": self.KIND}
+        for key, value in _to_dict(self).items():
+            if key != "scores":
+                out[key] = value
+            if key == "unique_ratio":
+                out.update(self.scores)
+        return out
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any], **row: Any) -> "EvalRow":
+        """The row of a score summary (kvcap.metrics' `ScoreReport.summary`): every registered
+        metric's value, the alarm, the clip count; `row` gives stage, step, epoch, loss, eval_s, time."""
+        values = {f: summary.get(f) for f in _SUMMARY_FIELDS}
+        return cls(**row, **values, scores={m: summary.get(m) for m in METRIC_SPECS if m not in _EVAL_FIELDS},
+                   collapse=bool(summary.get("collapse")), collapse_reasons=list(summary.get("collapse_reasons") or []),
+                   n=summary.get("n"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvalRow | None":
@@ -154,6 +192,7 @@ class EvalRow:
         if data.get("kind", cls.KIND) != cls.KIND:
             return None
         return cls(
+            scores={m: c.num(data.get(m)) for m in METRIC_SPECS if m not in _EVAL_FIELDS and m in data},
             stage=c.stage(data.get("stage")), step=c.integer(data.get("step")), epoch=c.num(data.get("epoch")),
             loss=c.num(data.get("loss")), meteor=c.num(data.get("meteor")), siglip=c.num(data.get("siglip")),
             siglip_cosine=c.num(data.get("siglip_cosine")), diversity=c.num(data.get("diversity")),
@@ -164,9 +203,14 @@ class EvalRow:
         )
 
 
-METRIC_FIELDS = ("meteor", "siglip", "diversity", "loss")
-"""Eval values a run may pick its best by (`train.best_metric`)."""
-HIGHER_IS_BETTER = {"meteor": True, "siglip": True, "diversity": True, "loss": False}
+_EVAL_FIELDS = frozenset(f.name for f in fields(EvalRow))
+# The score summary's numbers that have a field of their own in an eval row.
+_SUMMARY_FIELDS = ("meteor", "siglip", "siglip_cosine", "diversity", "ref_diversity", "unique_ratio")
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of `metric` (the metric table's; the eval loss is better lower)."""
+    return metric != "loss" and METRIC_SPECS[metric].higher_is_better
 
 
 @dataclass
@@ -271,7 +315,7 @@ def is_better(metric: str, value: float | None, best: float | None) -> bool:
         return False
     if best is None:
         return True
-    return value > best if HIGHER_IS_BETTER[metric] else value < best
+    return value > best if higher_is_better(metric) else value < best
 
 
 def latest_stage_evals(evals: list[EvalRow]) -> list[EvalRow]:
@@ -288,9 +332,9 @@ def best_eval(evals: list[EvalRow], metric: str = "meteor") -> EvalRow | None:
     rows = latest_stage_evals(evals)
     if not rows:
         return None
-    metric = metric if metric in METRIC_FIELDS else "meteor"
-    if metric == "loss":
-        return min(rows, key=lambda e: e.loss if e.loss is not None else math.inf)
+    metric = metric if metric == "loss" or metric in METRIC_SPECS else "meteor"
+    if not higher_is_better(metric):
+        return min(rows, key=lambda e: v if (v := e.metric(metric)) is not None else math.inf)
     return max(rows, key=lambda e: v if (v := e.metric(metric)) is not None else -math.inf)
 
 
@@ -315,9 +359,8 @@ class CompareFigures:
     projector: str | None
     params: int | None
     visual_tokens: int | None
-    meteor: float | None
-    siglip: float | None
-    diversity: float | None
+    metrics: dict[str, float | None]
+    """The best eval's value of every registered metric, in table order."""
     train_time_s: float | None
     collapse: bool | None
     """None when the run has no eval yet."""
@@ -333,8 +376,8 @@ def compare_figures(name: str, summary: RunSummary | None, state: RunState | Non
         name=name, projector=(summary.projector if summary else None) or (state.projector if state else None) or config_projector or None,
         params=summary.projector_params if summary else None,
         visual_tokens=summary.visual_tokens if summary else None,
-        meteor=best.meteor if best else None, siglip=best.siglip if best else None,
-        diversity=best.diversity if best else None, train_time_s=summary.train_time_s if summary else None,
+        metrics={m: best.metric(m) if best else None for m in METRIC_SPECS},
+        train_time_s=summary.train_time_s if summary else None,
         collapse=best.collapse if best else None,
         stage=(state.stage if state and state.stage != "" else None) or (summary.stage if summary else None) or None,
         status=(state.status if state else None) or (summary.status if summary else None),

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from kvcap.errors import KvcapError
-from kvcap.records import SEED_TARGETS, Targets, compare_figures
+from kvcap.records import Targets, compare_figures, labels, metric_names
 from kvcap.trainer.rundir import RunDir
 
-COLUMNS = ("run", "projector", "params", "visual_tokens", "meteor", "siglip", "diversity", "train_time_s", "collapse", "stage", "status")
+
+def columns() -> tuple[str, ...]:
+    """The keys of a comparison row: one per registered metric (kvcap.records.metrics) in the middle."""
+    return ("run", "projector", "params", "visual_tokens", *metric_names(), "train_time_s", "collapse", "stage", "status")
 
 
 class CompareError(KvcapError, ValueError):
@@ -32,7 +35,9 @@ def run_row(path: str | Path) -> dict[str, Any]:
     if summary is None and state is None:
         raise CompareError(f"{run.path}: not a run directory (no summary.json or state.json)")
     figures = asdict(compare_figures(run.name, summary, state, run.eval_rows()))
-    return {"run": figures.pop("name"), "path": str(run.path), **figures}
+    metrics = figures.pop("metrics")  # flat in the row, where each metric's key always was
+    row = {"run": figures.pop("name"), "path": str(run.path), **figures, **metrics}
+    return {key: row[key] for key in ("run", "path", *columns()[1:])}
 
 
 def compare_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
@@ -61,10 +66,10 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
     """A rich Table; metric cells are green when they pass the seed target, red when not."""
     from rich.table import Table
 
-    marks = Targets.from_dict(targets) if targets else SEED_TARGETS
+    marks = Targets.from_dict(targets) if targets else Targets()
     table = Table(title="projector comparison")
     for title, justify in (("run", "left"), ("projector", "left"), ("params", "right"), ("visual tokens", "right"),
-                           ("METEOR", "right"), ("SigLIP2", "right"), ("Diversity", "right"),
+                           *((label, "right") for label in labels().values()),
                            ("train time", "right"), ("collapse", "center"), ("stage", "right"), ("status", "left")):
         table.add_column(title, justify=justify)
 
@@ -73,14 +78,14 @@ def render_compare(rows: list[dict[str, Any]], targets: dict[str, float] | None 
         if value is None:
             return "-"
         ok = marks.passes(key, value)
-        return f"[{'green' if ok else 'red'}]{value:.3f}[/]"
+        return f"{value:.3f}" if ok is None else f"[{'green' if ok else 'red'}]{value:.3f}[/]"
 
     for row in rows:
         collapse = "-" if row["collapse"] is None else ("[bold red]YES[/]" if row["collapse"] else "no")
         table.add_row(
             row["run"], str(row["projector"] or "-"), _fmt_params(row["params"]),
             "-" if row["visual_tokens"] is None else f"{row['visual_tokens']:,}",
-            metric(row, "meteor"), metric(row, "siglip"), metric(row, "diversity"),
+            *(metric(row, name) for name in metric_names()),
             _fmt_time(row["train_time_s"]), collapse, str(row["stage"] or "-"), str(row["status"] or "-"),
         )
     return table

@@ -8,8 +8,9 @@ Captions come from the same code `kvcap caption` runs:
 - without it, the clips go through `caption_folder(paths, captioner, None, ...)` itself.
 Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, collapse).
 
-What the trainer does with a result is here too: `record_eval` writes its eval row, samples and
-predictions into the run directory, `best_choice` says whether it is the new best/, and
+What the trainer does with a result is here too: `eval_epoch` is one epoch's eval from end to
+end; `record_eval` writes its eval row (metrics.jsonl), samples (samples.jsonl) and
+predictions.jsonl into the run directory, `best_choice` says whether it is the new best/, and
 `collapse_alarm` prints the mode-collapse banner.
 """
 
@@ -63,7 +64,9 @@ class Evaluator:
         batch_size = fixed_batch(self.cfg.caption.batch_size)  # "auto" -> 4 (no probing mid-training)
         preds: dict[str, str] = {}
         failed: list[str] = []
-        from kvcap.caption.pipeline import CaptionOptions, caption_folder, clean_text
+        from kvcap.caption.pipeline import caption_folder
+        from kvcap.caption.plan import CaptionOptions
+        from kvcap.caption.results import clean_text
 
         if source.cached:
             groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
@@ -141,12 +144,8 @@ def record_eval(run, result: EvalResult, items: Sequence[ManifestItem], *, stage
     from kvcap.records import EvalRow, SampleRow, utc_now
 
     s = result.summary
-    row = EvalRow(stage=stage, step=step, epoch=epoch, loss=result.loss,
-                  meteor=s.get("meteor"), siglip=s.get("siglip"), siglip_cosine=s.get("siglip_cosine"),
-                  diversity=s.get("diversity"), ref_diversity=s.get("ref_diversity"),
-                  unique_ratio=s.get("unique_ratio"), collapse=bool(s.get("collapse")),
-                  collapse_reasons=list(s.get("collapse_reasons") or []), n=s.get("n"),
-                  eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
+    row = EvalRow.from_summary(s, stage=stage, step=step, epoch=epoch, loss=result.loss,
+                               eval_s=round(result.seconds, 2), time=utc_now()).to_dict()
     run.log_metrics(row)
     by_id = {it.id: it for it in items}
     for clip_id, prediction in result.predictions.items():
@@ -193,3 +192,32 @@ def collapse_alarm(step: int, reasons: list[str], say: Callable[[str], None]) ->
         click.secho(message, fg="red", bold=True, err=True)
     else:
         say(message)
+
+
+def eval_epoch(evaluator: Evaluator, captioner, features, run, position, *, cfg, stage: int, epoch: float,
+               evaluate: bool, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """One epoch's eval on the main process: caption and score the val clips, write the row and
+    samples, save best/ when it is the new best. Moves `position` (a TrainPosition: best,
+    best_eval, last_eval); returns the eval row, or None when there was no eval (no val clips, or
+    `evaluate` off), in which case best/ is the latest model."""
+    val_items = features.val_items
+    if not evaluate or not val_items:
+        if not val_items and evaluate:
+            say("eval: no val clips (no line has \"split\": \"val\"): best/ is the latest model")
+        captioner.save(run.best_dir)
+        position.best = {"metric": "last", "value": None, "step": position.step}
+        return None
+    result = evaluator.run(captioner, val_items, features.source, epoch=int(epoch))
+    row = record_eval(run, result, val_items, stage=stage, step=position.step, epoch=epoch, say=say)
+    if row["collapse"]:
+        collapse_alarm(position.step, row["collapse_reasons"], say)
+    choice = best_choice(cfg.train.best_metric, result.loss, row, position.best, say)
+    if choice is not None:
+        from kvcap.model.card import run_facts
+
+        metric, value = choice
+        captioner.save(run.best_dir, card=run_facts(cfg, stage, row, run.path))
+        position.best, position.best_eval = {"metric": metric, "value": value, "step": position.step}, row
+        say(f"best/ <- step {position.step} ({metric} {'-' if value is None else f'{value:.4f}'})")
+    position.last_eval = row
+    return row

@@ -3,8 +3,9 @@
     trainable.safetensors   every parameter that trains (by name), nothing frozen
     training_state.pt       optimizer + scheduler state, RNG states (python, numpy, torch, cuda)
                             — plain tensors/lists/dicts, loaded with `weights_only=True`
-    position.json           stage, step, total_steps, epoch, batch (next micro-batch of that
-                            epoch), best-so-far, previous eval summary, elapsed train time
+    position.json           kvcap.records.TrainPosition: stage, step, total_steps, epoch, batch
+                            (next micro-batch of that epoch), best-so-far, previous eval summary,
+                            elapsed train time
 
 A checkpoint is always taken at an optimizer-step boundary, so there is no half-accumulated
 gradient to carry. Written to a temp dir and renamed (`atomic_dir`); the last `keep_last` are kept.
@@ -12,16 +13,18 @@ gradient to carry. Written to a temp dir and renamed (`atomic_dir`); the last `k
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kvcap.errors import KvcapError
 from kvcap.errors import one_line as _one_line
 from kvcap.fsutil import atomic_dir, atomic_write_json
+from kvcap.records import TrainPosition
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -139,3 +142,25 @@ def load_checkpoint(checkpoint: str | Path, *, model, optimizer, scheduler) -> d
     position = read_position(checkpoint)
     position["_rng"] = training["rng"]
     return position
+
+
+def restore_position(checkpoints_dir: str | Path, fresh: TrainPosition, *, model, optimizer, scheduler, rank: int,
+                     seed: int, say: Callable[[str], None]) -> TrainPosition:
+    """Restore the latest checkpoint of this stage in place (weights, optimizer, scheduler, and on
+    rank 0 the RNG states; other ranks reseed by step); returns its position, with this run's
+    schedule (`fresh.total_steps`) and start (`fresh.init`)."""
+    import torch
+
+    checkpoint = latest_checkpoint(checkpoints_dir)
+    saved = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
+    found = TrainPosition.from_dict(saved)
+    if str(found.stage) != str(fresh.stage):
+        raise ResumeError(f"{checkpoint}: is a stage {saved.get('stage')} checkpoint, not stage {fresh.stage}")
+    if saved.get("total_steps", fresh.total_steps) != fresh.total_steps:
+        say(f"warning: the schedule changed since {checkpoint} ({saved.get('total_steps')} -> {fresh.total_steps} steps)")
+    if rank == 0:
+        set_rng_state(saved["_rng"])
+    else:
+        torch.manual_seed(seed + 7919 * rank + found.step)
+    say(f"resumed from {checkpoint}: step {found.step}/{fresh.total_steps}, epoch {found.epoch}, batch {found.batch}")
+    return dataclasses.replace(found, total_steps=fresh.total_steps, init=fresh.init)

@@ -1,1 +1,1 @@
-"""The `kvcap tui` Textual app (kvcap.tui.app) over a textual-free file reader (kvcap.tui.runfiles)."""
+"""The `kvcap tui` Textual app (kvcap.tui.app) over textual-free file readers (kvcap.tui.runfiles, kvcap.tui.jobfiles)."""

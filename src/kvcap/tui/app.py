@@ -1,6 +1,6 @@
 """The `kvcap tui` Textual app: built by `create_app(run_dirs, job_dirs)`.
 
-The app owns the readers (kvcap.tui.runfiles) and one timer. Each tick it finds new run/job
+The app owns the readers (kvcap.tui.runfiles, kvcap.tui.jobfiles) and one timer. Each tick it finds new run/job
 directories, lets every reader pick up what was appended since the last tick, then asks the
 visible screen to update itself in place (cells, not whole tables, so nothing flickers).
 File reading is incremental and cheap, so it runs on the UI thread between frames.
@@ -18,8 +18,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from kvcap.records import PidAlive, pid_alive
 from kvcap.tui.format import DASH, STATUS_ORDER, fmt_duration, fmt_float, fmt_progress
-from kvcap.tui.runfiles import Clock, JobReader, PidAlive, RunReader, discover, is_job_dir, is_run_dir, job_parts, pid_alive
+from kvcap.tui.jobfiles import JobReader, is_job_dir, job_parts
+from kvcap.tui.runfiles import Clock, RunReader, discover, is_run_dir
 from kvcap.tui.style import status_text, styled
 
 RUN_COLUMNS = [

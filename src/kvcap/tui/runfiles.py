@@ -1,14 +1,9 @@
-"""Follow the files `kvcap train` and `kvcap caption` write, for the TUI.
+"""Follow the files `kvcap train` writes, for the TUI and `kvcap compare`; find run and job folders.
 
-The file contracts (state.json, metrics.jsonl, samples.jsonl, summary.json, job.json,
-captions.jsonl) and the rules over them (best eval, targets, liveness) are kvcap.records; this
-module only tails the files and keeps what it read. No textual, no torch.
-
-Live files are followed, not reloaded: :class:`JsonlTail` remembers the byte offset it has
-read up to and, on each poll, parses only the complete lines appended since (with the one
-JSONL parser, kvcap.records.iter_jsonl). A last line without its newline is a write in
-progress: it is left for the next poll. A file that shrank or was replaced (a compaction
-renames a new file over it) is read again from the start.
+The file contracts (state.json, metrics.jsonl, samples.jsonl, summary.json) and the rules over
+them (best eval, targets, liveness) are kvcap.records; this module only tails the files (with
+kvcap.tui.follow's JsonlTail) and keeps what it read. Caption jobs are kvcap.tui.jobfiles.
+No textual, no torch.
 
 Missing or half-written files never raise here: a reader reports what it could read, and
 `RunReader.gone` / `JobReader.gone` say when the directory itself has disappeared.
@@ -16,7 +11,6 @@ Missing or half-written files never raise here: a reader reports what it could r
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -24,9 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from kvcap.records import (
-    CaptionRecord,
     EvalRow,
-    JobState,
     PidAlive,
     RunState,
     RunSummary,
@@ -34,13 +26,12 @@ from kvcap.records import (
     Targets,
     TrainRow,
     compare_figures,
-    iter_jsonl,
-    live_status,
-    parse_time,  # noqa: F401  (re-exported for the app and tests)
+    files,
     pid_alive,
     read_json_object,
     select_best,
 )
+from kvcap.tui.follow import JsonlTail, StateFollower, file_identity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,51 +39,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Clock = Callable[[], float]  # seconds since the epoch
-
-
-# ---------------------------------------------------------------------------------------------
-# Incremental JSONL reading
-# ---------------------------------------------------------------------------------------------
-
-
-class JsonlTail:
-    """Follows an append-only JSONL file: each `poll()` returns only the new whole records."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.offset = 0
-        self.bad_lines = 0
-        self._inode: int | None = None
-
-    def poll(self) -> tuple[list[dict[str, Any]], bool]:
-        """(new records, restarted): `restarted` is True when the file was replaced/shrunk and
-        the records are the whole file again (callers should drop what they had)."""
-        try:
-            handle = open(self.path, "rb")
-        except OSError:
-            return [], False
-        with handle:
-            stat = os.fstat(handle.fileno())
-            restarted = False
-            if (self._inode is not None and stat.st_ino != self._inode) or stat.st_size < self.offset:
-                self.offset = 0
-                restarted = True
-            self._inode = stat.st_ino
-            if stat.st_size == self.offset:
-                return [], restarted
-            handle.seek(self.offset)
-            data = handle.read(stat.st_size - self.offset)
-        end = data.rfind(b"\n")
-        if end < 0:  # no complete line yet: wait for the writer to finish it
-            return [], restarted
-        self.offset += end + 1
-        records: list[dict[str, Any]] = []
-        for _, value in iter_jsonl(data[: end + 1], complete_only=True):
-            if isinstance(value, dict):
-                records.append(value)
-            else:  # not JSON, or not an object
-                self.bad_lines += 1
-        return records, restarted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +80,7 @@ class RunRow:
     error: str | None
 
 
-class RunReader:
+class RunReader(StateFollower):
     """Follows one run directory. Call `poll()` to pick up what changed since the last call."""
 
     SAMPLES_KEPT = 500
@@ -153,8 +99,8 @@ class RunReader:
         self.config_text: str | None = None
         self.summary: RunSummary | None = None
         self.version = 0  # bumps whenever anything readable changed
-        self._metrics = JsonlTail(self.path / "metrics.jsonl")
-        self._samples = JsonlTail(self.path / "samples.jsonl")
+        self._metrics = JsonlTail(self.path / files.RUN_METRICS)
+        self._samples = JsonlTail(self.path / files.RUN_SAMPLES)
         self._state_mtime: tuple[int, int, int] | None = None
         self._config_mtime: tuple[int, int, int] | None = None
         self._summary_mtime: tuple[int, int, int] | None = None
@@ -178,18 +124,9 @@ class RunReader:
             self.version += 1
         return changed
 
-    @staticmethod
-    def _mtime(path: Path) -> tuple[int, int, int] | None:
-        """A file's identity for "has it changed": mtime, inode (atomic renames) and size."""
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
-
     def _poll_state(self) -> bool:
-        path = self.path / "state.json"
-        mtime = self._mtime(path)
+        path = self.path / files.RUN_STATE
+        mtime = file_identity(path)
         if mtime is None or mtime == self._state_mtime:
             return False
         data = read_json_object(path)
@@ -232,8 +169,8 @@ class RunReader:
 
     def _poll_small_files(self) -> bool:
         changed = False
-        path = self.path / "config.toml"
-        mtime = self._mtime(path)
+        path = self.path / files.RUN_CONFIG
+        mtime = file_identity(path)
         if mtime != self._config_mtime:
             self._config_mtime = mtime
             try:
@@ -241,8 +178,8 @@ class RunReader:
             except (OSError, UnicodeDecodeError):
                 self.config_text = None
             changed = True
-        path = self.path / "summary.json"
-        mtime = self._mtime(path)
+        path = self.path / files.RUN_SUMMARY
+        mtime = file_identity(path)
         if mtime != self._summary_mtime:
             self._summary_mtime = mtime
             data = read_json_object(path)
@@ -264,16 +201,6 @@ class RunReader:
         """The run's own score targets (its config's score.target_*), else the seed targets."""
         score = self.config().get("score")
         return Targets.from_score_config(score if isinstance(score, dict) else {})
-
-    def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
-        """The status to show: state.json's, or `stale` when it claims running but its
-        process is gone (same host) or it stopped updating; `gone` when deleted."""
-        if self.gone:
-            return "gone"
-        if not self.has_state:
-            return "unknown"
-        state = self.state
-        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
 
     def current_stage_train(self) -> list[TrainRow]:
         """Train rows of the latest stage (stage 2 counts its steps from 0 again)."""
@@ -354,9 +281,8 @@ class CompareRow:
     projector: str
     params: int | None
     visual_tokens: int | None
-    best_meteor: float | None
-    best_siglip: float | None
-    best_diversity: float | None
+    best: dict[str, float | None]
+    """The best eval's value of every registered metric (kvcap.records.metrics), in table order."""
     train_time_s: float | None
     collapse: bool
     targets: Targets
@@ -369,105 +295,18 @@ def compare_row(run: RunReader) -> CompareRow:
                         run.evals, run._config_projector())
     return CompareRow(
         name=f.name, projector=f.projector or "", params=f.params, visual_tokens=f.visual_tokens,
-        best_meteor=f.meteor, best_siglip=f.siglip, best_diversity=f.diversity, train_time_s=f.train_time_s,
+        best=dict(f.metrics), train_time_s=f.train_time_s,
         collapse=bool(f.collapse), targets=run.targets(),
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# Caption jobs
-# ---------------------------------------------------------------------------------------------
-
-
-class JobReader:
-    """Follows one caption output folder (job.json + captions.jsonl)."""
-
-    LATEST_KEPT = 200
-
-    def __init__(self, path: str | Path, part: str | None = None):
-        """`part` follows one shard of a sharded job, e.g. "shard-0-of-3" for
-        `job.shard-0-of-3.json` + `captions.shard-0-of-3.jsonl`."""
-        self.path = Path(path)
-        self.name = f"{self.path.name} [{part}]" if part else self.path.name
-        self._state_name = f"job.{part}.json" if part else "job.json"
-        self.state = JobState()
-        self.has_state = False
-        self.gone = False
-        self.latest: deque[CaptionRecord] = deque(maxlen=self.LATEST_KEPT)
-        self.failures: dict[str, CaptionRecord] = {}  # video -> its latest error record
-        self.version = 0
-        self._captions = JsonlTail(self.path / (f"captions.{part}.jsonl" if part else "captions.jsonl"))
-        self._state_mtime: tuple[int, int, int] | None = None
-
-    def poll(self) -> bool:
-        if not self.path.is_dir():
-            changed = not self.gone
-            self.gone = True
-            self.version += changed
-            return changed
-        changed = self.gone
-        self.gone = False
-        path = self.path / self._state_name
-        mtime = RunReader._mtime(path)
-        if mtime is not None and mtime != self._state_mtime:
-            data = read_json_object(path)
-            if data is not None:
-                self._state_mtime = mtime
-                self.state = JobState.from_dict(data)
-                self.has_state = True
-                changed = True
-        records, restarted = self._captions.poll()
-        if restarted:
-            self.latest.clear()
-            self.failures.clear()
-        for record in records:
-            try:
-                item = CaptionRecord.from_dict(record)
-            except ValueError:  # not a caption record
-                self._captions.bad_lines += 1
-                continue
-            if item.status == "error":
-                self.failures[item.video] = item
-            else:
-                self.failures.pop(item.video, None)  # a rerun fixed it
-                self.latest.append(item)
-        changed |= bool(records) or restarted
-        if changed:
-            self.version += 1
-        return changed
-
-    def status(self, now: float, alive: PidAlive = pid_alive, host: str | None = None) -> str:
-        if self.gone:
-            return "gone"
-        if not self.has_state:
-            return "unknown"
-        state = self.state
-        return live_status(state.status, state.pid, state.host, state.updated_s, now, alive=alive, this_host=host)
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding runs and jobs
+# Finding runs and jobs (a job folder: kvcap.tui.jobfiles.is_job_dir)
 # ---------------------------------------------------------------------------------------------
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "state.json").exists() or (path / "metrics.jsonl").exists())
-
-
-def is_job_dir(path: Path) -> bool:
-    return path.is_dir() and (
-        (path / "job.json").exists() or (path / "captions.jsonl").exists() or any(path.glob("job.shard-*.json"))
-    )
-
-
-def job_parts(path: Path) -> list[str | None]:
-    """The jobs one output folder holds: None for an unsharded job, "shard-i-of-n" per shard."""
-    shards = sorted(p.name[len("job."):-len(".json")] for p in path.glob("job.shard-*.json"))
-    parts: list[str | None] = []
-    # captions.jsonl beside shard jobs is their `caption merge` output, not a job of its own
-    if (path / "job.json").exists() or ((path / "captions.jsonl").exists() and not shards):
-        parts.append(None)
-    return parts + shards
+    return path.is_dir() and ((path / files.RUN_STATE).exists() or (path / files.RUN_METRICS).exists())
 
 
 def discover(paths: Iterable[str | Path], is_match: Callable[[Path], bool]) -> list[Path]:

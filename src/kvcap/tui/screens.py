@@ -12,8 +12,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from kvcap.tui.format import DASH, fmt_count, fmt_duration, fmt_float, fmt_lr, fmt_progress, generation_summary
-from kvcap.records import SEED_TARGETS
-from kvcap.tui.runfiles import JobReader, RunReader, compare_row
+from kvcap.records import Targets, labels, metric_names
+from kvcap.tui.jobfiles import JobReader
+from kvcap.tui.runfiles import RunReader, compare_row
 from kvcap.tui.style import pass_fail, status_text, styled
 from kvcap.tui.widgets import Curve
 
@@ -77,8 +78,7 @@ class RunDetailScreen(Screen):
         self.sub_title = self.reader.name
         table = self.query_one("#evals", DataTable)
         for key, label in (("stage", "Stg"), ("epoch", "Epoch"), ("step", "Step"), ("loss", "Val loss"),
-                           ("meteor", "METEOR"), ("siglip", "SigLIP2"), ("diversity", "Diversity"),
-                           ("ref", "Ref div."), ("collapse", "Collapse")):
+                           *labels().items(), ("ref", "Ref div."), ("collapse", "Collapse")):
             table.add_column(label, key=key)
         self._ready = True
         self.update_view()
@@ -161,8 +161,8 @@ class RunDetailScreen(Screen):
         for row in evals[self._drawn_evals:]:
             table.add_row(
                 str(row.stage) or DASH, _epoch(row.epoch), str(row.step), fmt_float(row.loss),
-                pass_fail(app, row.meteor, targets.meteor), pass_fail(app, row.siglip, targets.siglip),
-                pass_fail(app, row.diversity, targets.diversity), fmt_float(row.ref_diversity),
+                *(pass_fail(app, row.metric(m), targets.get(m)) for m in metric_names()),
+                fmt_float(row.ref_diversity),
                 styled(app, "⚠ yes", "error", bold=True) if row.collapse else "no",
             )
         self._drawn_evals = len(evals)
@@ -295,7 +295,7 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Targets: {SEED_TARGETS.describe()} unless a run's config sets its own · "
+        yield Static(f"Targets: {Targets().describe()} unless a run's config sets its own · "
                      "– = not in summary.json yet", classes="hint")
         yield DataTable(id="compare", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -304,8 +304,8 @@ class CompareScreen(Screen):
         self.sub_title = "compare"
         table = self.query_one("#compare", DataTable)
         for key, label in (("name", "Run"), ("projector", "Projector"), ("params", "Params"),
-                           ("tokens", "Vis. tokens"), ("meteor", "METEOR"), ("siglip", "SigLIP2"),
-                           ("diversity", "Diversity"), ("time", "Train time"), ("collapse", "Collapse")):
+                           ("tokens", "Vis. tokens"), *labels().items(), ("time", "Train time"),
+                           ("collapse", "Collapse")):
             table.add_column(label, key=key)
         self._ready = True
         self.update_view()
@@ -323,8 +323,8 @@ class CompareScreen(Screen):
             row = compare_row(reader)
             table.add_row(
                 row.name, row.projector or DASH, fmt_count(row.params), fmt_count(row.visual_tokens),
-                pass_fail(app, row.best_meteor, row.targets.meteor), pass_fail(app, row.best_siglip, row.targets.siglip),
-                pass_fail(app, row.best_diversity, row.targets.diversity), fmt_duration(row.train_time_s),
+                *(pass_fail(app, row.best.get(m), row.targets.get(m)) for m in metric_names()),
+                fmt_duration(row.train_time_s),
                 styled(app, "⚠ yes", "error", bold=True) if row.collapse else "no",
             )
 

@@ -49,9 +49,12 @@ def status_text(app: App, status: str) -> Text:
     return styled(app, status, role, bold=status == "running") if role else Text(status)
 
 
-def pass_fail(app: App, value: float | None, target: float, digits: int = 3) -> Text:
-    """`0.421 ✓` in the success colour, `0.312 ✗` in the error colour, – when unmeasured."""
+def pass_fail(app: App, value: float | None, target: float | None, digits: int = 3) -> Text:
+    """`0.421 ✓` in the success colour, `0.312 ✗` in the error colour, – when unmeasured; a
+    metric without a target shows its value alone."""
     if value is None:
         return Text("–")
+    if target is None:
+        return Text(f"{value:.{digits}f}")
     ok = passes_target(value, target)
     return styled(app, f"{value:.{digits}f} {'✓' if ok else '✗'}", "success" if ok else "error")

@@ -203,10 +203,6 @@ def _particle(word: str, with_final: str, without_final: str) -> str:
     return word + (with_final if _has_final_consonant(word) else without_final)
 
 
-def _pick(rng: np.random.Generator, options) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
 class _Wording:
     """Chooses among phrasings: by another *visible* attribute (the default), or at random.
 

@@ -114,30 +114,13 @@ QWEN3_CHAT_TEMPLATE = """{%- if tools %}
     {%- endif %}
 {%- endif %}"""
 
-# Used only until kvcap.data.synth (the synthetic caption generator) is importable.
-_FALLBACK_CORPUS = [
-    "맑은 아침 하늘 아래 잔잔한 바다가 펼쳐져 있다.",
-    "흐린 오후에 높은 빌딩이 늘어선 도시의 거리를 카메라가 천천히 훑는다.",
-    "노을이 지는 저녁, 붉게 물든 하늘과 산의 능선이 보인다.",
-    "비가 내리는 밤의 도시에서 자동차 불빛이 길게 번진다.",
-    "눈 덮인 산 위로 구름이 천천히 흘러간다.",
-    "새 한 마리가 푸른 하늘을 가로질러 날아간다.",
-    "해변에 파도가 부드럽게 밀려오고 갈매기가 날고 있다.",
-    "안개 낀 새벽, 멀리 산이 희미하게 보이고 카메라가 앞으로 다가간다.",
-    "이 영상을 자세히 설명해 주세요.",
-    "한국의 아름다운 배경 영상으로, 하늘과 바다와 산과 도시가 차례로 나타난다.",
-]
-
-
 # The chat template's own words and the default instruction should tokenize compactly too.
 _TEMPLATE_WORDS = ["system\nuser\nassistant\n", "이 영상을 자세히 설명해 주세요."] * 10
 
 
 def _training_corpus(n: int = 2000, seed: int = 0) -> list[str]:
-    try:
-        from kvcap.data.synth import caption_corpus
-    except ImportError:
-        return list(_FALLBACK_CORPUS) * 20 + _TEMPLATE_WORDS
+    from kvcap.data.synth import caption_corpus
+
     corpus = list(caption_corpus(n, seed))
     return corpus + _TEMPLATE_WORDS
 
