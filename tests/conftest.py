@@ -13,7 +13,7 @@ os.environ["KVCAP_HOME"] = tempfile.mkdtemp(prefix="kvcap-test-home-")
 
 import kvcap  # noqa: E402,F401  (sets OMP_WAIT_POLICY before any test imports torch)
 
-pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model"]
+pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model", "fixtures.ray"]
 
 
 # --- markers from declared lists (issue 14) ---------------------------------------------------
@@ -37,6 +37,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "test_bench_gpu.py::test_tiny_run_appends_its_row_under_the_gpu_heading",
     "test_bench_gpu.py::test_a_spent_budget_skips_every_section_but_still_writes_results",
     "caption/test_caption_cli.py::test_caption_mixed_folder_end_to_end",
+    "caption/test_subtitles_demo.py",
     "caption/test_caption_cli.py::test_all_good_exits_zero_and_config_supplies_the_checkpoint",
     "caption/test_caption_cli.py::test_quantization_flag_loads_the_llm_as_asked",
     "caption/test_caption_cli.py::test_bad_checkpoint_is_a_one_line_error",

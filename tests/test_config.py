@@ -167,7 +167,7 @@ def test_cli_show_applies_set(tmp_path):
 
 
 def test_import_cli_is_light():
-    code = "import sys, kvcap.cli; print(sorted(m for m in ('torch', 'textual', 'transformers') if m in sys.modules))"
+    code = "import sys, kvcap.cli; print(sorted(m for m in ('torch', 'textual', 'transformers', 'ray') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -155,6 +155,9 @@ def test_demo_captions_unseen_clips_and_scores_them(tmp_path, monkeypatch):
         assert record["caption"] and record["caption"] in result.output
         assert truth in result.output  # printed beside its true description
     assert "METEOR gap over blind" in result.output and "SigLIP2 skipped" in result.output
+    overflow = json.loads((out / "job.json").read_text(encoding="utf-8"))["subtitle_overflow"]
+    assert overflow > 0  # 2-second clips cannot show ~95 characters in cues of 5/6 s: said in one line
+    assert result.output.strip().splitlines()[-1].startswith(f"{overflow} subtitle cues are shorter than")
 
 
 def test_shipped_demo_model_is_grounded_on_unseen_clips(tmp_path, monkeypatch):

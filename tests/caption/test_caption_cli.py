@@ -43,6 +43,17 @@ def ffmpeg_cues(path: Path) -> list[tuple[float, float]]:
                 for p in container.demux(stream) if p.size]
 
 
+def broadcast_cues(record: dict) -> list[tuple[float, float, str]]:
+    """(start, end, text) of the broadcast-style cues of a record's segments at its frame rate."""
+    from kvcap.caption.cue_timing import broadcast_segments
+    from kvcap.caption.subtitles import SubtitleStyle
+    from kvcap.caption.writers import Segment
+
+    segments = [Segment(s["start"], s["end"], s["text"]) for s in record["segments"]]
+    cues, _ = broadcast_segments(segments, SubtitleStyle(), record["fps"])
+    return [(c.start, c.end, c.text) for c in cues]
+
+
 def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path):
     import webvtt
 
@@ -66,11 +77,13 @@ def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path
         assert len(record["frame_times"]) == 4  # the checkpoint's frame count
         cues = list(srt.parse((out / f"{stem}.srt").read_text(encoding="utf-8")))
         vtt = webvtt.read(str(out / f"{stem}.vtt"))
-        expected = [record["caption"]] if record["caption"] else []
-        assert [c.content for c in cues] == expected
-        assert [html.unescape(c.text) for c in vtt.captions] == expected  # webvtt-py keeps &lt; etc.
+        broadcast = broadcast_cues(record)  # the caption spread over short cues (issue 26)
+        assert [c.content for c in cues] == [text for _, _, text in broadcast]
+        assert [html.unescape(c.text) for c in vtt.captions] == [text for _, _, text in broadcast]  # webvtt-py keeps &lt;
+        assert "".join("".join(c.content.split()) for c in cues) == "".join(record["caption"].split())
         for fmt in ("srt", "vtt"):  # libavformat's own demuxers (what ffmpeg uses), through PyAV
-            assert ffmpeg_cues(out / f"{stem}.{fmt}") == [(0.0, record["duration"])] * len(expected)
+            assert ffmpeg_cues(out / f"{stem}.{fmt}") == [(start, end) for start, end, _ in broadcast]
+        assert (out / f"{stem}.txt").read_text(encoding="utf-8") == f"{record['caption']}\n"  # txt keeps the segment
     job = json.loads((out / "job.json").read_text())
     assert (job["status"], job["ok"], job["failed"]) == ("finished", 4, 3)
 
@@ -84,7 +97,7 @@ def test_caption_mixed_folder_end_to_end(mixed_folder, tiny_checkpoint, tmp_path
     for record in records:
         if record["status"] == "ok":
             stem = record["video"].rsplit(".", 1)[0]
-            expected = [(0.0, record["duration"], record["caption"])] if record["caption"] else []
+            expected = broadcast_cues(record)
             for fmt in ("srt", "vtt"):
                 assert ffmpeg_srt_cues(ffmpeg, out / f"{stem}.{fmt}") == expected, (stem, fmt)
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 CODECS = ("h264", "hevc", "vp9", "av1", "mpeg4", "mjpeg")
-HEAVY = ("torch", "transformers", "textual")
+HEAVY = ("torch", "transformers", "textual", "ray")
 
 # Runs the CLI in-process (so sys.modules can be inspected after), then prints the heavy modules
 # it loaded on the last line. argv[1]: a JSON list of CLI arguments.
@@ -95,4 +95,10 @@ def test_score_meteor_and_diversity_without_torch(tmp_path):
     report = json.loads(output[output.index("{"):])
     text = json.dumps(report)
     assert "meteor" in text and "diversity" in text
+    assert loaded == []
+
+
+def test_caption_help_loads_no_heavy_module():
+    code, output, loaded = _cli("caption", "--help")
+    assert code == 0 and "--cluster" in output, output
     assert loaded == []

@@ -6,10 +6,12 @@ so a fast job does not spend its time rewriting JSON.
 
     {"status": "running|finished|interrupted|failed", "pid", "host", "checkpoint", "inputs",
      "output", "shard", "total", "done", "ok", "failed", "skipped", "throughput", "eta_s",
-     "started", "updated", "error"}
+     "started", "updated", "error", "subtitle_overflow"}
 
 `done` counts every video accounted for (ok + failed + skipped); `throughput` is videos per
 second captioned by this run (skipped ones excluded), and `eta_s` the time left at that rate.
+`subtitle_overflow` counts the srt/vtt cues of segments too short for their text
+(kvcap.caption.cue_timing).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class JobProgress:
     skipped: int = 0
     ok: int = 0
     failed: int = 0
+    subtitle_overflow: int = 0  # srt/vtt cues squeezed into a span too short for their text
     started_monotonic: float = field(default_factory=time.monotonic)
     engine: str | None = None
     """The decode engine(s) that ran (`static+cudagraph`, `static`, `hf`), known after the first batch."""
@@ -114,7 +117,7 @@ class JobFile:
         state = JobState(
             status=self.status, **self._static, total=p.total, done=p.done, ok=p.ok, failed=p.failed,
             skipped=p.skipped, throughput=round(p.throughput, 4), eta_s=None if eta is None else round(eta, 1),
-            updated=utc_now(), error=self.error, engine=p.engine,
+            updated=utc_now(), error=self.error, engine=p.engine, subtitle_overflow=p.subtitle_overflow,
         ).to_dict()
         state.update(self.extra)  # e.g. "generation": the settings this job decodes with
         return state

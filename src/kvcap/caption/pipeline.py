@@ -70,7 +70,7 @@ class CaptionJob:
         wall_start = started if started is not None else time.perf_counter()
         sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
                                 inputs=[str(p) for p in self.paths], job_interval=o.job_interval, job_extra=o.job_extra,
-                                flags=o.flags)
+                                subtitles=o.subtitles, flags=o.flags)
         ahead = prefetch(plan.todo, frames=o.frames_for(self.captioner), size=int(self.captioner.image_size),
                          backend=o.backend, segment=o.segment,
                          workers=o.workers, batch_size=o.batch_size)

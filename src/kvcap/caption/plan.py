@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subtitle_names, subtitle_path
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import Shard, parse_shard
+from kvcap.caption.subtitles import SubtitleStyle
 from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW, files
 from kvcap.records.formats import DEFAULT_FORMATS, subtitle_formats
 from kvcap.video.scenes import SceneOptions
@@ -55,6 +56,9 @@ class CaptionOptions:
     """Seconds between job.json rewrites."""
     job_extra: dict[str, Any] | None = None
     """Keys added to job.json (e.g. the generation settings used)."""
+    subtitles: Any = None
+    """How srt/vtt cues are cut: a SubtitleStyle or the config's `[subtitle]` table; None =
+    broadcast style with the default limits (kvcap.caption.subtitles)."""
     flag_logprob_below: float = FLAG_LOGPROB_BELOW
     """A record whose avg_logprob is below this is marked `suspect` (caption.flag_logprob_below)."""
     flag_compression_above: float = FLAG_COMPRESSION_ABOVE
@@ -70,6 +74,7 @@ class CaptionOptions:
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)
         self.shard = parse_shard(self.shard)
+        self.subtitles = SubtitleStyle.from_config(self.subtitles) if self.subtitles is not None else SubtitleStyle()
         if self.workers == "auto":
             from kvcap.video.threads import plan
 

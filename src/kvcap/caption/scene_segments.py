@@ -23,6 +23,8 @@ def add_scenes(state: Any, scan: SceneScan) -> list[tuple[Any, int, Any]]:
     state.count = len(scan.scenes)
     if state.duration is None and scan.info.duration:
         state.duration = float(scan.info.duration)
+    if state.fps is None and scan.info.fps:
+        state.fps = float(scan.info.fps)
     ready = []
     for index, scene in enumerate(scan.scenes):
         state.windows[index] = (scene.start, scene.end)

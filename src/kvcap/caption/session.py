@@ -86,6 +86,7 @@ class CaptionSession:
             formats=c.formats, batch_size=self.batch_size, segment=segment, workers=c.workers,
             generation=self.cfg.generation, backend=self.cfg.video.backend, checkpoint=self.checkpoint_id,
             job_extra={"generation": generation_used(self.captioner, self.cfg.generation)},
+            subtitles=self.cfg.subtitle,
             flag_logprob_below=c.flag_logprob_below, flag_compression_above=c.flag_compression_above,
         )
         return CaptionOptions(**{**settings, **job})
@@ -140,10 +141,11 @@ def use_prompt(captioner: Any, prompt: str) -> None:
 
 
 def generation_used(captioner: Any, generation: Any) -> dict[str, Any]:
-    """The generation settings this job runs with (the checkpoint's, then the config's, as
-    `Captioner.generation_config` merges them) and the prompt, for job.json and the TUI."""
-    given = dataclasses.asdict(generation) if dataclasses.is_dataclass(generation) else dict(generation or {})
-    used = {**dict(getattr(captioner, "generation_defaults", None) or {}), **given}
+    """The generation settings this job runs with (layered by kvcap.model.generation.resolve, as
+    the captioner layers them) and the prompt, for job.json and the TUI."""
+    from kvcap.model.generation import resolve
+
+    used = resolve(getattr(captioner, "generation_defaults", None), generation)
     prompt = getattr(getattr(captioner, "spec", None), "prompt", None)
     if isinstance(prompt, str):
         used["prompt"] = prompt

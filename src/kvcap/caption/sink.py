@@ -15,25 +15,39 @@ from kvcap.caption.confidence import Flags, figures
 from kvcap.caption.inputs import VideoInput, subtitle_path
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.results import CaptionResult
+from kvcap.caption.subtitles import SubtitleStyle
 
 Progress = Callable[[JobProgress, "CaptionResult | None"], None]
 
 
-def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResult) -> None:
+def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResult,
+                  style: SubtitleStyle | None = None) -> int:
     """Subtitles for an ok result (atomic writes, before its record); an error record's stale
-    subtitles from an earlier run are removed so files on disk always match the ledger."""
-    from kvcap.caption.writers import Segment, write_subtitles
-    from kvcap.records.formats import subtitle_formats
+    subtitles from an earlier run are removed so files on disk always match the ledger.
 
+    Formats whose table row says `cued` (srt, vtt) get broadcast-style cues unless
+    `style.cue_style` is `segment`; txt and tsv keep one text per segment. Returns how many of
+    those cues overflow (kvcap.caption.cue_timing).
+    """
+    from kvcap.caption.writers import Segment, write_subtitles
+    from kvcap.records.formats import FORMATS, subtitle_formats
+
+    segments = [Segment(s["start"], s["end"], s["text"]) for s in result.segments] if result.ok else []
+    cued, overflow = segments, 0
+    style = style or SubtitleStyle()
+    if result.ok and style.cue_style == "broadcast" and any(FORMATS[f].cued for f in fmts if f in FORMATS):
+        from kvcap.caption.cue_timing import broadcast_segments
+
+        cued, overflow = broadcast_segments(segments, style, result.fps)
     for fmt in subtitle_formats():
         if fmt not in fmts:
             continue
         target = subtitle_path(out, name, fmt)
         if result.ok:
-            segments = [Segment(s["start"], s["end"], s["text"]) for s in result.segments]
-            write_subtitles(target, segments, fmt)
+            write_subtitles(target, cued if FORMATS[fmt].cued else segments, fmt)
         else:
             target.unlink(missing_ok=True)
+    return overflow
 
 
 def to_result(state: Pending, checkpoint: str | None, flags: Flags | None = None) -> CaptionResult:
@@ -48,7 +62,7 @@ def to_result(state: Pending, checkpoint: str | None, flags: Flags | None = None
     confidence = figures(segments, [state.scores.get(i) for i in idx], caption, flags or Flags())
     return CaptionResult(
         video=state.video.key, path=state.video.path, status="ok",
-        caption=caption, segments=segments, duration=state.duration,
+        caption=caption, segments=segments, duration=state.duration, fps=state.fps,
         frame_times=[round(t, 3) for i in idx for t in state.times[i]], checkpoint=checkpoint,
         elapsed_s=state.cost_s, **confidence,
     )
@@ -59,15 +73,17 @@ class CaptionSink:
 
     def __init__(self, *, out: Path | None, ledger: CaptionsLedger | None, names: dict[str, str],
                  formats: Sequence[str], counts: JobProgress, checkpoint: str | None,
-                 progress: Progress | None, job: JobFile | None, flags: Flags | None = None):
+                 progress: Progress | None, job: JobFile | None, subtitles: SubtitleStyle | None = None,
+                 flags: Flags | None = None):
         self.out, self.ledger, self.names, self.formats = out, ledger, names, formats
         self.counts, self.checkpoint, self.progress, self.job = counts, checkpoint, progress, job
+        self.subtitles = subtitles or SubtitleStyle()
         self.flags = flags or Flags()
 
     @classmethod
     def open(cls, plan: Any, *, formats: Sequence[str], checkpoint: str | None, progress: Progress | None,
              inputs: list[str], job_interval: float, job_extra: dict[str, Any] | None,
-             flags: Flags | None = None) -> "CaptionSink":
+             subtitles: SubtitleStyle | None = None, flags: Flags | None = None) -> "CaptionSink":
         """The sink of a planned job (kvcap.caption.plan.JobPlan): job.json written at once."""
         counts = JobProgress(total=len(plan.inputs), skipped=len(plan.done_before))
         job = None
@@ -81,7 +97,7 @@ class CaptionSink:
         if progress:
             progress(counts, None)
         return cls(out=plan.out, ledger=plan.ledger, names=plan.names, formats=formats, counts=counts,
-                   checkpoint=checkpoint, progress=progress, job=job, flags=flags)
+                   checkpoint=checkpoint, progress=progress, job=job, subtitles=subtitles, flags=flags)
 
     def skipped(self, video: VideoInput, record: dict[str, Any]) -> CaptionResult:
         """A video already done by an earlier run: its old record, passed on."""
@@ -101,7 +117,8 @@ class CaptionSink:
         """Write a finished video and count it."""
         result = to_result(state, self.checkpoint, self.flags)
         if self.out is not None and self.ledger is not None:
-            write_outputs(self.out, self.names[result.video], self.formats, result)
+            self.counts.subtitle_overflow += write_outputs(self.out, self.names[result.video], self.formats, result,
+                                                           self.subtitles)
             self.ledger.append(result.record())
         if result.ok:
             self.counts.ok += 1

@@ -126,7 +126,7 @@ def vtt_text(segments: Iterable[Segment]) -> str:
 
 
 def txt_text(segments: Iterable[Segment]) -> str:
-    """Plain text, one line per cue (a cue's lines joined by spaces), as whisper's `.txt`."""
+    """Plain text, one line per segment (its lines joined by spaces), as whisper's `.txt`."""
     return "".join(" ".join(cue.lines) + "\n" for cue in cues(segments))
 
 

@@ -97,8 +97,8 @@ def caption() -> None:
               help="Videos (or windows) per generation batch, or `auto` (GPU: the largest that fits; CPU: 4).")
 @click.option("--frames", type=click_type("model.frames"), default=None, help="Frames per clip (default: the checkpoint's).")
 @click.option("--segment", type=click_type("caption.segment"), default=None, metavar="SECONDS|scenes",
-              help="Caption fixed windows of this length, one cue each (0 = whole clip), or `scenes`: "
-                   "one cue per detected shot.")
+              help="Caption fixed windows of this length, one caption each (0 = whole clip), or `scenes`: "
+                   "one caption per detected shot.")
 @click.option("--shard", default=None, metavar="i/n",
               help="Caption every n-th video starting at i (0-based); under `accelerate launch` RANK/WORLD_SIZE.")
 @click.option("--overwrite", is_flag=True, help="Caption again videos that are already ok.")
@@ -110,19 +110,29 @@ def caption() -> None:
 @click.option("--workers", type=click_type("caption.workers"), default=None,
               help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
+@click.option("--cluster", type=click_type("caption.cluster"), default=None,
+              help="local = this process; ray = a Ray cluster: CPU decode tasks feed one captioner per GPU "
+                   "(needs kvcap[ray]; see [ray] in kvcap.toml).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")
 @click.option("--max-new-tokens", type=click_type("generation.max_new_tokens"), default=None, help="Longest caption, in tokens.")
 @click.option("--prompt", default=None, metavar="TEXT", help="Instruction given with the video (default: the checkpoint's).")
 @click.option("--num-beams", type=click_type("generation.num_beams"), default=None, help="Beam search width (1 = greedy or sampling).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Sample at this temperature (0 = greedy).")
+@click.option("--cue-style", type=click_type("subtitle.cue_style"), default=None,
+              help="srt/vtt cues: broadcast (lines of 16 Hangul, 2 a cue; the default) or segment (one per segment).")
+@click.option("--max-line-width", type=click_type("subtitle.max_line_chars"), default=None, metavar="UNITS",
+              help="Broadcast cues: longest line (Hangul 1 unit; Latin, digits, spaces, punctuation 1/2).")
+@click.option("--max-line-count", type=click_type("subtitle.max_lines"), default=None, metavar="N",
+              help="Broadcast cues: most lines per cue.")
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
-        quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
-        temperature: float | None, verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
+        cluster: str | None, quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
+        temperature: float | None, cue_style: str | None, max_line_width: int | None, max_line_count: int | None,
+        verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Caption every video under PATHS (folders are searched recursively).
 
     \b
@@ -134,7 +144,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
     Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt/.txt/.tsv mirroring the
     input tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
-    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
+    stops after the current batch. `--cluster ray` runs the same job on a Ray cluster (one
+    captioner per GPU, decoding on every node's CPUs). Exit status: 0 all ok, 1 some failed, 2 usage, config or
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     format_list, shard_spec = _parse_flags(formats, shard)
@@ -142,9 +153,15 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         "caption.checkpoint": checkpoint, "caption.output": output, "caption.formats": format_list,
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
         "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
+        "subtitle.cue_style": cue_style, "subtitle.max_line_chars": max_line_width, "subtitle.max_lines": max_line_count,
+        "caption.cluster": cluster,
         **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
     out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None)
+    if cfg.caption.cluster == "ray":  # the driver loads no model: kvcap.commands.caption_ray
+        from kvcap.commands.caption_ray import run_ray
+
+        return run_ray(paths, cfg, out_dir, frames, shard_spec, overwrite, quiet, verbose)
 
     from kvcap.caption.session import CaptionSession
 
@@ -179,7 +196,9 @@ def _parse_flags(formats: str | None, shard: str | None):
 def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool) -> Path | None:
     """What can be refused in a second, before the model loads (a minute for an 8B LLM): no
     checkpoint, `-o -` with other formats, an unwritable OUT, --frames the projector does not
-    take, no video -> OUT (None with `-o -`)."""
+    take, `[subtitle]` values that cannot go together, no video -> OUT (None with `-o -`)."""
+    from kvcap.caption.subtitles import SubtitleStyle
+
     if not cfg.caption.checkpoint:
         raise click.UsageError(NO_CHECKPOINT)
     to_stdout = cfg.caption.output == STDOUT
@@ -193,6 +212,7 @@ def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output
     from kvcap.model.checkpoint import read_spec  # kvcap.json, read without torch
 
     _check_frames(cfg.caption.checkpoint, read_spec(cfg.caption.checkpoint), frames)
+    SubtitleStyle.from_config(cfg.subtitle)  # min above max: one line, exit 2 (a KvcapError)
     _check_any_video(paths)
     if cfg.caption.checkpoint == "demo":
         click.echo(DEMO_NOTE, err=True)

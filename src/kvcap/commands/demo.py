@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kvcap.commands.options import click_type, config_options, resolve_config
@@ -52,5 +54,16 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     failed = [c for c in result.clips if c.caption is None]
     click.echo(f"wrote {result.out_dir}/captions.jsonl and {len(result.clips) - len(failed)} .srt files "
                f"(clips and their true descriptions: {result.out_dir}/scenes/manifest.jsonl)")
+    _say_subtitle_overflow(Path(result.out_dir) / "job.json")
     if failed:
         raise SystemExit(1)
+
+
+def _say_subtitle_overflow(job_path: Path) -> None:
+    """The one line `kvcap caption` ends with when cues overflow (2-second clips hold ~95 characters)."""
+    from kvcap.caption.cue_timing import overflow_note
+    from kvcap.records import JobState, read_json_object
+
+    overflow = JobState.from_dict(read_json_object(job_path) or {}).subtitle_overflow
+    if overflow:
+        click.echo(overflow_note(overflow))

@@ -110,6 +110,10 @@ class ProgressReporter:
             f"{job.skipped} skipped of {job.total} in {wall:.1f} s ({rate:.2f} videos/s{engine}) -> {self.out_dir}",
             err=err,
         )
+        if job.subtitle_overflow:  # one line: no word was dropped, the spans were too short
+            from kvcap.caption.cue_timing import overflow_note
+
+            click.echo(overflow_note(job.subtitle_overflow), err=err)
         if self.failures:
             click.echo(f"failed ({len(self.failures)}):", err=err)
             for _video, error in self.failures[:MAX_LISTED_FAILURES]:

@@ -210,8 +210,8 @@ class CaptionConfig:
     """Videos per generation batch; `auto` = on a GPU the largest batch that fits (measured at
     start-up), on a CPU 4."""
     segment: Union[Annotated[float, Range(ge=0)], Literal["scenes"]] = 0.0
-    """Caption fixed windows of this many seconds, one cue each (0 = whole clip), or `scenes`:
-    one cue per detected shot, captioned from frames inside it."""
+    """Caption fixed windows of this many seconds, one caption each (0 = whole clip), or `scenes`:
+    one caption per detected shot, captioned from frames inside it."""
     scene_min_seconds: Annotated[float, Range(ge=0)] = 0.5
     """With `segment = "scenes"`: cuts closer than this to the last one are ignored (strobes)."""
     scene_max_seconds: Annotated[float, Range(ge=0)] = 60.0
@@ -231,6 +231,46 @@ class CaptionConfig:
     flag_compression_above: Annotated[float, Range(gt=0)] = FLAG_COMPRESSION_ABOVE
     """A caption whose gzip compression ratio is above this (it repeats itself; whisper uses 2.4)
     is marked `suspect` (1000 turns the check off)."""
+    cluster: Literal["local", "ray"] = "local"
+    """Where the job runs: `local` (this process: decode threads + one model) or `ray` (a Ray
+    cluster: CPU decode tasks feed one captioner per GPU worker; see [ray]). Needs `kvcap[ray]`."""
+
+
+@dataclass
+class RayConfig:
+    address: str = ""
+    """Ray cluster for `--cluster ray` (`HOST:PORT`); empty = Ray's `RAY_ADDRESS`, then a cluster
+    running on this machine (`ray start --head`), else kvcap starts a local one and stops it at the end."""
+    gpu_workers: Union[Positive, Literal["auto"]] = "auto"
+    """Captioner actors (one model each); `auto` = every GPU in the cluster / `gpus_per_worker`
+    (one actor on CPUs when the cluster has no GPU)."""
+    gpus_per_worker: Annotated[float, Range(gt=0)] = 1.0
+    """GPUs each captioner actor takes (a fraction shares a card)."""
+    decode_cpus: Annotated[float, Range(gt=0)] = 1.0
+    """CPUs each decode task takes (its FFmpeg threads follow it)."""
+    retries: Annotated[int, Range(ge=0)] = 3
+    """Times a clip is retried when the process decoding or captioning it dies, before it is
+    written as an `error` record."""
+
+
+@dataclass
+class SubtitleConfig:
+    cue_style: Literal["broadcast", "segment"] = "broadcast"
+    """SRT and WebVTT cues: `broadcast` spreads each segment's caption over short cues by the
+    rules below (Korean broadcast practice); `segment` = one cue per segment holding its whole
+    caption. txt, tsv and captions.jsonl always keep one text per segment."""
+    max_line_chars: Positive = 16
+    """Longest subtitle line, in units: a Hangul syllable is 1; Latin letters, digits, spaces and
+    punctuation are 1/2. A single longer word stands alone on its line."""
+    max_lines: Positive = 2
+    """Most lines in one cue."""
+    min_cue_seconds: Annotated[float, Range(ge=0)] = 5 / 6
+    """Shortest time a cue is shown (5/6 s) where the segment is long enough for its text; cues
+    of a segment too short for its text are shorter, and counted in job.json."""
+    max_cue_seconds: Annotated[float, Range(gt=0)] = 7.0
+    """Longest time a cue is shown; the rest of a long segment is left without subtitles."""
+    min_gap_frames: NonNegative = 2
+    """Blank frames (at the clip's own frame rate) between two cues."""
 
 
 @dataclass
@@ -269,8 +309,12 @@ class Config:
     """Decoding captions (when captioning, a checkpoint's saved values hold where these are not set)."""
     caption: CaptionConfig = field(default_factory=CaptionConfig)
     """`kvcap caption` defaults."""
+    subtitle: SubtitleConfig = field(default_factory=SubtitleConfig)
+    """How captions become SRT and WebVTT cues."""
     score: ScoreConfig = field(default_factory=ScoreConfig)
     """`kvcap score` defaults."""
+    ray: RayConfig = field(default_factory=RayConfig)
+    """`kvcap caption --cluster ray`: the cluster and its stages."""
 
     source: str = field(default="<defaults>", compare=False, repr=False)
     """(internal) where this config was read from, for messages."""

@@ -94,6 +94,7 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
         for r in caption_folder([scenes / "clips"], captioner, out_dir, CaptionOptions(
             formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size), overwrite=True,
             workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend, checkpoint=checkpoint,
+            subtitles=cfg.subtitle,
         ))
     }
 

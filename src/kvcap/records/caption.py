@@ -1,11 +1,12 @@
 """The caption job's files: a captions.jsonl line and job.json (docs/internals.md describes the output folder).
 
-    captions.jsonl  {"video", "status", "caption", "segments", "duration", "frame_times",
+    captions.jsonl  {"video", "status", "caption", "segments", "duration", "fps", "frame_times",
                      "checkpoint", "elapsed_s", "error", "avg_logprob", "compression_ratio",
                      "suspect"}  one line per video, appended
     job.json        {"status", "pid", "host", "checkpoint", "inputs", "output", "shard", "total",
                      "done", "ok", "failed", "skipped", "throughput", "eta_s", "started",
-                     "updated", "error", "generation", "engine"}  replaced atomically while the job runs
+                     "updated", "error", "generation", "engine", "subtitle_overflow", "cluster",
+                     "ray", "workers"}  replaced atomically while the job runs
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class CaptionRecord:
     """`[{"start", "end", "text", "avg_logprob", "compression_ratio"}]`, one per window (one for a
     whole clip); the last two as on the record, for that window's text."""
     duration: float | None = None
+    fps: float | None = None
+    """The clip's average frame rate (subtitle gaps are counted in its frames); None when unknown."""
     frame_times: list[float] = field(default_factory=list)
     checkpoint: str | None = None
     elapsed_s: float | None = None
@@ -90,7 +93,7 @@ class CaptionRecord:
             video=str(data["video"]), status=str(data.get("status")),
             caption=c.opt_text(data.get("caption")),
             segments=[s for s in segments if isinstance(s, dict)] if isinstance(segments, list) else [],
-            duration=c.opt_num(data.get("duration")),
+            duration=c.opt_num(data.get("duration")), fps=c.opt_num(data.get("fps")),
             frame_times=[t for t in frame_times if c.num(t) is not None] if isinstance(frame_times, list) else [],
             checkpoint=c.opt_text(data.get("checkpoint")), elapsed_s=c.opt_num(data.get("elapsed_s")),
             error=c.opt_text(data.get("error")), avg_logprob=c.opt_num(data.get("avg_logprob")),
@@ -134,6 +137,18 @@ class JobState:
     engine: str | None = None
     """The decode engine that ran, not the setting: `static+cudagraph`, `static` or `hf`
     (several joined by ", " when batches differed); None until the first batch."""
+    subtitle_overflow: int = 0
+    """SRT/VTT cues written shorter than `subtitle.min_cue_seconds` (or with more lines than
+    `subtitle.max_lines`) because their segment was too short for its text; no word is dropped."""
+    cluster: str = "local"
+    """Where the job ran: `local` (one process) or `ray` (`kvcap caption --cluster ray`)."""
+    ray: dict[str, Any] = field(default_factory=dict)
+    """With `cluster = "ray"`: `address`, `started_local` (kvcap started the cluster and stops it),
+    `nodes`, `cpus`, `gpus`, `startup_s` (connecting or starting the cluster)."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """With `cluster = "ray"`: one entry per captioner actor, as it reports in: `worker` (node and
+    pid), `node`, `device`, `quantization` and `batch_size` it chose on its own card (`auto` is
+    decided there), with the reasons, and `items` it has captioned."""
 
     @property
     def updated_s(self) -> float | None:
@@ -156,4 +171,8 @@ class JobState:
             error=c.opt_text(data.get("error")),
             generation=dict(data["generation"]) if isinstance(data.get("generation"), dict) else {},
             engine=c.opt_text(data.get("engine")),
+            subtitle_overflow=c.integer(data.get("subtitle_overflow")),
+            cluster=c.text(data.get("cluster"), "local"),
+            ray=dict(data["ray"]) if isinstance(data.get("ray"), dict) else {},
+            workers=[dict(w) for w in data["workers"] if isinstance(w, dict)] if isinstance(data.get("workers"), list) else [],
         )

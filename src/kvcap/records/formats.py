@@ -27,6 +27,9 @@ class OutputFormat:
     writer: str | Callable[..., str] | None = None
     """`"module:function"` (or the function) giving the document text from a list of Segments;
     None for the ledger (captions.jsonl), which the job writes itself."""
+    cued: bool = False
+    """Its cues follow `[subtitle]` (broadcast style: short cues of at most 2 lines, kvcap.caption.
+    cue_timing); False = one entry per segment holding the segment's whole caption."""
 
     @property
     def subtitle(self) -> bool:
@@ -43,9 +46,9 @@ FORMATS: dict[str, OutputFormat] = {
     fmt.name: fmt
     for fmt in (
         OutputFormat(LEDGER, "captions.jsonl, one record per video (always written: resume reads it)"),
-        OutputFormat("srt", "SubRip subtitles", f"{_WRITERS}:srt_text"),
-        OutputFormat("vtt", "WebVTT subtitles", f"{_WRITERS}:vtt_text"),
-        OutputFormat("txt", "plain text, one line per cue", f"{_WRITERS}:txt_text"),
+        OutputFormat("srt", "SubRip subtitles", f"{_WRITERS}:srt_text", cued=True),
+        OutputFormat("vtt", "WebVTT subtitles", f"{_WRITERS}:vtt_text", cued=True),
+        OutputFormat("txt", "plain text, one line per segment", f"{_WRITERS}:txt_text"),
         OutputFormat("tsv", "start<TAB>end<TAB>text in milliseconds, as whisper's", f"{_WRITERS}:tsv_text"),
     )
 }
