@@ -126,13 +126,13 @@ def _show(report, *, as_json: bool, per_clip: str | None, grounding: bool) -> No
         # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
         click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
         return
-    from rich.console import Console
+    from kvcap.console import table_console
 
-    Console(file=sys.stdout).print(render_table(report))
+    table_console(sys.stdout).print(render_table(report))
     if grounding:
         from kvcap.metrics.grounding import render_grounding
 
-        Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+        table_console(sys.stdout).print(render_grounding(report.summary["grounding"]))
     if report.summary.get("meteor_by_suspect"):
         from kvcap.metrics.suspect import describe
 

@@ -155,7 +155,8 @@ def match_predictions(preds: Predictions, refs: References) -> dict[str, str]:
 
 
 def match_keys(preds: Predictions, refs: References) -> dict[str, str]:
-    """Each prediction key -> the key it is scored under (match_predictions' rule)."""
+    """{prediction key: the manifest id it matches, or its own key} (the rule of the module
+    docstring; `kvcap review` uses it to put each video's reference beside it)."""
     by_rel = {rel: rid for rid, rel in refs.rel_videos.items()}
     by_abs = {str(path.resolve()): rid for rid, path in refs.videos.items()}
     by_base: dict[str, list[str]] = {}
@@ -184,7 +185,7 @@ def match_keys(preds: Predictions, refs: References) -> dict[str, str]:
         base = by_base.get(PurePosixPath(video).name, [])
         return base[0] if len(base) == 1 else None
 
-    targets: dict[str, str] = {}  # prediction key -> target
+    targets: dict[str, str] = {}  # prediction key -> id
     taken: set[str] = set()
     by_id_first = sorted(preds.captions, key=lambda k: k not in refs.captions)
     for key in by_id_first:

@@ -117,6 +117,8 @@ class JobState:
     host: str = ""
     checkpoint: str | None = None
     inputs: list[str] = field(default_factory=list)
+    """The job's PATHS made absolute (folders, files, `.zip`, `a.zip::b.mp4`, manifests): with
+    the records' relative `video` keys they find each file again (`kvcap review`)."""
     output: str | None = None
     shard: str | None = None
     total: int = 0
