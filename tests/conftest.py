@@ -63,6 +63,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "cli/test_unwritable_outputs.py::test_demo_out_in_an_immutable_folder",
     "data/test_aihub_zip.py::test_cli_summary_counts_tokens_with_the_llm_tokenizer",
     "test_bench_gpu.py::test_tiny_run_captions_end_to_end_through_the_cli",
+    "test_bench_loops.py::test_forced_loops_are_marked_and_normal_captions_are_not",
     "test_config.py::test_caption_quantization_sentinel_in_one_place",
     "test_config.py::test_projector_names_match_the_registry",
     "caption/test_caption_stdout.py",

@@ -15,8 +15,9 @@ from typing import Any, Callable, Mapping, Sequence
 from kvcap.errors import KvcapError
 from kvcap.metrics.collapse import collapse_reasons
 from kvcap.metrics.compute import EXAMPLES, ScoreContext, resolve
-from kvcap.metrics.diversity import REPETITION_RATIO, compression_ratio
+from kvcap.metrics.diversity import REPETITION_RATIO
 from kvcap.metrics.tokenize import TokenCache, get_tokenizer
+from kvcap.records import compression_ratio
 from kvcap.records.metrics import METRIC_SPECS, metric_names
 from kvcap.records.targets import Targets
 

@@ -28,8 +28,8 @@ class RowFigures:
 
 def figures_of(item: ReviewItem, meteor: float | None) -> RowFigures:
     """The record's own confidence figures; the compression ratio is computed from the caption
-    (kvcap's `metrics.diversity.compression_ratio`, whisper's) when the record predates it."""
-    from kvcap.metrics.diversity import compression_ratio
+    (`kvcap.records.compression_ratio`, whisper's) when the record predates it."""
+    from kvcap.records import compression_ratio
 
     ratio = _number(item.figure("compression_ratio"))
     if ratio is None and item.record.ok and item.record.caption:
