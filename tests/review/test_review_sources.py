@@ -192,6 +192,7 @@ def test_text_is_escaped(zoo_folder, tmp_path):
 @pytest.mark.parametrize("make, words", [
     (lambda p: p / "nowhere", "no such folder"),
     (lambda p: p, "no captions.jsonl"),
+    (lambda p: (p / "file.txt", (p / "file.txt").write_text("x"))[0], "not a folder"),
 ])
 def test_not_a_caption_output_is_a_review_error(tmp_path, make, words):
     with pytest.raises(ReviewError, match=words):

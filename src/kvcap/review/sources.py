@@ -113,7 +113,8 @@ def load_job(out: str | Path) -> ReviewJob:
     `out` is no caption output)."""
     out = Path(out)
     if not out.is_dir():
-        raise ReviewError(f"{out}: no such folder (the output folder of `kvcap caption`)")
+        what = "not a folder" if out.exists() else "no such folder"
+        raise ReviewError(f"{out}: {what} (the output folder of `kvcap caption`)")
     if not os.access(out, os.R_OK | os.X_OK):
         raise ReviewError(f"{out}: permission denied")
     records = _read_records(out)
