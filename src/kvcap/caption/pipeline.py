@@ -72,7 +72,8 @@ class CaptionJob:
         sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
                                 # absolute: `kvcap review` lists the videos again from them, from any folder
                                 inputs=[os.path.abspath(p) for p in self.paths],
-                                job_interval=o.job_interval, job_extra=o.job_extra, subtitles=o.subtitles)
+                                job_interval=o.job_interval, job_extra=o.job_extra, subtitles=o.subtitles,
+                                flags=o.flags)
         ahead = prefetch(plan.todo, frames=o.frames_for(self.captioner), size=int(self.captioner.image_size),
                          backend=o.backend, segment=o.segment,
                          workers=o.workers, batch_size=o.batch_size)

@@ -45,6 +45,7 @@ class Predictions:
     videos: dict[str, str] = field(default_factory=dict)   # key -> `video` as written
     errors: int = 0                                         # `status: error` records skipped
     duplicates: int = 0                                     # later records with a key seen before
+    suspect: dict[str, str] = field(default_factory=dict)   # key -> the record's `suspect` reason (kvcap caption)
 
 
 @dataclass
@@ -108,6 +109,9 @@ def load_predictions(path: str | Path) -> Predictions:
         if key in preds.captions:
             preds.duplicates += 1  # a rerun appended it again: the latest wins
         preds.captions[key] = caption
+        preds.suspect.pop(key, None)
+        if isinstance(record.get("suspect"), str) and record["suspect"]:
+            preds.suspect[key] = record["suspect"]
         if record.get("video") is not None:
             preds.videos[key] = _norm(record["video"])
     if not preds.captions and preds.errors:
