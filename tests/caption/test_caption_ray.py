@@ -47,7 +47,7 @@ def subtitles_of(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.suffix in (".srt", ".vtt")}
 
 
-SAME = ("status", "caption", "segments", "duration", "frame_times", "error")
+SAME = ("status", "caption", "segments", "duration", "fps", "frame_times", "error")
 
 
 @pytest.mark.slow
