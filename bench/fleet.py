@@ -60,7 +60,8 @@ def kvcap(*args: str, env: dict[str, str]) -> float:
 
 def synth_clips(count: int) -> Path:
     folder = benchlib.ROOT / ".kvcap-cache" / "bench-fleet" / f"synth-{count}"
-    if not (folder / "clips").exists():
+    if not (folder / "manifest.jsonl").exists():  # written last: a folder without it is a killed run's
+        shutil.rmtree(folder, ignore_errors=True)
         env = {**os.environ, "PYTHONPATH": str(benchlib.ROOT / "src")}
         kvcap("data", "synth", "--out", str(folder), "--count", str(count), "--seconds", "2", "--quiet", env=env)
     return folder / "clips"
