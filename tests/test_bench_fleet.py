@@ -13,19 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def test_steady_state_leaves_out_start_up_and_the_drain():
+def test_steady_state_leaves_out_start_up_but_counts_the_drain():
     from fleet import steady_state
 
     # worker 1 starts at 0, worker 2 only at 2 (its actor was slow to start); both take 1 s per
-    # batch of 4 back to back; worker 1 stops at 6, worker 2 at 5.
+    # batch of 4 back to back; worker 2 runs out of work at 5, worker 1 at 6.
     batches = {(1, float(t), t + 1.0): 4 for t in range(6)}
     batches.update({(2, float(t), t + 1.0): 4 for t in range(2, 5)})
     got = steady_state(batches)
-    assert got["span_s"] == pytest.approx(3.0)  # from 2 (both up) to 5 (the first one done)
-    assert got["clips_s"] == pytest.approx(8.0)  # two workers at 4 clips/s each
-    assert got["busy"] == [1.0, 1.0]
-    half_idle = {k: v for k, v in batches.items() if not (k[0] == 2 and k[1] == 3.0)}  # worker 2 idles 3..4
-    assert steady_state(half_idle)["busy"][0] == pytest.approx(round(2 / 3, 3))
+    assert got["span_s"] == pytest.approx(4.0)  # from 2 (both up) to 6 (the last batch's end)
+    assert got["clips_s"] == pytest.approx(28 / 4)  # 4 + 3 batches of 4 clips in those 4 s
+    assert got["busy"] == [0.75, 1.0]  # worker 2 idles through the last second
 
 
 @pytest.mark.slow  # two local Ray clusters and the demo model, a few minutes on 2 shared cores
