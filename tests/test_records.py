@@ -221,11 +221,14 @@ def test_a_caption_record_is_the_line_kvcap_always_wrote() -> None:
 
     result = CaptionResult(video="a/b.mp4", path=Path("/x/a/b.mp4"), status="ok", caption="비가 온다.",
                            segments=[{"start": 0.0, "end": 2.0, "text": "비가 온다."}], duration=2.0, fps=25.0,
-                           frame_times=[0.25, 1.75], checkpoint="runs/x/best", elapsed_s=0.12345)
+                           frame_times=[0.25, 1.75], checkpoint="runs/x/best", elapsed_s=0.12345,
+                           avg_logprob=-0.25, compression_ratio=0.9, suspect="avg_logprob -1.20 < -1")
     line = json.dumps(result.record(), ensure_ascii=False)
+    # (issue 26 added the last three keys: the confidence figures)
     assert line == ('{"video": "a/b.mp4", "status": "ok", "caption": "비가 온다.", "segments": [{"start": 0.0, '
                     '"end": 2.0, "text": "비가 온다."}], "duration": 2.0, "fps": 25.0, "frame_times": [0.25, 1.75], '
-                    '"checkpoint": "runs/x/best", "elapsed_s": 0.123, "error": null}')
+                    '"checkpoint": "runs/x/best", "elapsed_s": 0.123, "error": null, "avg_logprob": -0.25, '
+                    '"compression_ratio": 0.9, "suspect": "avg_logprob -1.20 < -1"}')
     back = CaptionResult.from_record(json.loads(line), result.path)
     assert back.record() == result.record() and back.skipped
 

@@ -20,6 +20,7 @@ from kvcap.errors import (
     KvcapError,
     one_line,
 )
+from kvcap.launch import check_launch
 
 # name users type -> "module:attribute" of the Click command
 COMMANDS: dict[str, str] = {
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "config": "kvcap.commands.config:config",
     "demo": "kvcap.commands.demo:demo",
     "export": "kvcap.commands.export:export",
+    "review": "kvcap.commands.review:review",
 }
 
 
@@ -72,6 +74,7 @@ class LazyGroup(click.Group):
         """
         quiet_libraries()
         try:
+            check_launch()  # `accelerate launch --cpu --num_processes 2` is one process: say so first
             return super().invoke(ctx)
         except click.ClickException as exc:
             if exc.exit_code == 1:  # click's default: here a usage/config/environment error
@@ -110,12 +113,18 @@ def quiet_libraries() -> None:
       "sequence length (69 > 64)" when SigLIP2 tokenizes a whole sentence before kvcap cuts it
       into 64-token windows: no longer sequence ever reaches the model). `TRANSFORMERS_VERBOSITY`
       set by the user wins.
+    - `kernels` (pulled in by transformers; bitsandbytes asks it for that optional CPU kernel on
+      every 4-bit load): "Skipping publisher trust check for 'kernels-community/...' because
+      Hugging Face Hub is in offline mode." from its logger `kernels._internals.hf_hub`. Its
+      package logger is set, so a notice moved to another kernels module stays quiet; errors
+      still show. kernels has no environment switch for it.
     """
     import logging
     import os
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    logging.getLogger("kernels").setLevel(logging.ERROR)
 
 
 class _UserError(click.ClickException):

@@ -285,7 +285,8 @@ def test_captions_jsonl_records_resume_and_latest_wins(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
     first = json.loads(lines[0])
-    assert list(first) == ["video", "status", "caption", "segments", "duration", "fps", "frame_times", "checkpoint", "elapsed_s", "error"]
+    assert list(first) == ["video", "status", "caption", "segments", "duration", "fps", "frame_times", "checkpoint",
+                           "elapsed_s", "error", "avg_logprob", "compression_ratio", "suspect"]  # (the last three: issue 26)
     assert first["segments"] == [{"start": 0.0, "end": 4.0, "text": "맑은 낮의 도시 풍경이다."}]
     assert json.loads(lines[1])["error"] == "b/x.mp4: not a video"  # one line
     with CaptionsJsonl(path) as log:

@@ -185,6 +185,7 @@ def test_cli_summary_counts_tokens_with_the_llm_tokenizer(tmp_path, tiny_clip, t
     ])
     assert offline.exit_code == 0, offline.output
     assert "characters only" in offline.output and "not available offline" in offline.output
+    assert "Use `repo_type` argument if needed" in offline.output  # the hub's error, whole
 
 
 def test_zip_members_hash_probe_and_errors(tmp_path, tiny_clip):

@@ -38,10 +38,22 @@ class Pending:
     fps: float | None = None  # the clip's frame rate: subtitle gaps are counted in its frames
     error: str | None = None
     cost_s: float = 0.0
+    scores: dict[int, Any] = field(default_factory=dict)  # window -> confidence.Score (None: not reported)
 
     @property
     def complete(self) -> bool:
         return self.error is not None or len(self.texts) == self.count
+
+
+def _generate(captioner: Any, features: Any, generation: Any) -> list[tuple[str, Any]]:
+    """(text, confidence.Score or None) per clip: scored when the captioner reports token
+    log-probabilities (kvcap's Captioner.generate_scored), texts only otherwise."""
+    from kvcap.caption.confidence import Score
+
+    scored = getattr(captioner, "generate_scored", None)
+    if scored is None:
+        return [(text, None) for text in captioner.generate(features, generation)]
+    return [(out.text, Score(out.avg_logprob, len(out.ids))) for out in scored(features, generation)]
 
 
 def _model_context():
@@ -49,13 +61,19 @@ def _model_context():
     return torch.inference_mode() if torch is not None else contextlib.nullcontext()
 
 
-def caption_clips(captioner: Any, generation: Any, limit: Any, clips: Any) -> list[str]:
-    """Clean one-line texts for `clips` (B, T, S, S, 3) uint8: encode to (B, T, N, D) features, then
-    generate; halved on out-of-memory by `limit` (autotune.BatchLimit), no clip lost. The one model
-    step of the local engine and of the Ray GPU workers (kvcap.caption.cluster.stages)."""
+def caption_clips_scored(captioner: Any, generation: Any, limit: Any, clips: Any) -> list[tuple[str, Any]]:
+    """(clean one-line text, confidence.Score or None) for `clips` (B, T, S, S, 3) uint8: encode to
+    (B, T, N, D) features, then generate; halved on out-of-memory by `limit` (autotune.BatchLimit),
+    no clip lost. The one model step of the local engine and of the Ray GPU workers
+    (kvcap.caption.cluster.gpu_stage)."""
     with _model_context():
-        texts = limit.run(lambda part: captioner.generate(captioner.encode(part), generation), clips)
-    return [clean_text(text) for text in texts]
+        outs = limit.run(lambda part: _generate(captioner, captioner.encode(part), generation), clips)
+    return [(clean_text(text), score) for text, score in outs]
+
+
+def caption_clips(captioner: Any, generation: Any, limit: Any, clips: Any) -> list[str]:
+    """The texts of `caption_clips_scored`."""
+    return [text for text, _ in caption_clips_scored(captioner, generation, limit, clips)]
 
 
 def add_decoded(state: Pending, work: Work, sampled: Any) -> list[tuple[Pending, int, Any]]:
@@ -148,14 +166,15 @@ class Batcher:
         del self.ready[: limit.size]
         clips = np.stack([frames_ for _, _, frames_ in batch])  # (B, T, S, S, 3) uint8
         t0 = time.perf_counter()
-        texts = caption_clips(captioner, self.generation, limit, clips)
+        scored = caption_clips_scored(captioner, self.generation, limit, clips)
         spent = time.perf_counter() - t0
         stats.model_s += spent
         self._note_engine()
         stats.batches += 1
         stats.items += len(batch)
-        for (state, index, _), text in zip(batch, texts):
+        for (state, index, _), (text, score) in zip(batch, scored):
             state.texts[index] = text
+            state.scores[index] = score
             state.cost_s += spent / len(batch)
 
     def completed(self) -> Iterator[Pending]:

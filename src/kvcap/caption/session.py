@@ -87,6 +87,7 @@ class CaptionSession:
             generation=self.cfg.generation, backend=self.cfg.video.backend, checkpoint=self.checkpoint_id,
             job_extra={"generation": generation_used(self.captioner, self.cfg.generation)},
             subtitles=self.cfg.subtitle,
+            flag_logprob_below=c.flag_logprob_below, flag_compression_above=c.flag_compression_above,
         )
         return CaptionOptions(**{**settings, **job})
 

@@ -126,14 +126,17 @@ def caption() -> None:
 @click.option("--max-line-count", type=click_type("subtitle.max_lines"), default=None, metavar="N",
               help="Broadcast cues: most lines per cue.")
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
+@click.option("--review", "review_page", is_flag=True,
+              help="Also write OUT/review.html at the end (as `kvcap review OUT`: frames beside each caption).")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
         cluster: str | None, quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, cue_style: str | None, max_line_width: int | None, max_line_count: int | None,
-        verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
-    """Caption every video under PATHS (folders are searched recursively).
+        verbose: bool, review_page: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Caption every video under PATHS: folders (searched recursively), video files, zips (read
+    in place), zip members (a.zip::b.mp4) and manifests (.jsonl: their clips' videos).
 
     \b
       kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
@@ -157,11 +160,11 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         "caption.cluster": cluster,
         **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
-    out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None)
+    out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None, review=review_page)
     if cfg.caption.cluster == "ray":  # the driver loads no model: kvcap.commands.caption_ray
         from kvcap.commands.caption_ray import run_ray
 
-        return run_ray(paths, cfg, out_dir, frames, shard_spec, overwrite, quiet, verbose)
+        return run_ray(paths, cfg, out_dir, frames, shard_spec, overwrite, quiet, verbose, review=review_page)
 
     from kvcap.caption.session import CaptionSession
 
@@ -174,7 +177,7 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
                                 shard=shard_spec, echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
     stop = threading.Event()
     status = _run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
-    _finish(status, reporter, to_stdout=out_dir is None)
+    _finish(status, reporter, to_stdout=out_dir is None, review=(out_dir, cfg) if review_page else None)
 
 
 def _parse_flags(formats: str | None, shard: str | None):
@@ -193,9 +196,10 @@ def _parse_flags(formats: str | None, shard: str | None):
     return format_list, shard_spec
 
 
-def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool) -> Path | None:
+def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool,
+                          review: bool = False) -> Path | None:
     """What can be refused in a second, before the model loads (a minute for an 8B LLM): no
-    checkpoint, `-o -` with other formats, an unwritable OUT, --frames the projector does not
+    checkpoint, `-o -` with other formats or --review, an unwritable OUT, --frames the projector does not
     take, `[subtitle]` values that cannot go together, no video -> OUT (None with `-o -`)."""
     from kvcap.caption.subtitles import SubtitleStyle
 
@@ -204,6 +208,8 @@ def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output
     to_stdout = cfg.caption.output == STDOUT
     if to_stdout and format_list and set(format_list) != {"jsonl"}:
         raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
+    if to_stdout and review:
+        raise click.UsageError("--review writes OUT/review.html; it needs an output folder, not -o -")
     out_dir = None if to_stdout else Path(cfg.caption.output)
     if out_dir is not None:
         from kvcap.fsutil import check_writable_dir
@@ -219,9 +225,12 @@ def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output
     return out_dir
 
 
-def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool) -> None:
-    """The summary, then the exit code: 130 interrupted (with how to resume), 1 some failed."""
+def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool, review=None) -> None:
+    """The summary, the review page when asked (`review`: (OUT, config)), then the exit code:
+    130 interrupted (with how to resume), 1 some failed."""
     reporter.summary(status, err=to_stdout)
+    if review is not None:
+        _write_review(*review)
     if status == "interrupted" and to_stdout:
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -230,6 +239,14 @@ def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool) -> No
         sys.exit(130)
     if reporter.failures:
         sys.exit(1)
+
+
+def _write_review(out_dir: Path, cfg) -> None:
+    """The review page of what the job wrote (its frames are decoded again, at thumbnail size)."""
+    from kvcap.review import write_review
+
+    report = write_review(out_dir, score_cfg=cfg.score, workers=cfg.caption.workers, backend=cfg.video.backend)
+    click.echo(f"review page: {report.page} ({report.strips} strips, {len(report.frame_errors)} without frames)")
 
 
 def _caption_folder(paths, session, out_dir, options, reporter, stop):

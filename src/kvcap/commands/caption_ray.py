@@ -49,9 +49,10 @@ def checkpoint_id(checkpoint: str) -> str:
 
 
 def run_ray(paths: Any, cfg: Any, out_dir: Path | None, frames: int | None, shard_spec: Any, overwrite: bool,
-            quiet: bool, verbose: bool) -> None:
-    """Run the job on the cluster, print the summary, exit with the local engine's codes."""
-    from kvcap.commands.caption import _resume_command, _run_job, _stdout_echo
+            quiet: bool, verbose: bool, review: bool = False) -> None:
+    """Run the job on the cluster, print the summary (and write the review page with `review`),
+    exit with the local engine's codes."""
+    from kvcap.commands.caption import _resume_command, _run_job, _stdout_echo, _write_review
     from kvcap.commands.progress import ProgressReporter
 
     check_ray()
@@ -64,6 +65,8 @@ def run_ray(paths: Any, cfg: Any, out_dir: Path | None, frames: int | None, shar
     reporter.summary(status, err=err)
     for line in summary_lines(job):
         click.echo(line, err=err)
+    if review and out_dir is not None:
+        _write_review(out_dir, cfg)
     if status == "interrupted":
         click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
         sys.exit(130)

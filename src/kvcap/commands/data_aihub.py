@@ -45,7 +45,8 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
     def unpack_progress(total: int):
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="B", unit_scale=True, desc=f"unpacking into {unpack_to}")
+        return tqdm(total=total, unit="B", unit_scale=True, desc=f"unpacking into {unpack_to}",
+                    disable=None)  # None: no bar when stderr is not a terminal (tqdm's switch)
 
     report = run_import(
         src, out, val_fraction=val_fraction, val_count=val_count, seed=seed, caption_fields=caption_fields or None,

@@ -65,6 +65,7 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
         add_grounding(report, matched, references.captions, refs, cfg.score)
     report.summary["prediction_errors"] = preds.errors
     report.summary["prediction_duplicates"] = preds.duplicates
+    _meteor_by_suspect(report, preds, references)
     _show(report, as_json=as_json, per_clip=per_clip, grounding=grounding)
     if check:
         failed = failed_checks(report.summary)
@@ -85,6 +86,17 @@ def failed_checks(summary: dict) -> list[str]:
     if summary.get("collapse"):
         failed.append("mode collapse: " + "; ".join(summary.get("collapse_reasons") or []))
     return failed
+
+
+def _meteor_by_suspect(report, preds, references) -> None:
+    """METEOR apart for the captions `kvcap caption` marked suspect and the rest, into the summary."""
+    from kvcap.metrics.loaders import match_keys
+    from kvcap.metrics.suspect import meteor_by_suspect
+
+    if report.summary.get("meteor") is None:
+        return
+    keys = match_keys(preds, references)
+    report.summary["meteor_by_suspect"] = meteor_by_suspect(report.per_clip, (keys.get(k, k) for k in preds.suspect))
 
 
 def _matched(predictions: str, refs: str):
@@ -114,13 +126,17 @@ def _show(report, *, as_json: bool, per_clip: str | None, grounding: bool) -> No
         # The summary only: per-clip rows (one per clip, captions included) go to --per-clip.
         click.echo(json.dumps({"summary": report.summary}, ensure_ascii=False, indent=2))
         return
-    from rich.console import Console
+    from kvcap.console import table_console
 
-    Console(file=sys.stdout).print(render_table(report))
+    table_console(sys.stdout).print(render_table(report))
     if grounding:
         from kvcap.metrics.grounding import render_grounding
 
-        Console(file=sys.stdout).print(render_grounding(report.summary["grounding"]))
+        table_console(sys.stdout).print(render_grounding(report.summary["grounding"]))
+    if report.summary.get("meteor_by_suspect"):
+        from kvcap.metrics.suspect import describe
+
+        click.echo(describe(report.summary["meteor_by_suspect"]))
 
 
 def _siglip_or_skip(score_cfg, device: str, named: bool, progress):

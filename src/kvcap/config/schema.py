@@ -31,6 +31,7 @@ from kvcap.config.constraints import (
     VisionCls,
     Workers,
 )
+from kvcap.records.caption import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW
 from kvcap.records.formats import DEFAULT_FORMATS
 from kvcap.records.metrics import metric_names, seed_target
 
@@ -224,6 +225,12 @@ class CaptionConfig:
     workers: Union[Workers, Literal["auto"]] = "auto"
     """Background decoding workers; `auto` = two per core this process may use, at most 16 (each
     decoder gets cores / workers FFmpeg threads, at least 1, so workers never oversubscribe the cores)."""
+    flag_logprob_below: Annotated[float, Range(le=0)] = FLAG_LOGPROB_BELOW
+    """A caption whose mean token log-probability (`avg_logprob`) is below this is marked
+    `suspect` in captions.jsonl (its status stays ok; -1000 turns the check off)."""
+    flag_compression_above: Annotated[float, Range(gt=0)] = FLAG_COMPRESSION_ABOVE
+    """A caption whose gzip compression ratio is above this (it repeats itself; whisper uses 2.4)
+    is marked `suspect` (1000 turns the check off)."""
     cluster: Literal["local", "ray"] = "local"
     """Where the job runs: `local` (this process: decode threads + one model) or `ray` (a Ray
     cluster: CPU decode tasks feed one captioner per GPU worker; see [ray]). Needs `kvcap[ray]`."""

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from kvcap.data.manifest import ManifestItem, write_manifest
 from kvcap.errors import KvcapError
+from kvcap.video.ziparchive import DAMAGED_MEMBER_ERRORS
 
 # Where a caption may sit in a label file, most specific first. Each path is a tuple of dict
 # keys and list indices.
@@ -313,7 +313,7 @@ def _pair_labels(labels: dict, videos: dict, fields: tuple[str, ...], report: Im
                 continue
             try:
                 data, reason = parse_label(reader.read(label))
-            except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            except (OSError, KeyError, ValueError, *DAMAGED_MEMBER_ERRORS, EOFError) as exc:
                 data, reason = None, f"cannot read ({exc})"
             if data is None:
                 report.unreadable.append((label.ref, reason or "unreadable"))

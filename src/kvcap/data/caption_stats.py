@@ -57,7 +57,9 @@ def load_tokenizer_offline(model_id: str) -> tuple[Any | None, str]:
 
         return AutoTokenizer.from_pretrained(path, local_files_only=True), ""
     except Exception as exc:  # noqa: BLE001 - any failure: characters only, with the reason
-        text = " ".join(str(exc).split())[:160] or type(exc).__name__
+        # Whole, on one line: the summary table is wide enough (kvcap.console) and a cut hub error
+        # ("... Use `repo_type` )") hides what to do.
+        text = " ".join(str(exc).split()) or type(exc).__name__
         return None, f"tokenizer of model.llm {model_id} not available offline ({text})"
 
 

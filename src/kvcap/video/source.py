@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from kvcap.video.errors import NotAVideo, VideoEmpty, VideoMissing, VideoUnreadable
+from kvcap.video.errors import DamagedZipMember, NotAVideo, VideoEmpty, VideoMissing, VideoUnreadable
+from kvcap.video.ziparchive import is_damaged_member_error, open_zip
 
 ZIP_SEPARATOR = "::"
 _ZIP_REF = re.compile(r"^(?P<archive>.*?\.zip)::(?P<member>.+)$", re.IGNORECASE | re.DOTALL)
@@ -101,7 +102,7 @@ def shared_archive(path: str | Path) -> zipfile.ZipFile:
         if zf is not None:
             _ARCHIVES.move_to_end(key)
             return zf
-    opened = zipfile.ZipFile(path)  # outside the lock: it is the slow part
+    opened = open_zip(path)  # outside the lock: it is the slow part
     with _ARCHIVES_LOCK:
         zf = _ARCHIVES.setdefault(key, opened)
         if zf is not opened:
@@ -151,8 +152,13 @@ def open_source(path: str | Path) -> Iterator[BinaryIO]:
         return
     zf = _open_archive(source)
     _member_info(source, zf)
-    with zf.open(source.member) as member:
-        yield member
+    try:
+        with zf.open(source.member) as member:
+            yield member
+    except Exception as exc:  # raised by the member's reads, wherever the caller made them
+        if is_damaged_member_error(exc):
+            raise DamagedZipMember(source.ref, f"damaged zip member ({exc})") from None
+        raise
 
 
 def stat_key(path: str | Path) -> tuple[str, int, int, int]:
@@ -191,7 +197,9 @@ def content_hash(path: str | Path) -> str:
         with handle:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
-    except (zipfile.BadZipFile, EOFError) as exc:  # a CRC error, a truncated member
+    except Exception as exc:  # a CRC error, broken deflate data, a truncated member
+        if not is_damaged_member_error(exc):
+            raise
         raise OSError(f"{source.ref}: damaged zip member ({exc})") from None
     return digest.hexdigest()
 
@@ -199,7 +207,7 @@ def content_hash(path: str | Path) -> str:
 def zip_video_members(archive: str | Path, extensions) -> list[Path]:
     """References to every member of `archive` whose name ends in one of `extensions`, sorted."""
     archive = Path(archive)
-    with zipfile.ZipFile(archive) as zf:
+    with open_zip(archive) as zf:
         names = sorted(
             info.filename for info in zf.infolist()
             if not info.is_dir() and Path(info.filename).suffix.lower() in extensions

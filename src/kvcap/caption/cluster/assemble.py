@@ -67,6 +67,7 @@ class Assembler:
             state.windows[index] = (float(row["start"]), float(row["end"]))
             state.times[index] = [float(t) for t in list(row["times"])[: int(row["ntimes"])]]
             state.texts[index] = str(row["text"])
+            state.scores[index] = _score(row)
         if not state.complete:
             return None
         self.finished.add(key)
@@ -83,3 +84,14 @@ class Assembler:
         state = self.states.pop(video.key, None) or Pending(video=video, count=0)
         state.error = f"{video.path}: {reason}"
         return state
+
+
+def _score(row: dict[str, Any]):
+    """The window's confidence.Score from the GPU stage's columns (None when not reported)."""
+    from kvcap.caption.confidence import Score
+
+    avg = row.get("avg_logprob")
+    if avg is None or math.isnan(float(avg)):
+        return None
+    return Score(float(avg), int(row.get("tokens", 0) or 0))
+

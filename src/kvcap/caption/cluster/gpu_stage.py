@@ -56,15 +56,16 @@ class CaptionerActor:
         self.info.update(describe_worker(self.session))
         self.limit = BatchLimit(self.session.batch_size, on_oom=empty_cuda_cache)
 
-    def _caption(self, frames: Any) -> tuple[list[str], str | None]:
-        """Texts for frames (B, T, S, S, 3) uint8 in chunks of this worker's batch size."""
-        from kvcap.caption.batching import caption_clips
+    def _caption(self, frames: Any) -> tuple[list[tuple[str, Any]], str | None]:
+        """(text, confidence.Score or None) for frames (B, T, S, S, 3) uint8 in chunks of this
+        worker's batch size."""
+        from kvcap.caption.batching import caption_clips_scored
 
-        texts: list[str] = []
+        texts: list[tuple[str, Any]] = []
         try:
             while len(texts) < len(frames):
                 part = frames[len(texts): len(texts) + self.limit.size]
-                texts += caption_clips(self.session.captioner, self.session.cfg.generation, self.limit, part)
+                texts += caption_clips_scored(self.session.captioner, self.session.cfg.generation, self.limit, part)
                 self._note_engine()
         except Exception as exc:  # noqa: BLE001 - a failed batch is its clips' error records
             return [], f"captioning failed on {self.worker}: {one_line(exc)}"
@@ -85,6 +86,8 @@ class CaptionerActor:
 
         rows = len(batch["key"])
         texts = np.array([""] * rows, dtype=object)
+        avg_logprob = np.full(rows, np.nan, dtype=np.float64)  # the window's confidence (nan: not reported)
+        tokens = np.zeros(rows, dtype=np.int64)
         errors = np.array([str(e) for e in batch["error"]], dtype=object)
         unreadable = np.array(batch["unreadable"], dtype=bool)
         model_s = np.zeros(rows, dtype=np.float64)
@@ -100,12 +103,15 @@ class CaptionerActor:
             if error is not None:
                 errors[todo] = error
             else:
-                texts[todo] = got
+                texts[todo] = [text for text, _ in got]
+                for row, (_, score) in zip(todo, got):
+                    if score is not None and score.avg_logprob is not None:
+                        avg_logprob[row], tokens[row] = score.avg_logprob, score.tokens
             model_s[todo] = (time.perf_counter() - t0) / len(todo)
             self.items += len(todo)
         self.info["items"] = self.items
         out = {name: batch[name] for name in PASS_COLUMNS}
-        out.update(text=texts, error=errors, unreadable=unreadable, model_s=model_s, dropped=dropped,
+        out.update(text=texts, avg_logprob=avg_logprob, tokens=tokens, error=errors, unreadable=unreadable, model_s=model_s, dropped=dropped,
                    worker=np.array([self.worker] * rows, dtype=object),
                    worker_info=np.array([json.dumps(self.info)] * rows, dtype=object))
         return out
