@@ -8,16 +8,17 @@ import torch
 from torch import nn
 
 
-def make_accelerator(cfg):
-    """An Accelerator: CPU fp32 without CUDA; bf16 autocast on GPU (fp16 if asked, or no bf16)."""
+def make_accelerator(dtype: str):
+    """An Accelerator for model.dtype `dtype`: CPU fp32 without CUDA; bf16 autocast on GPU (fp16
+    if asked, or no bf16)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
     cuda = torch.cuda.is_available()
     mixed = "no"
-    if cuda and cfg.model.dtype in ("auto", "bf16"):
+    if cuda and dtype in ("auto", "bf16"):
         mixed = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    elif cuda and cfg.model.dtype == "fp16":
+    elif cuda and dtype == "fp16":
         mixed = "fp16"
     return Accelerator(cpu=not cuda, mixed_precision=mixed,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
