@@ -132,40 +132,28 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
 
 def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | Path) -> dict[str, Any]:
     """What the trainer knows about a best/ checkpoint: its eval row, data, recipe and targets."""
-    return eval_facts(recipe_facts(cfg, stage, run_path), row, cfg.train.best_metric)
+    return training_facts(cfg.train, cfg.data.manifest, cfg.score, stage, row, run_path)
 
 
-def recipe_facts(cfg: Any, stage: int, run_path: str | Path) -> dict[str, Any]:
-    """What the config says of a run's best/ before any eval: its name, data, recipe and targets
-    (the trainer takes these once, at setup, and adds each eval's row with `eval_facts`)."""
-    stage_cfg = cfg.train.stage1 if stage == 1 else cfg.train.stage2
-    t = cfg.train
+def training_facts(train: Any, manifest: str | Path, score: Any, stage: int, row: dict[str, Any] | None,
+                   run_path: str | Path) -> dict[str, Any]:
+    """`run_facts` from the sections it reads: [train], data.manifest, [score]."""
+    stage_cfg = train.stage1 if stage == 1 else train.stage2
+    t = train
+    metrics = {k: row.get(k) for k in card_metrics() if row and row.get(k) is not None}
+    n = (row or {}).get("n")
     return {
         "name": f"{Path(run_path).name} (stage {stage} best)",
+        "metrics": metrics,
         "split": "val",
-        "dataset": str(cfg.data.manifest),
+        "dataset": str(manifest),
+        "data": f"Manifest `{manifest}`: the `train` split for training; "
+                f"{n if n is not None else 'the'} `val` clips scored for these numbers.",
         "recipe": [
             f"stage {stage}: projector {stage_cfg.projector}, LLM {stage_cfg.llm}, lr {stage_cfg.lr:g}, "
             f"{stage_cfg.epochs:g} epochs",
             f"batch {t.batch_size} x {t.grad_accum} accumulation, warmup {t.warmup_ratio:g}, seed {t.seed}",
+            f"best/ chosen by {t.best_metric}" + (f" at step {row.get('step')}" if row and row.get("step") is not None else ""),
         ],
-        "targets": Targets.from_score_config(cfg.score).to_dict(),
-    }
-
-
-def eval_facts(recipe: dict[str, Any], row: dict[str, Any] | None, best_metric: str) -> dict[str, Any]:
-    """`recipe` (from `recipe_facts`) with an eval row: its metrics, how many clips gave them, and
-    the step at which `best_metric` chose this best/."""
-    metrics = {k: row.get(k) for k in card_metrics() if row and row.get(k) is not None}
-    n = (row or {}).get("n")
-    step = row.get("step") if row else None
-    return {
-        "name": recipe["name"],
-        "metrics": metrics,
-        "split": recipe["split"],
-        "dataset": recipe["dataset"],
-        "data": f"Manifest `{recipe['dataset']}`: the `train` split for training; "
-                f"{n if n is not None else 'the'} `val` clips scored for these numbers.",
-        "recipe": [*recipe["recipe"], f"best/ chosen by {best_metric}" + (f" at step {step}" if step is not None else "")],
-        "targets": recipe["targets"],
+        "targets": Targets.from_score_config(score).to_dict(),
     }

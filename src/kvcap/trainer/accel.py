@@ -1,4 +1,4 @@
-"""The accelerator and the facts the trainer reports about its device and weights."""
+"""The accelerator, and the digest of the weights that DDP ranks must agree on."""
 
 from __future__ import annotations
 
@@ -22,17 +22,6 @@ def make_accelerator(dtype: str):
         mixed = "fp16"
     return Accelerator(cpu=not cuda, mixed_precision=mixed,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
-
-
-def memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    try:
-        import resource
-
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-    except (ImportError, OSError):  # pragma: no cover - non-Unix
-        return 0.0
 
 
 def weights_digest(model: nn.Module) -> str:

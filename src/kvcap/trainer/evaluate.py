@@ -39,13 +39,11 @@ class EvalSettings:
 
     score: Any  # kvcap.config.ScoreConfig: metrics, tokenizer, SigLIP2 model, targets
     generation: Any  # kvcap.config.GenerationConfig: the captions are made as `kvcap caption` makes them
+    train: Any  # kvcap.config.TrainConfig: eval_max_clips, batch_size (val loss), best_metric, the recipe on the card
+    manifest: str  # data.manifest, named on best/'s model card
     caption_batch: int | str  # caption.batch_size ("auto" is fixed, not probed, mid-training)
-    loss_batch: int  # train.batch_size: clips per val-loss batch
-    max_clips: int  # train.eval_max_clips: 0 = every val clip
     workers: int  # data.num_workers: decode threads without the cache
     backend: str  # video.backend
-    best_metric: str  # train.best_metric: what chooses best/
-    card: dict[str, Any]  # what the config says on best/'s model card (kvcap.model.card.recipe_facts)
 
 
 class Evaluator:
@@ -110,7 +108,7 @@ class Evaluator:
 
         from kvcap.trainer.features import choose_caption
 
-        batch_size = int(self.settings.loss_batch)  # >= 1: declared on the field (kvcap.config)
+        batch_size = int(self.settings.train.batch_size)  # >= 1: declared on the field (kvcap.config)
         groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         total, count = 0.0, 0
         was_training = captioner.training
@@ -129,8 +127,8 @@ class Evaluator:
         from kvcap.metrics import score_predictions
 
         start = time.perf_counter()
-        if self.settings.max_clips:
-            items = list(items)[: self.settings.max_clips]
+        if self.settings.train.eval_max_clips:
+            items = list(items)[: self.settings.train.eval_max_clips]
         loss = self.val_loss(captioner, items, source, epoch)
         was_training = captioner.training
         captioner.eval()
@@ -227,12 +225,13 @@ def eval_epoch(evaluator: Evaluator, captioner, features, run, position, *, stag
     if row["collapse"]:
         collapse_alarm(position.step, row["collapse_reasons"], say)
     settings = evaluator.settings
-    choice = best_choice(settings.best_metric, result.loss, row, position.best, say)
+    choice = best_choice(settings.train.best_metric, result.loss, row, position.best, say)
     if choice is not None:
-        from kvcap.model.card import eval_facts
+        from kvcap.model.card import training_facts
 
         metric, value = choice
-        captioner.save(run.best_dir, card=eval_facts(settings.card, row, settings.best_metric))
+        card = training_facts(settings.train, settings.manifest, settings.score, stage, row, run.path)
+        captioner.save(run.best_dir, card=card)
         position.best, position.best_eval = {"metric": metric, "value": value, "step": position.step}, row
         say(f"best/ <- step {position.step} ({metric} {'-' if value is None else f'{value:.4f}'})")
     position.last_eval = row

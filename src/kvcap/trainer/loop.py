@@ -38,7 +38,6 @@ import torch
 
 from kvcap.config import config_to_toml
 from kvcap.errors import one_line
-from kvcap.model.card import recipe_facts
 from kvcap.records import RunState, RunSummary, TrainPosition, utc_now
 from kvcap.trainer.accel import make_accelerator, weights_digest
 from kvcap.trainer.evaluate import EvalSettings, Evaluator
@@ -111,10 +110,8 @@ class TrainRecipe:
         self.model, self.optimizer, self.raw_optimizer = self._setup_optimizer()
         self.lr_scheduler = self._setup_lr_scheduler(self.raw_optimizer)
         self.evaluator = self._setup_evaluator(EvalSettings(
-            score=cfg.score, generation=cfg.generation, caption_batch=cfg.caption.batch_size,
-            loss_batch=cfg.train.batch_size, max_clips=cfg.train.eval_max_clips, workers=cfg.data.num_workers,
-            backend=cfg.video.backend, best_metric=cfg.train.best_metric,
-            card=recipe_facts(cfg, self.stage, self.run.path)))
+            score=cfg.score, generation=cfg.generation, train=cfg.train, manifest=cfg.data.manifest,
+            caption_batch=cfg.caption.batch_size, workers=cfg.data.num_workers, backend=cfg.video.backend))
         self.position = self._setup_position(resume, start.init_path)
         self.state = self._setup_state(config_to_toml(cfg), cfg.projector.name, start.previous, resume, start.init_path)
         self.acc.wait_for_everyone()
@@ -181,7 +178,7 @@ class TrainRecipe:
     def _setup_schedule(self, n_train: int) -> Schedule:
         t = self.settings
         return plan_schedule(n_train, epochs=self.stage_cfg.epochs, batch_size=t.batch_size, grad_accum=t.grad_accum,
-                             max_steps=t.max_steps, seed=t.seed, rank=self.acc.process_index,
+                             max_steps=t.max_steps, rank=self.acc.process_index,
                              world=self.acc.num_processes)
 
     def _setup_optimizer(self):
