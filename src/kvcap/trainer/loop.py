@@ -40,10 +40,10 @@ from kvcap.config import config_to_toml
 from kvcap.errors import one_line
 from kvcap.records import RunState, RunSummary, TrainPosition, utc_now
 from kvcap.trainer.accel import make_accelerator, weights_digest
-from kvcap.trainer.evaluate import EvalSettings, Evaluator
-from kvcap.trainer.features import FeatureSpec, TrainFeatures, open_features
+from kvcap.trainer.evaluate import EvalSettings, Evaluator, eval_epoch
+from kvcap.trainer.features import FeatureSpec, TrainFeatures, choose_caption, epoch_order, open_features
 from kvcap.trainer.rundir import RunDir, TrainError
-from kvcap.trainer.stages import stage_config
+from kvcap.trainer.stages import describe_stage, load_init_projector, stage_config
 from kvcap.trainer.steps import (
     CaptionLoss,
     Schedule,
@@ -102,7 +102,8 @@ class TrainRecipe:
         self.settings = cfg.train  # what the step loop reads: seed, batch, cadences, keep_last, ...
         self.stage_cfg = stage_config(cfg.train, self.stage)
         train_items, val_items = self._setup_data(cfg.data.manifest)  # a bad manifest fails in a second
-        self.captioner, self.trainable = self._setup_model(cfg, start.init_path, len(train_items), len(val_items))
+        self.captioner, self.trainable = self._setup_model(cfg.model, cfg.projector, cfg.generation, cfg.lora,
+                                                           start.init_path)
         self.features = self._setup_features(FeatureSpec(
             use_cache=cfg.data.use_cache, cache_dir=cfg.data.cache_dir, backend=cfg.video.backend,
             workers=cfg.data.num_workers, batch_size=cfg.train.batch_size), train_items, val_items, cfg.data.manifest)
@@ -140,25 +141,27 @@ class TrainRecipe:
         val_items = [it for it in items if it.split == "val"]
         if not train_items:
             raise TrainError(f"{manifest}: the training split is empty (no line has \"split\": \"train\")")
+        self.say(f"{self.run.path}: {describe_stage(self.stage, self.stage_cfg)}, "
+                 f"{len(train_items)} train / {len(val_items)} val clips")
         return train_items, val_items
 
-    def _setup_model(self, cfg, init_path: Path | None, n_train: int, n_val: int):
-        """(the captioner, its trainable parameter counts): stage 2's starting projector, the stage's plan."""
+    def _setup_model(self, model, projector, generation, lora, init_path: Path | None):
+        """(the captioner, its trainable parameter counts) from the [model], [projector], [generation]
+        and [lora] sections: stage 2's starting projector, the stage's plan."""
         from accelerate.utils import set_seed
 
         from kvcap.model.captioner import Captioner
         from kvcap.model.tiny import resolve_model_id
         from kvcap.model.trainable import plan_for_stage
-        from kvcap.trainer.stages import describe_stage, load_init_projector
 
         # Tiny backbones are written on first use with their own seed; do that before seeding,
         # so the projector's init never depends on whether they were already on disk.
-        for model_id in (cfg.model.vision, cfg.model.llm):
+        for model_id in (model.vision, model.llm):
             resolve_model_id(model_id)
         set_seed(self.settings.seed)
-        self.say(f"{self.run.path}: {describe_stage(self.stage, self.stage_cfg)}, {n_train} train / {n_val} val clips")
-        captioner = Captioner.from_config(cfg, device=self.acc.device)
-        captioner.apply_plan(plan_for_stage(self.stage_cfg), cfg.lora)
+        captioner = Captioner.from_sections(model, projector, generation, self.settings.max_caption_tokens,
+                                            device=self.acc.device)
+        captioner.apply_plan(plan_for_stage(self.stage_cfg), lora)
         trainable = captioner.trainable_summary()
         if not sum(trainable.values()):
             raise TrainError(f"train.stage{self.stage}: nothing trains (projector and llm both frozen)")
@@ -248,8 +251,6 @@ class TrainRecipe:
     def _train_epoch(self, epoch: int, start: int, log: StepLog) -> bool:
         """Micro-batches from `start` with gradient accumulation, an optimizer step per group, a
         checkpoint every `save_every` steps; eval and a checkpoint at the end. True: training is done."""
-        from kvcap.trainer.features import choose_caption, epoch_order
-
         acc, t, s, p = self.acc, self.settings, self.schedule, self.position
         items = self.features.train_items
         groups = [[items[i] for i in idx] for idx in epoch_order(len(items), epoch, t.seed, t.batch_size, s.rank, s.world)]
@@ -339,8 +340,6 @@ class TrainRecipe:
         return collapsed
 
     def _eval_main(self, epoch_value: float) -> bool:
-        from kvcap.trainer.evaluate import eval_epoch
-
         row = eval_epoch(self.evaluator, self.captioner, self.features, self.run, self.position,
                          stage=self.stage, epoch=epoch_value, evaluate=self.evaluate, say=self.say)
         self.state.best = self.position.best
