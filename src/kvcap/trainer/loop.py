@@ -4,14 +4,15 @@
 
 The recipe's lifecycle, in this order (each `_setup_*` returns what it made):
 
-    setup(resume, init)
+    setup(cfg, resume, init)   hands each step the section of the config it needs, and nothing more
         _setup_run         the run directory: fresh (refuses to overwrite), resumed, or stage 2 after stage 1
         _setup_data        the manifest's train and val clips
-        _setup_model       the captioner from the config; stage 2 loads stage 1's best projector; the stage's plan
-        _setup_features    the feature cache filled for train + val (broken clips reported and skipped)
+        _setup_model       the captioner from its sections; stage 2 loads stage 1's best projector; the plan
+        _setup_features    a FeatureSpec: the feature cache filled for train + val (broken clips skipped)
         _setup_schedule    steps per epoch and in all
         _setup_optimizer   AdamW, the model wrapped for DDP
         _setup_lr_scheduler  cosine with warmup
+        _setup_evaluator   an EvalSettings: the eval's sections ([score], [generation], ...)
         _setup_position    step 0, or the last checkpoint (weights, optimizer, scheduler, RNG, data position)
         _setup_state       state.json (a RunState), written; rows logged after the position dropped
     train()                per step: a `train` row every `log_every` steps, a checkpoint every `save_every`;
@@ -289,8 +290,7 @@ class TrainRecipe:
         """Clip, step, schedule; a `train` row every `log_every` steps; state.json at most once a second."""
         acc, t, p = self.acc, self.settings, self.position
         params = self.raw_optimizer.param_groups[0]["params"]  # the trainable ones (one AdamW group)
-        norm = acc.clip_grad_norm_(params,
-                                   t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
+        norm = acc.clip_grad_norm_(params, t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
         self.optimizer.step()
         lr = self.lr_scheduler.get_last_lr()[0]
         self.lr_scheduler.step()
