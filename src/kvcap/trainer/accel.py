@@ -1,4 +1,4 @@
-"""The accelerator, and the digest of the weights that DDP ranks must agree on."""
+"""The launch and the accelerator, and the digest of the weights that DDP ranks must agree on."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ import hashlib
 
 import torch
 from torch import nn
+
+
+def launch_state():
+    """This process's place in the launch (rank, main or not, the barrier): accelerate's
+    PartialState as the Accelerator will hold it (CPU without CUDA), so it may be taken first."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def make_accelerator(dtype: str):

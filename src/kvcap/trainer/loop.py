@@ -40,7 +40,7 @@ import torch
 from kvcap.config import config_to_toml
 from kvcap.errors import one_line
 from kvcap.records import RunState, RunSummary, TrainPosition, utc_now
-from kvcap.trainer.accel import make_accelerator, weights_digest
+from kvcap.trainer.accel import launch_state, make_accelerator, weights_digest
 from kvcap.trainer.evaluate import EvalSettings, Evaluator, eval_epoch
 from kvcap.trainer.features import FeatureSpec, TrainFeatures, choose_caption, epoch_order, open_features
 from kvcap.trainer.rundir import RunDir, TrainError
@@ -59,11 +59,9 @@ from kvcap.trainer.steps import (
 def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: str | Path | None = None,
           evaluate: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train `stage` into `run_path`; returns the summary (also written to summary.json)."""
-    from accelerate import PartialState
-
     # Which process this is comes from the launch, not from the config: rank 0 writes the run
     # directory and speaks for all.
-    main = PartialState().is_main_process
+    main = launch_state().is_main_process
 
     def say(message: str) -> None:
         if main:
@@ -120,11 +118,9 @@ class TrainRecipe:
 
     def _setup_run(self, resume: bool, init):
         """What this invocation does with the run directory (kvcap.trainer.rundir.RunStart)."""
-        from accelerate import PartialState
-
         from kvcap.trainer.rundir import check_run
 
-        process = PartialState()
+        process = launch_state()
         start = check_run(self.run, self.stage, resume=resume, init=init, say=self.say,
                           main=process.is_main_process, wait=process.wait_for_everyone)
         process.wait_for_everyone()
