@@ -1,18 +1,24 @@
-"""The version matrix: kvcap's torch-free tests on every Python and dependency range it claims.
+"""The version matrix: kvcap's tests on every Python and dependency range it claims.
 
     make test-compat                   # all sessions (what .ci/run runs after `make test`)
-    nox -s "newest-3.12"               # one session; `nox -l` lists them
+    nox -s newest                      # one session; `nox -l` lists them
 
-- newest-3.12, newest-3.13: the newest release of every torch-free dependency, resolved fresh.
+- newest: drift. Python 3.11, the local torch wheel (TORCH_SPEC, default torch==2.13.0) and every
+  other dependency at its newest release, running the WHOLE suite. `make test` installs
+  requirements.lock; this session is what the next `make lock` would give. When it fails, its
+  summary line says so and names every package that moved since the lock.
+- torchfree-3.12, torchfree-3.13: the newest release of every torch-free dependency, resolved
+  fresh, on the newer Pythons (torch-free tests).
 - oldest-3.10: every direct dependency at its pyproject lower bound (uv's lowest-direct); the
   session fails if one did not install at exactly its bound, so the bounds stay true.
 - oldest_torch-3.11: the torch stack's bounds (transformers, peft, bitsandbytes, accelerate)
   with the local CPU torch wheel (TORCH_SPEC, default torch==2.13.0), running the torch tests
   that are not `slow`. torch's own bound (2.11) is what ran on the lent GPU machines.
 
-Each session is a fresh uv virtualenv holding kvcap (`--no-deps`) and its requirements minus
-the torch stack (TORCH_STACK), and asserts torch is absent. Tests marked `torch` (declared in
-tests/conftest.py) and Textual `snapshot` tests run on the main job (`make test`) only.
+Each session but `newest` is a fresh uv virtualenv holding kvcap (`--no-deps`) and its
+requirements minus the torch stack (TORCH_STACK), and asserts torch is absent. Tests marked
+`torch` (declared in tests/conftest.py) and Textual `snapshot` tests run on `make test` and
+`newest` only.
 
 uv does not read pip's configuration: `pip config list` is turned into UV_* variables (find-links,
 extra indexes, constraints) so uv sees the same wheels pip does, and uv never downloads a Python:
@@ -47,6 +53,7 @@ TORCH_PYTHON = "3.11"  # the local CPU torch wheel's Python (/opt/wheels: torch 
 # Requirements that need torch (or are torch): installed and tested by the main job only.
 TORCH_STACK = {"torch", "peft", "bitsandbytes", "accelerate"}
 PYTEST_ARGS = ["-m", "not torch and not snapshot", "-p", "no:cacheprovider", "-q", "--no-header"]
+LOCK = "requirements.lock"  # `make lock`: what `make test` installs
 
 
 def _find_python(version: str) -> str | None:
@@ -114,7 +121,7 @@ def _requirements(torch_stack: bool = False) -> list[Requirement]:
 
 def _prepare(session: nox.Session, resolution: str) -> list[Requirement]:
     """Install kvcap (no deps) and its torch-free requirements at `resolution`; prove no torch."""
-    _summary_line(session, "stopped before its tests ran (see the log above)")
+    _summary_line(session, "FAILED: stopped before its tests ran (see the log above)")
     session.env.update(_pip_settings_as_uv())
     reqs = _requirements()
     session.install("--no-deps", ".")
@@ -149,17 +156,23 @@ if bad:
 """
 
 
-def _run_tests(session: nox.Session, pytest_args: list[str] = PYTEST_ARGS) -> None:
-    """Run the torch-free tests; leave a one-line summary in .nox/<session>.summary."""
+def _plain_verdict(ok: bool, counts: str) -> str:
+    return f"{'passed' if ok else 'FAILED'} -- {counts}"
+
+
+def _run_tests(session: nox.Session, pytest_args: list[str] = PYTEST_ARGS, verdict=_plain_verdict) -> None:
+    """Run the tests; leave a one-line summary, `verdict(ok, counts)`, in .nox/<session>.summary."""
     session.run("uv", "pip", "freeze", external=True)  # the versions this session tested
     version = session.run("python", "-c", "import platform; print(platform.python_version())", silent=True)
     report = os.path.abspath(os.path.join(".nox", f"{session.name}.xml"))
     if os.path.exists(report):
         os.unlink(report)
+    ok = False
     try:
         session.run("python", "-m", "pytest", *pytest_args, f"--junitxml={report}", *session.posargs)
+        ok = True
     finally:
-        _summary_line(session, _counts(report), f"Python {str(version).strip()}")
+        _summary_line(session, verdict(ok, _counts(report)), f"Python {str(version).strip()}")
 
 
 def _counts(report: str) -> str:
@@ -176,6 +189,48 @@ def _counts(report: str) -> str:
             f"{n['skipped']} skipped in {float(suite.get('time', 0)):.0f} s")
 
 
+def _torch_spec() -> str:
+    return os.environ.get("TORCH_SPEC") or "torch==2.13.0"
+
+
+# Printed by the session's own Python: {name: version} of what is installed, and its marker
+# environment (to read requirements.lock's `; python_full_version < '3.11'` lines as pip would).
+INSTALLED = """
+import json
+from importlib.metadata import distributions
+from packaging.markers import default_environment
+print(json.dumps({"installed": {d.metadata["Name"]: d.version for d in distributions()},
+                  "env": default_environment()}))
+"""
+# Not in the lock on purpose: torch and the packages each torch build pins itself.
+UNLOCKED = ("torch", "triton", "nvidia-", "cuda-", "kvcap", "pip")
+
+
+def _moved_since_lock(session: nox.Session) -> list[str]:
+    """'name locked -> installed' for each package whose version differs from requirements.lock
+    (and 'name installed (not in the lock)' for new ones), as the session's Python reads it."""
+    import json
+
+    from packaging.markers import Marker
+    from packaging.utils import canonicalize_name
+
+    seen = json.loads(session.run("python", "-c", INSTALLED, silent=True))
+    installed = {canonicalize_name(k): v for k, v in seen["installed"].items()}
+    locked: dict[str, str] = {}
+    with open(LOCK, encoding="utf-8") as fh:
+        for line in fh:
+            if not line[:1].isalnum():
+                continue  # comments, `# via` annotations
+            pin, _, marker = line.strip().partition(";")
+            name, _, version = pin.strip().partition("==")
+            if not marker.strip() or Marker(marker.strip()).evaluate(seen["env"]):
+                locked[canonicalize_name(name)] = version.strip()
+    moved = [f"{n} {locked[n]} -> {v}" for n, v in sorted(installed.items()) if n in locked and locked[n] != v]
+    moved += [f"{n} {v} (not in the lock)" for n, v in sorted(installed.items())
+              if n not in locked and not n.startswith(UNLOCKED)]
+    return moved
+
+
 def _summary_line(session: nox.Session, text: str, python: str = "") -> None:
     """.nox/<session>.summary: the line `make test-compat` prints for this session at the end."""
     os.makedirs(".nox", exist_ok=True)
@@ -187,9 +242,32 @@ def _summary_line(session: nox.Session, text: str, python: str = "") -> None:
 _put_pythons_on_path([*NEWEST_PYTHONS, OLDEST_PYTHON, TORCH_PYTHON])
 
 
-@nox.session(python=NEWEST_PYTHONS)
+@nox.session(python=TORCH_PYTHON)
 def newest(session: nox.Session) -> None:
-    """Newest torch-free dependencies, resolved fresh, on a recent Python."""
+    """The whole suite with the local torch wheel and every other dependency at its newest: the
+    drift the lock hides from `make test`, caught under its own name."""
+    _summary_line(session, "FAILED: stopped before its tests ran (see the log above)")
+    session.env.update(_pip_settings_as_uv())
+    # torch alone first (a bare `torch` next to the rest could pull PyPI's CUDA build); the rest
+    # then resolves around it, newest first, ignoring requirements.lock on purpose.
+    session.install(_torch_spec())
+    session.install("--resolution=highest", "--refresh", ".[dev]")
+    moved = _moved_since_lock(session)
+    session.log("moved since requirements.lock: " + ("; ".join(moved) or "nothing"))
+
+    def verdict(ok: bool, counts: str) -> str:
+        if ok:
+            return f"passed ({len(moved)} dependencies differ from the lock) -- {counts}"
+        if not moved:
+            return f"FAILED with the locked versions (not drift) -- {counts}"
+        return f"FAILED -- dependencies moved since the lock: {', '.join(moved)} -- {counts}"
+
+    _run_tests(session, ["-p", "no:cacheprovider", "-q", "--no-header"], verdict=verdict)
+
+
+@nox.session(python=NEWEST_PYTHONS)
+def torchfree(session: nox.Session) -> None:
+    """Newest torch-free dependencies, resolved fresh, on the newer Pythons."""
     _prepare(session, "highest")
     _run_tests(session)
 
@@ -207,14 +285,14 @@ def oldest(session: nox.Session) -> None:
 def oldest_torch(session: nox.Session) -> None:
     """The torch stack's lower bounds (transformers, peft, bitsandbytes, accelerate) with the
     local torch wheel (TORCH_SPEC), running the torch tests that are not `slow`."""
-    _summary_line(session, "stopped before its tests ran (see the log above)")
+    _summary_line(session, "FAILED: stopped before its tests ran (see the log above)")
     session.env.update(_pip_settings_as_uv())
     reqs = _requirements(torch_stack=True)
     session.install("--no-deps", ".")
     # torch first, newest that TORCH_SPEC and pyproject allow (lowest-direct on a bare `torch`
     # would fetch an ancient multi-GB CUDA build); the rest at their bounds around it.
     torch_req = next(r for r in map(Requirement, _pyproject()["dependencies"]) if r.name == "torch")
-    session.install(os.environ.get("TORCH_SPEC") or "torch==2.13.0", str(torch_req))
+    session.install(_torch_spec(), str(torch_req))
     session.install("--resolution=lowest-direct", "--refresh", *map(str, reqs))
     session.install("packaging")
     session.run("python", "-c", CHECK_BOUNDS, *map(str, reqs))

@@ -114,8 +114,8 @@ def bleu_subset(token_lists) -> tuple[float, float, float, float]:
 
     smooth = SmoothingFunction().method1
     start = time.perf_counter()
-    naive = [sentence_bleu([c for j, c in enumerate(token_lists) if j != i], h, smoothing_function=smooth)
-             for i, h in enumerate(token_lists)]
+    naive = [sentence_bleu([c for j, c in enumerate(token_lists) if j != i], h, smoothing_function=smooth,
+                           auto_reweigh=True) for i, h in enumerate(token_lists)]
     naive_s = time.perf_counter() - start
     start = time.perf_counter()
     ours = self_bleu(token_lists)

@@ -13,7 +13,7 @@ os.environ["KVCAP_HOME"] = tempfile.mkdtemp(prefix="kvcap-test-home-")
 
 import kvcap  # noqa: E402,F401  (sets OMP_WAIT_POLICY before any test imports torch)
 
-pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model"]
+pytest_plugins = ["fixtures.video", "fixtures.data", "fixtures.model", "fixtures.ray"]
 
 
 # --- markers from declared lists (issue 14) ---------------------------------------------------
@@ -30,6 +30,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "data/test_cache.py",
     "metrics/test_metrics_siglip.py",
     "test_demo.py",
+    "test_readme_python.py::test_readme_python_snippets_run_as_written",
     "test_bench_demo_ablation.py",
     "test_bench_gpu.py::test_tiny_run_passes_every_section",
     "test_bench_gpu.py::test_tiny_run_prints_a_table_per_section_and_the_headline_last",
@@ -54,12 +55,15 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "caption/test_caption_messages.py::test_one_video_and_files_that_are_not_videos",
     "cli/test_exit_codes.py::test_errors_in_a_real_process_are_one_line",
     "cli/test_quiet_output.py::test_caption_stderr_has_no_library_noise",
+    "cli/test_no_hub.py",
+    "cli/test_launch.py::test_accelerate_cpu_launch_of_two_processes_says_it_started_one",
     "cli/test_unwritable_outputs.py::test_caption_check_leaves_no_folder_behind",
     "cli/test_unwritable_outputs.py::test_caption_into_an_unwritable_folder",
     "cli/test_unwritable_outputs.py::test_caption_output_naming_a_file_or_under_a_file",
     "cli/test_unwritable_outputs.py::test_demo_out_in_an_immutable_folder",
     "data/test_aihub_zip.py::test_cli_summary_counts_tokens_with_the_llm_tokenizer",
     "test_bench_gpu.py::test_tiny_run_captions_end_to_end_through_the_cli",
+    "test_bench_loops.py::test_forced_loops_are_marked_and_normal_captions_are_not",
     "test_config.py::test_caption_quantization_sentinel_in_one_place",
     "test_config.py::test_projector_names_match_the_registry",
     "caption/test_caption_stdout.py",
@@ -68,6 +72,7 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     "test_bench_startup.py",
     "test_demo_settings.py",
     "test_kvcap_errors.py",
+    "review/test_review_cli.py::test_caption_review_writes_the_page_at_the_end",
 )
 SNAPSHOT_TESTS = ("tui/test_snapshots.py",)
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -69,6 +69,9 @@ def test_demo_checkpoint_card_parses_and_says_synthetic_only():
     assert data["library_name"] == "kvcap" and data["language"] == ["ko"]
     metrics = {m["type"]: m["value"] for m in data["model-index"][0]["results"][0]["metrics"]}
     assert metrics["meteor"] > 0.4
+    # the shipped card's diversity is the README's figure (a share of the references'), not 0.0456
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "diversity" not in metrics and f"diversity {metrics['diversity_share']:.0%} of" in readme
     assert "synthetic scenes only" in card.text
 
 
@@ -95,6 +98,10 @@ def test_demo_card_comes_from_the_newest_results_row(tmp_path):
     write_demo_card(checkpoint, results)
     card = (checkpoint / "README.md").read_text()
     assert "value: 0.8992" in card and "abc1234" in card
+    # diversity as the README shows it: a share of the references', beside its target (issue 22)
+    assert "| Diversity, share of the references' | 106% |" in card
+    assert "| Diversity, share of the references' | >= 90% | pass |" in card
+    assert "value: 0.0456" not in card and "value: 1.06" in card
     # the facts are kept in kvcap.json, so `kvcap export` writes the same card
     out = tmp_path / "exported"
     assert CliRunner().invoke(main, ["export", str(checkpoint), str(out)]).exit_code == 0

@@ -20,7 +20,7 @@ def dry_run(tmp_path: Path, *args: str, gpu: bool) -> list[str]:
     """`make -n ARGS` in a fresh copy (no .venv yet); PATH holds only a fake nvidia-smi, or nothing."""
     work = tmp_path / "repo"
     work.mkdir()
-    for name in ("Makefile", "pyproject.toml"):
+    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
         shutil.copy(REPO / name, work / name)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -40,7 +40,7 @@ def test_without_a_gpu_make_demo_says_it_installs_the_cuda_build_and_how_to_get_
     assert "no NVIDIA GPU found" in said and "CUDA build" in said
     assert f"make demo TORCH_INDEX_URL={CPU_INDEX}" in said
     installs = [line for line in lines if "pip install" in line and "torch" in line]
-    assert installs == ['.venv/bin/python -m pip install --quiet "torch" -e ".[dev]"']
+    assert installs == ['.venv/bin/python -m pip install --quiet "torch" -c requirements.lock -e ".[dev]"']
     assert lines[-1] == ".venv/bin/kvcap demo"
 
 
@@ -50,15 +50,15 @@ def test_torch_index_url_is_used_for_the_torch_install_only(tmp_path):
     assert f"installing torch from {CPU_INDEX}" in said
     installs = [line for line in lines if "pip install" in line and "torch" in line]
     assert installs == [
-        f'.venv/bin/python -m pip install --quiet "torch==2.13.0" --index-url "{CPU_INDEX}"',
-        '.venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"',  # the rest from PyPI
+        f'.venv/bin/python -m pip install --quiet --no-deps "torch==2.13.0" --index-url "{CPU_INDEX}"',
+        '.venv/bin/python -m pip install --quiet "torch==2.13.0" -c requirements.lock -e ".[dev]"',  # the rest from PyPI
     ]
 
 
 def test_with_a_gpu_nothing_is_said_and_pypi_torch_is_installed(tmp_path):
     lines = dry_run(tmp_path, "demo", gpu=True)
     assert not any("NVIDIA" in line for line in lines)
-    assert '.venv/bin/python -m pip install --quiet "torch" -e ".[dev]"' in lines
+    assert '.venv/bin/python -m pip install --quiet "torch" -c requirements.lock -e ".[dev]"' in lines
 
 
 def test_a_pinned_torch_without_a_gpu_is_not_called_the_cuda_build(tmp_path):
@@ -66,4 +66,4 @@ def test_a_pinned_torch_without_a_gpu_is_not_called_the_cuda_build(tmp_path):
     lines = dry_run(tmp_path, "test", "TORCH_SPEC=torch==2.13.0", gpu=False)
     said = " ".join(line for line in lines if "NVIDIA" in line)
     assert "installing torch==2.13.0 from pip's own indexes" in said and "CUDA build" not in said
-    assert '.venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"' in lines
+    assert '.venv/bin/python -m pip install --quiet "torch==2.13.0" -c requirements.lock -e ".[dev]"' in lines

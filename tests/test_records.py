@@ -221,11 +221,14 @@ def test_a_caption_record_is_the_line_kvcap_always_wrote() -> None:
 
     result = CaptionResult(video="a/b.mp4", path=Path("/x/a/b.mp4"), status="ok", caption="비가 온다.",
                            segments=[{"start": 0.0, "end": 2.0, "text": "비가 온다."}], duration=2.0, fps=25.0,
-                           frame_times=[0.25, 1.75], checkpoint="runs/x/best", elapsed_s=0.12345)
+                           frame_times=[0.25, 1.75], checkpoint="runs/x/best", elapsed_s=0.12345,
+                           avg_logprob=-0.25, compression_ratio=0.9, suspect="avg_logprob -1.20 < -1")
     line = json.dumps(result.record(), ensure_ascii=False)
+    # (issue 26 added the last three keys: the confidence figures)
     assert line == ('{"video": "a/b.mp4", "status": "ok", "caption": "비가 온다.", "segments": [{"start": 0.0, '
                     '"end": 2.0, "text": "비가 온다."}], "duration": 2.0, "fps": 25.0, "frame_times": [0.25, 1.75], '
-                    '"checkpoint": "runs/x/best", "elapsed_s": 0.123, "error": null}')
+                    '"checkpoint": "runs/x/best", "elapsed_s": 0.123, "error": null, "avg_logprob": -0.25, '
+                    '"compression_ratio": 0.9, "suspect": "avg_logprob -1.20 < -1"}')
     back = CaptionResult.from_record(json.loads(line), result.path)
     assert back.record() == result.record() and back.skipped
 
@@ -248,6 +251,9 @@ def test_records_round_trip_and_keep_unknown_keys() -> None:
     assert list(SampleRow.from_dict(sample).to_dict().items()) == list(sample.items())
     job = JobState(status="running", pid=1, inputs=["in"], total=3, started="2026-01-15T12:00:00+00:00").to_dict()
     assert JobState.from_dict(job).to_dict() == job
+    on_ray = JobState(status="finished", cluster="ray", ray={"address": "10.0.0.1:6379", "gpus": 8.0},
+                      workers=[{"worker": "n1:42", "device": "cuda:0", "quantization": "none", "batch_size": 32}]).to_dict()
+    assert JobState.from_dict(on_ray).to_dict() == on_ray  # the Ray fields survive a read (issue 24)
     summary = {"name": "r", "stage": 2, "status": "finished", "projector": "linear", "projector_params": 10,
                "best_eval": evaluation, "future_key": [1, 2]}
     assert RunSummary.from_dict(summary).to_dict()["future_key"] == [1, 2]

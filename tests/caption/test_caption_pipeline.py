@@ -41,13 +41,16 @@ def test_mixed_folder_gives_one_record_per_video_and_subtitles_for_ok_ones(mixed
     assert [r["video"] for r in records] == keys
     for record in records:
         assert set(record) == {"video", "status", "caption", "segments", "duration", "fps", "frame_times",
-                               "checkpoint", "elapsed_s", "error"}
+                               "checkpoint", "elapsed_s", "error", "avg_logprob", "compression_ratio", "suspect"}
         stem = record["video"].rsplit(".", 1)[0]
         if record["video"] in GOOD.values():
             assert record["status"] == "ok" and record["error"] is None
             assert record["caption"].startswith("밝기") and record["checkpoint"] == "ck"
             assert len(record["frame_times"]) == 4 and record["duration"] > 0 and record["fps"] > 0
-            assert record["segments"] == [{"start": 0.0, "end": record["duration"], "text": record["caption"]}]
+            # (the fake reports no token log-probabilities: avg_logprob stays None)
+            assert record["segments"] == [{"start": 0.0, "end": record["duration"], "text": record["caption"],
+                                           "avg_logprob": None, "compression_ratio": record["compression_ratio"]}]
+            assert record["avg_logprob"] is None and 0 < record["compression_ratio"] < 2.4 and record["suspect"] is None
             subs = list(srt.parse((out / f"{stem}.srt").read_text(encoding="utf-8")))
             assert len(subs) == 1 and subs[0].content == record["caption"]
             assert (out / f"{stem}.vtt").read_text(encoding="utf-8").startswith("WEBVTT")

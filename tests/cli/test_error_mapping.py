@@ -70,9 +70,9 @@ def test_former_wrappers_that_load_torch_are_one_line(tmp_path, tiny_checkpoint,
     assert "bad.jsonl:1: not valid JSON" in _usage_error(kvcap("cache", "build", bad))  # cache: ManifestError
     line = _usage_error(kvcap("train", "--stage", "1", "--resume", "--run", tmp_path / "nope"))  # train: KvcapError
     assert "nope: nothing to resume" in line
-    # cache: the vision tower not on this machine (an OSError without a file, from the hub)
+    # cache: the vision tower not on this machine and no hub (issue 22: the setting, before any retries)
     line = _usage_error(kvcap("cache", "build", good, "--set", "model.vision=acme/not-there", cwd=tmp_path))
-    assert line.startswith("Error: vision model acme/not-there: ")
+    assert line.startswith("Error: model.vision = acme/not-there: not a local folder")
     # cache: a ValueError of the vision tower (a layer it does not have)
     line = _usage_error(kvcap("cache", "build", good, "--set", "model.vision=tiny:clip8",
                               "--set", "model.vision_layer=40", cwd=tmp_path))

@@ -31,8 +31,17 @@ def caption_of(stem: str) -> str:
     return f"{stem} 장면입니다."
 
 
-def write_part(folder: Path, name: str, files: dict[str, bytes | str | Path], zipped: str | None) -> Path:
-    """Files into `folder/name/` (zipped None), or into `folder/name.zip` ("stored" / "deflated")."""
+class _CP949Name(zipfile.ZipInfo):
+    """A member named as Korean Windows' zip tools name it: CP949 bytes, no UTF-8 flag (0x800)."""
+
+    def _encodeFilenameFlags(self):  # zipfile would write UTF-8 and set the flag
+        return self.filename.encode("cp949"), self.flag_bits & ~0x800
+
+
+def write_part(folder: Path, name: str, files: dict[str, bytes | str | Path], zipped: str | None,
+               names: str = "utf-8") -> Path:
+    """Files into `folder/name/` (zipped None), or into `folder/name.zip` ("stored" / "deflated");
+    `names="cp949"` writes the zip's member names as AI-Hub's parts have them (CP949, unflagged)."""
     folder.mkdir(parents=True, exist_ok=True)
     if zipped is None:
         for member, data in files.items():
@@ -47,7 +56,11 @@ def write_part(folder: Path, name: str, files: dict[str, bytes | str | Path], zi
     archive = folder / f"{name}.zip"
     with zipfile.ZipFile(archive, "w", mode) as zf:
         for member, data in files.items():
-            if isinstance(data, Path):
+            if names == "cp949":
+                info = _CP949Name(member, date_time=(2024, 1, 1, 0, 0, 0))
+                info.compress_type = mode
+                zf.writestr(info, data.read_bytes() if isinstance(data, Path) else data)
+            elif isinstance(data, Path):
                 zf.write(data, member)
             else:
                 zf.writestr(member, data)

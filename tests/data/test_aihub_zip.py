@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from aihub_trees import LABELS, SOURCES, TRAIN, VAL, aihub_layout, caption_of, flat_layout, label_json, write_part
 from kvcap.cli import main
-from kvcap.data.aihub import AIHubImportError, import_aihub
+from kvcap.data.aihub import import_aihub
+from kvcap.data.aihub_labels import AIHubImportError
 from kvcap.data.manifest import read_manifest
 
 
@@ -185,6 +186,7 @@ def test_cli_summary_counts_tokens_with_the_llm_tokenizer(tmp_path, tiny_clip, t
     ])
     assert offline.exit_code == 0, offline.output
     assert "characters only" in offline.output and "not available offline" in offline.output
+    assert "Use `repo_type` argument if needed" in offline.output  # the hub's error, whole
 
 
 def test_zip_members_hash_probe_and_errors(tmp_path, tiny_clip):

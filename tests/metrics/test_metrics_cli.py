@@ -117,3 +117,22 @@ def test_previous_score_feeds_the_alarm(tmp_path, manifest):
     previous.write_text("{broken", encoding="utf-8")
     result = run(preds, "--refs", manifest, "--metrics", "diversity", "--previous", previous)
     assert result.exit_code == 2 and "prev.json: not a score JSON" in result.output
+
+
+def test_meteor_is_reported_apart_for_suspect_captions(tmp_path, manifest):
+    """Issue 26: captions `kvcap caption` marked suspect (here the looping, wrong ones) score apart."""
+    loop = "새가 난다. " * 10
+    preds = _write(tmp_path / "captions.jsonl", [
+        {"video": "val/c0.mp4", "status": "ok", "caption": TEXTS[0], "suspect": None},
+        {"video": "c1.mp4", "status": "ok", "caption": TEXTS[1]},
+        {"video": "videos/val/c2.mp4", "status": "ok", "caption": loop, "suspect": "compression_ratio 5.10 > 2.4"},
+        {"video": "val/c3.mp4", "status": "ok", "caption": loop, "suspect": "compression_ratio 5.10 > 2.4"},
+    ])
+    result = run(preds, "--refs", manifest, "--metrics", "meteor", "--tokenizer", "whitespace", "--json")
+    assert result.exit_code == 0, result.output
+    split = json.loads(result.output)["summary"]["meteor_by_suspect"]
+    assert split["suspect"]["n"] == 2 and split["not_suspect"]["n"] == 2
+    assert split["not_suspect"]["meteor"] > 0.99 and split["suspect"]["meteor"] < 0.3
+    table = run(preds, "--refs", manifest, "--metrics", "meteor", "--tokenizer", "whitespace")
+    assert f"METEOR {split['not_suspect']['meteor']:.4f} on 2 not suspect, " in table.output
+    assert "on 2 suspect" in table.output

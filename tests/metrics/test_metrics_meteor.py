@@ -60,13 +60,29 @@ def test_morphemes_match_across_particles_where_words_do_not():
 
 def test_self_bleu_equals_nltk_sentence_bleu(kiwi_token_lists):
     lists = [list(t) for t in kiwi_token_lists[:40]]
-    lists += [list(lists[3]), list(lists[3]), [], lists[5][:2], lists[6][:1]]  # duplicates, empty, short
+    lists += [list(lists[3]), list(lists[3]), [], lists[5][:2], lists[6][:1], lists[7][:3], lists[7][:3]]
     smooth = SmoothingFunction().method1
-    expected = [sentence_bleu([c for j, c in enumerate(lists) if j != i], h, smoothing_function=smooth)
+    expected = [sentence_bleu([c for j, c in enumerate(lists) if j != i], h, smoothing_function=smooth,
+                              auto_reweigh=True) if h else 1.0  # an empty caption counts as a copy
                 for i, h in enumerate(lists)]
     ours = self_bleu_scores(lists)
     assert max(abs(a - b) for a, b in zip(ours, expected)) < 1e-9
     assert ours[3] == pytest.approx(1.0)  # has exact copies among the others
+    assert ours[-1] == pytest.approx(1.0)  # a 3-token caption and its copy: scored on orders 1-3
+
+
+def test_short_captions_that_copy_each_other_have_no_diversity():
+    """Captions under 4 tokens are scored on the orders they have (nltk's auto_reweigh), so
+    copies of `.` are copies, not 0.82-diverse; distinct one-token captions stay diverse."""
+    from kvcap.metrics.diversity import diversity_stats
+
+    dots = [".", "..", "......."] * 15 + ["."]
+    assert diversity_stats(dots, [[t] for t in dots])["diversity"] == pytest.approx(0.0)
+    words = ["바다", "산", "도시", "하늘", "구름", "비"]
+    assert diversity_stats(words, [[w] for w in words])["diversity"] == pytest.approx(1.0)
+    pairs = [["바다", "가"], ["바다", "가"], ["산", "이"], ["산", "이"]]
+    assert diversity_stats(["a"] * 4, pairs)["diversity"] == pytest.approx(0.0)
+    assert diversity_stats(["", ""], [[], []])["diversity"] == pytest.approx(0.0)
 
 
 def test_large_sets_use_seeded_pools_each_equal_to_nltk(kiwi_token_lists):
@@ -78,6 +94,7 @@ def test_large_sets_use_seeded_pools_each_equal_to_nltk(kiwi_token_lists):
     expected = []
     for members in pools:
         group = [lists[i] for i in members]
-        expected += [sentence_bleu(group[:k] + group[k + 1:], h, smoothing_function=smooth) for k, h in enumerate(group)]
+        expected += [sentence_bleu(group[:k] + group[k + 1:], h, smoothing_function=smooth, auto_reweigh=True)
+                     for k, h in enumerate(group)]
     assert self_bleu(lists) == pytest.approx(sum(expected) / len(expected), abs=1e-9)
     assert diversity_pools(150, pool=100) == [list(range(150))]  # under two pools: everyone vs everyone

@@ -146,6 +146,8 @@ def test_one_compile_per_batch_and_bucket_and_the_same_tokens(captioners, fresh_
             assert bucket_length(m.shape[1] + max_new) == bucket
             calls.append((guarded.generate(e, m, settings), eager.generate(e, m, settings),
                           _hf_greedy(captioner, e, m, settings)))
+            # the (B, max_new) log-probability buffer (avg_logprob) is filled inside the step too
+            assert torch.allclose(guarded.last_logprobs, eager.last_logprobs, atol=1e-5)
     assert guarded.timings["steps"] >= 2 * (max_new - 1) >= 40  # steps run by the compiled step
     assert len(backend.graphs) == 1 and fresh_dynamo["stats"]["unique_graphs"] == 1, dict(fresh_dynamo["stats"])
     for compiled_out, eager_out, hf_out in calls:

@@ -27,7 +27,7 @@ def test_two_process_ddp_ranks_hold_identical_weights(tmp_path, synth_dataset, t
     def launch() -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--main_process_port", str(_free_port()),
-               "-m", "kvcap.cli", "train", "--stage", "1", "--run", "ddp", *args]
+               "-m", "kvcap", "train", "--stage", "1", "--run", "ddp", *args]  # README's CPU command
         return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
     proc = launch()

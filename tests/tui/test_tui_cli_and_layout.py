@@ -108,3 +108,43 @@ def test_merged_shard_folder_lists_its_shards_not_an_unknown_job(tmp_path):
     assert job_parts(out) == ["shard-0-of-2", "shard-1-of-2"]
     (out / "job.json").write_text("{}")  # an unsharded job ran here too
     assert job_parts(out) == [None, "shard-0-of-2", "shard-1-of-2"]
+
+
+def test_jobs_takes_several_folders(tmp_path):
+    from fixture_runs import make_job
+
+    from kvcap.commands.tui import tui
+
+    for name in ("runs", "a", "b"):
+        (tmp_path / name).mkdir()
+    # the real command: `missing` after --jobs is a jobs folder, not a runs folder taken silently
+    proc = kvcap_tui("runs", "--jobs", "a", "b", "missing", cwd=tmp_path)
+    assert proc.returncode == 2 and "--jobs folder missing: no such folder" in proc.stderr, proc.stderr
+    ctx = tui.make_context("tui", ["runs", "--jobs", "a", "b", "c", "--refresh", "1", "--jobs", "d"])
+    assert ctx.params["runs_dirs"] == ("runs",) and ctx.params["job_dirs"] == ("a", "b", "c", "d")
+
+    from kvcap.tui.app import create_app
+
+    app = create_app([tmp_path / "runs"], [make_job(tmp_path / "a"), make_job(tmp_path / "b")], refresh=0,
+                     clock=lambda: NOW)
+    assert sorted(app.jobs) == [f"{tmp_path / 'a'}#", f"{tmp_path / 'b'}#"]
+
+
+def test_job_folders_under_a_runs_folder_fill_the_jobs_tab(tmp_path):
+    from fixture_runs import make_job, make_runs
+
+    from kvcap.tui.app import create_app
+
+    runs = make_runs(tmp_path / "runs")
+    make_job(runs / "captions-out")  # a `kvcap caption -o runs/captions-out` beside the runs
+    app = create_app([runs], [], refresh=0, clock=lambda: NOW)
+
+    async def go():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("tab")
+            assert app.screen.query_one("#tabs", TabbedContent).active == "jobs-tab"
+            jobs = app.screen.query_one("#jobs", DataTable)
+            assert jobs.row_count == 1 and not app.screen.query_one("#jobs-empty").display
+            assert "captions-out" not in {str(k) for k in app.runs}  # a job, not a run
+
+    _run(go())

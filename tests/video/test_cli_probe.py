@@ -50,7 +50,7 @@ def test_probe_decord_backend_reports_av1_as_unreadable(video_zoo):
 def test_import_cli_loads_neither_torch_nor_textual_and_help_is_fast():
     code = (
         "import sys, kvcap.cli, kvcap.commands.probe\n"
-        "heavy = sorted(m for m in ('torch', 'textual', 'av', 'decord', 'transformers') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'textual', 'av', 'decord', 'transformers', 'ray') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -38,15 +38,65 @@ class Pending:
     fps: float | None = None  # the clip's frame rate: subtitle gaps are counted in its frames
     error: str | None = None
     cost_s: float = 0.0
+    scores: dict[int, Any] = field(default_factory=dict)  # window -> confidence.Score (None: not reported)
 
     @property
     def complete(self) -> bool:
         return self.error is not None or len(self.texts) == self.count
 
 
+def _generate(captioner: Any, features: Any, generation: Any) -> list[tuple[str, Any]]:
+    """(text, confidence.Score or None) per clip: scored when the captioner reports token
+    log-probabilities (kvcap's Captioner.generate_scored), texts only otherwise."""
+    from kvcap.caption.confidence import Score
+
+    scored = getattr(captioner, "generate_scored", None)
+    if scored is None:
+        return [(text, None) for text in captioner.generate(features, generation)]
+    return [(out.text, Score(out.avg_logprob, len(out.ids))) for out in scored(features, generation)]
+
+
 def _model_context():
     torch = sys.modules.get("torch")
     return torch.inference_mode() if torch is not None else contextlib.nullcontext()
+
+
+def caption_clips_scored(captioner: Any, generation: Any, limit: Any, clips: Any) -> list[tuple[str, Any]]:
+    """(clean one-line text, confidence.Score or None) for `clips` (B, T, S, S, 3) uint8: encode to
+    (B, T, N, D) features, then generate; halved on out-of-memory by `limit` (autotune.BatchLimit),
+    no clip lost. The one model step of the local engine and of the Ray GPU workers
+    (kvcap.caption.cluster.gpu_stage)."""
+    with _model_context():
+        outs = limit.run(lambda part: _generate(captioner, captioner.encode(part), generation), clips)
+    return [(clean_text(text), score) for text, score in outs]
+
+
+def caption_clips(captioner: Any, generation: Any, limit: Any, clips: Any) -> list[str]:
+    """The texts of `caption_clips_scored`."""
+    return [text for text, _ in caption_clips_scored(captioner, generation, limit, clips)]
+
+
+def add_decoded(state: Pending, work: Work, sampled: Any) -> list[tuple[Pending, int, Any]]:
+    """Record one decoded work item's windows on its video and return the ready items
+    `(state, window index, frames (T, S, S, 3))` for the model: one for a window or a whole clip
+    (a cue from 0 to the end), one per scene for --segment scenes. Shared by the local engine and
+    the Ray decode stage, so both cut the same cues."""
+    if isinstance(work.window, SceneOptions):  # one decoded file -> one ready item per scene
+        from kvcap.caption.scene_segments import add_scenes
+
+        return add_scenes(state, sampled)
+    info = getattr(sampled, "info", None)
+    if state.duration is None:
+        state.duration = float(info.duration) if info is not None and info.duration else None
+    if state.fps is None and info is not None and info.fps:
+        state.fps = float(info.fps)
+    window = work.window
+    if window is None:  # whole clip: one cue from 0 to the end
+        end = state.duration if state.duration else (max(sampled.times) if sampled.times else 0.0)
+        window = (0.0, round(float(end), 3))
+    state.windows[work.index] = window
+    state.times[work.index] = [float(t) for t in sampled.times]
+    return [(state, work.index, sampled.frames)]
 
 
 class Batcher:
@@ -105,23 +155,7 @@ class Batcher:
             stats.wait_s += time.perf_counter() - t0
         stats.decode_s += decode_s
         state.cost_s += decode_s
-        if isinstance(work.window, SceneOptions):  # one decoded file -> one ready item per scene
-            from kvcap.caption.scene_segments import add_scenes
-
-            self.ready.extend(add_scenes(state, sampled))
-            return
-        info = getattr(sampled, "info", None)
-        if state.duration is None:
-            state.duration = float(info.duration) if info is not None and info.duration else None
-        if state.fps is None and info is not None and info.fps:
-            state.fps = float(info.fps)
-        window = work.window
-        if window is None:  # whole clip: one cue from 0 to the end
-            end = state.duration if state.duration else (max(sampled.times) if sampled.times else 0.0)
-            window = (0.0, round(float(end), 3))
-        state.windows[work.index] = window
-        state.times[work.index] = [float(t) for t in sampled.times]
-        self.ready.append((state, work.index, sampled.frames))
+        self.ready.extend(add_decoded(state, work, sampled))
 
     def run_batch(self) -> None:
         """Encode + generate the next batch of ready windows; their texts go on their videos."""
@@ -132,16 +166,15 @@ class Batcher:
         del self.ready[: limit.size]
         clips = np.stack([frames_ for _, _, frames_ in batch])  # (B, T, S, S, 3) uint8
         t0 = time.perf_counter()
-        with _model_context():
-            # (B, T, N, D) features -> texts; halved on out-of-memory, no clip lost (autotune.BatchLimit)
-            texts = limit.run(lambda part: captioner.generate(captioner.encode(part), self.generation), clips)
+        scored = caption_clips_scored(captioner, self.generation, limit, clips)
         spent = time.perf_counter() - t0
         stats.model_s += spent
         self._note_engine()
         stats.batches += 1
         stats.items += len(batch)
-        for (state, index, _), text in zip(batch, texts):
-            state.texts[index] = clean_text(text)
+        for (state, index, _), (text, score) in zip(batch, scored):
+            state.texts[index] = text
+            state.scores[index] = score
             state.cost_s += spent / len(batch)
 
     def completed(self) -> Iterator[Pending]:

@@ -17,7 +17,7 @@ from kvcap.caption.inputs import VideoInput, parse_formats, resolve_inputs, subt
 from kvcap.caption.job import CaptionsLedger
 from kvcap.caption.shard import Shard, parse_shard
 from kvcap.caption.subtitles import SubtitleStyle
-from kvcap.records import files
+from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW, files
 from kvcap.records.formats import DEFAULT_FORMATS, subtitle_formats
 from kvcap.video.scenes import SceneOptions
 
@@ -59,6 +59,17 @@ class CaptionOptions:
     subtitles: Any = None
     """How srt/vtt cues are cut: a SubtitleStyle or the config's `[subtitle]` table; None =
     broadcast style with the default limits (kvcap.caption.subtitles)."""
+    flag_logprob_below: float = FLAG_LOGPROB_BELOW
+    """A record whose avg_logprob is below this is marked `suspect` (caption.flag_logprob_below)."""
+    flag_compression_above: float = FLAG_COMPRESSION_ABOVE
+    """A record whose compression ratio is above this is marked `suspect` (caption.flag_compression_above)."""
+
+    @property
+    def flags(self):
+        """The `suspect` thresholds (kvcap.caption.confidence.Flags)."""
+        from kvcap.caption.confidence import Flags
+
+        return Flags(self.flag_logprob_below, self.flag_compression_above)
 
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)

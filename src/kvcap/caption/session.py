@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from kvcap.caption import autotune
 from kvcap.caption.autotune import Choice
 from kvcap.caption.plan import CaptionOptions
+from kvcap.config import with_checkpoint
 
 
 @dataclass
@@ -52,7 +53,7 @@ class CaptionSession:
             cfg.caption.quantization, cfg.caption.checkpoint, device, cfg.caption.batch_size,
             max_new_tokens=cfg.generation.max_new_tokens, prompt=prompt)
         captioner = load_captioner(cfg.caption.checkpoint, device, quant.value)
-        cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # the batch probe decodes with these
+        cfg = with_checkpoint(cfg, captioner.checkpoint_settings())  # the batch probe decodes with these
         if prompt is not None:
             use_prompt(captioner, prompt)
         batch = _choose_batch(captioner, cfg, device)
@@ -87,6 +88,7 @@ class CaptionSession:
             generation=self.cfg.generation, backend=self.cfg.video.backend, checkpoint=self.checkpoint_id,
             job_extra={"generation": generation_used(self.captioner, self.cfg.generation)},
             subtitles=self.cfg.subtitle,
+            flag_logprob_below=c.flag_logprob_below, flag_compression_above=c.flag_compression_above,
         )
         return CaptionOptions(**{**settings, **job})
 
@@ -140,10 +142,11 @@ def use_prompt(captioner: Any, prompt: str) -> None:
 
 
 def generation_used(captioner: Any, generation: Any) -> dict[str, Any]:
-    """The generation settings this job runs with (the checkpoint's, then the config's, as
-    `Captioner.generation_config` merges them) and the prompt, for job.json and the TUI."""
-    given = dataclasses.asdict(generation) if dataclasses.is_dataclass(generation) else dict(generation or {})
-    used = {**dict(getattr(captioner, "generation_defaults", None) or {}), **given}
+    """The generation settings this job runs with (layered by kvcap.model.generation.resolve, as
+    the captioner layers them) and the prompt, for job.json and the TUI."""
+    from kvcap.model.generation import resolve
+
+    used = resolve(getattr(captioner, "generation_defaults", None), generation)
     prompt = getattr(getattr(captioner, "spec", None), "prompt", None)
     if isinstance(prompt, str):
         used["prompt"] = prompt

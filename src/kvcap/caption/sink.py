@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kvcap.caption.batching import Pending
+from kvcap.caption.confidence import Flags, figures
 from kvcap.caption.inputs import VideoInput, subtitle_path
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.results import CaptionResult
@@ -49,18 +50,21 @@ def write_outputs(out: Path, name: str, fmts: Sequence[str], result: CaptionResu
     return overflow
 
 
-def to_result(state: Pending, checkpoint: str | None) -> CaptionResult:
-    """A captioned (or failed) video's result: its windows' texts joined, in window order."""
+def to_result(state: Pending, checkpoint: str | None, flags: Flags | None = None) -> CaptionResult:
+    """A captioned (or failed) video's result: its windows' texts joined, in window order, with
+    their confidence (kvcap.caption.confidence)."""
     if state.error is not None:
         return CaptionResult(video=state.video.key, path=state.video.path, status="error", checkpoint=checkpoint,
                              elapsed_s=state.cost_s, error=state.error, duration=state.duration)
     idx = sorted(state.texts)
     segments = [{"start": state.windows[i][0], "end": state.windows[i][1], "text": state.texts[i]} for i in idx]
+    caption = " ".join(s["text"] for s in segments)
+    confidence = figures(segments, [state.scores.get(i) for i in idx], caption, flags or Flags())
     return CaptionResult(
         video=state.video.key, path=state.video.path, status="ok",
-        caption=" ".join(s["text"] for s in segments), segments=segments, duration=state.duration, fps=state.fps,
+        caption=caption, segments=segments, duration=state.duration, fps=state.fps,
         frame_times=[round(t, 3) for i in idx for t in state.times[i]], checkpoint=checkpoint,
-        elapsed_s=state.cost_s,
+        elapsed_s=state.cost_s, **confidence,
     )
 
 
@@ -69,15 +73,17 @@ class CaptionSink:
 
     def __init__(self, *, out: Path | None, ledger: CaptionsLedger | None, names: dict[str, str],
                  formats: Sequence[str], counts: JobProgress, checkpoint: str | None,
-                 progress: Progress | None, job: JobFile | None, subtitles: SubtitleStyle | None = None):
+                 progress: Progress | None, job: JobFile | None, subtitles: SubtitleStyle | None = None,
+                 flags: Flags | None = None):
         self.out, self.ledger, self.names, self.formats = out, ledger, names, formats
         self.counts, self.checkpoint, self.progress, self.job = counts, checkpoint, progress, job
         self.subtitles = subtitles or SubtitleStyle()
+        self.flags = flags or Flags()
 
     @classmethod
     def open(cls, plan: Any, *, formats: Sequence[str], checkpoint: str | None, progress: Progress | None,
              inputs: list[str], job_interval: float, job_extra: dict[str, Any] | None,
-             subtitles: SubtitleStyle | None = None) -> "CaptionSink":
+             subtitles: SubtitleStyle | None = None, flags: Flags | None = None) -> "CaptionSink":
         """The sink of a planned job (kvcap.caption.plan.JobPlan): job.json written at once."""
         counts = JobProgress(total=len(plan.inputs), skipped=len(plan.done_before))
         job = None
@@ -91,7 +97,7 @@ class CaptionSink:
         if progress:
             progress(counts, None)
         return cls(out=plan.out, ledger=plan.ledger, names=plan.names, formats=formats, counts=counts,
-                   checkpoint=checkpoint, progress=progress, job=job, subtitles=subtitles)
+                   checkpoint=checkpoint, progress=progress, job=job, subtitles=subtitles, flags=flags)
 
     def skipped(self, video: VideoInput, record: dict[str, Any]) -> CaptionResult:
         """A video already done by an earlier run: its old record, passed on."""
@@ -109,7 +115,7 @@ class CaptionSink:
 
     def put(self, state: Pending) -> CaptionResult:
         """Write a finished video and count it."""
-        result = to_result(state, self.checkpoint)
+        result = to_result(state, self.checkpoint, self.flags)
         if self.out is not None and self.ledger is not None:
             self.counts.subtitle_overflow += write_outputs(self.out, self.names[result.video], self.formats, result,
                                                            self.subtitles)

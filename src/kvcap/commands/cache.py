@@ -36,7 +36,8 @@ def build(manifest: str, splits: tuple[str, ...], batch_size: int, device: str, 
     store = FeatureCache(cfg.data.cache_dir, encoder.key)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(items), desc="encoding", unit="clip", file=click.get_text_stream("stderr"))
+    bar = tqdm(total=len(items), desc="encoding", unit="clip", file=click.get_text_stream("stderr"),
+               disable=None)  # None: no bar when stderr is not a terminal
     seen = [0]
 
     def progress(done: int, total: int) -> None:

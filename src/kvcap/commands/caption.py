@@ -9,9 +9,6 @@ A thin layer over `kvcap.caption`: flags -> config, what can be refused before t
 from __future__ import annotations
 
 import os
-import shlex
-import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import click
 
 from kvcap.commands.options import LiveHelpOption, click_type, config_options, format_help, resolve_config
+from kvcap.commands.caption_job import finish, run_job, stdout_echo
 from kvcap.commands.progress import ProgressReporter
 from kvcap.commands.sources import SourcePath
 
@@ -110,6 +108,9 @@ def caption() -> None:
 @click.option("--workers", type=click_type("caption.workers"), default=None,
               help="Background decoding threads, or `auto` (two per core, at most 16; FFmpeg threads split between them).")
 @click.option("--backend", type=click_type("video.backend"), default=None, help="Video decoder.")
+@click.option("--cluster", type=click_type("caption.cluster"), default=None,
+              help="local = this process; ray = a Ray cluster: CPU decode tasks feed one captioner per GPU "
+                   "(needs kvcap[ray]; see [ray] in kvcap.toml).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print captions on the terminal as they are written.")
 @click.option("--max-new-tokens", type=click_type("generation.max_new_tokens"), default=None, help="Longest caption, in tokens.")
 @click.option("--prompt", default=None, metavar="TEXT", help="Instruction given with the video (default: the checkpoint's).")
@@ -123,14 +124,17 @@ def caption() -> None:
 @click.option("--max-line-count", type=click_type("subtitle.max_lines"), default=None, metavar="N",
               help="Broadcast cues: most lines per cue.")
 @click.option("-v", "--verbose", is_flag=True, help="List the files passed over because they are not videos.")
+@click.option("--review", "review_page", is_flag=True,
+              help="Also write OUT/review.html at the end (as `kvcap review OUT`: frames beside each caption).")
 @config_options
 def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, formats: str | None,
         batch_size: int | str | None, frames: int | None, segment: float | None, shard: str | None,
         overwrite: bool, device: str | None, quantization: str | None, workers: int | str | None, backend: str | None,
-        quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
+        cluster: str | None, quiet: bool, max_new_tokens: int | None, prompt: str | None, num_beams: int | None,
         temperature: float | None, cue_style: str | None, max_line_width: int | None, max_line_count: int | None,
-        verbose: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
-    """Caption every video under PATHS (folders are searched recursively).
+        verbose: bool, review_page: bool, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Caption every video under PATHS: folders (searched recursively), video files, zips (read
+    in place), zip members (a.zip::b.mp4) and manifests (.jsonl: their clips' videos).
 
     \b
       kvcap caption ./videos --checkpoint runs/x/best -o out --format jsonl,srt
@@ -141,7 +145,8 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
 
     Writes OUT/captions.jsonl (one record per video), OUT/<path>.srt/.vtt/.txt/.tsv mirroring the
     input tree, and OUT/job.json. Reruns skip videos already ok (--overwrite redoes them); Ctrl-C
-    stops after the current batch. Exit status: 0 all ok, 1 some failed, 2 usage, config or
+    stops after the current batch. `--cluster ray` runs the same job on a Ray cluster (one
+    captioner per GPU, decoding on every node's CPUs). Exit status: 0 all ok, 1 some failed, 2 usage, config or
     environment error (unwritable OUT, missing checkpoint, no videos), 130 interrupted.
     """
     format_list, shard_spec = _parse_flags(formats, shard)
@@ -150,9 +155,14 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
         "caption.batch_size": batch_size, "caption.segment": segment, "caption.device": device,
         "caption.quantization": quantization, "caption.workers": workers, "video.backend": backend,
         "subtitle.cue_style": cue_style, "subtitle.max_line_chars": max_line_width, "subtitle.max_lines": max_line_count,
+        "caption.cluster": cluster,
         **generation_flags(max_new_tokens=max_new_tokens, prompt=prompt, num_beams=num_beams, temperature=temperature),
     })
-    out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None)
+    out_dir = _check_before_loading(cfg, paths, frames, format_list, output_flag=output is not None, review=review_page)
+    if cfg.caption.cluster == "ray":  # the driver loads no model: kvcap.commands.caption_ray
+        from kvcap.commands.caption_ray import run_ray
+
+        return run_ray(paths, cfg, out_dir, frames, shard_spec, overwrite, quiet, verbose, review=review_page)
 
     from kvcap.caption.session import CaptionSession
 
@@ -162,10 +172,10 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     options = session.caption_options(frames=frames, shard=shard_spec, overwrite=overwrite)
     reporter = ProgressReporter(out_dir=out_dir or "stdout", checkpoint=session.checkpoint_id,
                                 device=session.device, batch_size=options.batch_size, workers=options.workers,
-                                shard=shard_spec, echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
+                                shard=shard_spec, echo=stdout_echo(out_dir is None, quiet), verbose=verbose)
     stop = threading.Event()
-    status = _run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
-    _finish(status, reporter, to_stdout=out_dir is None)
+    status = run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
+    finish(status, reporter, to_stdout=out_dir is None, review=(out_dir, cfg) if review_page else None)
 
 
 def _parse_flags(formats: str | None, shard: str | None):
@@ -184,9 +194,10 @@ def _parse_flags(formats: str | None, shard: str | None):
     return format_list, shard_spec
 
 
-def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool) -> Path | None:
+def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output_flag: bool,
+                          review: bool = False) -> Path | None:
     """What can be refused in a second, before the model loads (a minute for an 8B LLM): no
-    checkpoint, `-o -` with other formats, an unwritable OUT, --frames the projector does not
+    checkpoint, `-o -` with other formats or --review, an unwritable OUT, --frames the projector does not
     take, `[subtitle]` values that cannot go together, no video -> OUT (None with `-o -`)."""
     from kvcap.caption.subtitles import SubtitleStyle
 
@@ -195,6 +206,8 @@ def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output
     to_stdout = cfg.caption.output == STDOUT
     if to_stdout and format_list and set(format_list) != {"jsonl"}:
         raise click.UsageError("-o - writes the JSONL records to stdout; other --format files need an output folder")
+    if to_stdout and review:
+        raise click.UsageError("--review writes OUT/review.html; it needs an output folder, not -o -")
     out_dir = None if to_stdout else Path(cfg.caption.output)
     if out_dir is not None:
         from kvcap.fsutil import check_writable_dir
@@ -210,19 +223,6 @@ def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output
     return out_dir
 
 
-def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool) -> None:
-    """The summary, then the exit code: 130 interrupted (with how to resume), 1 some failed."""
-    reporter.summary(status, err=to_stdout)
-    if status == "interrupted" and to_stdout:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    if status == "interrupted":
-        click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
-        sys.exit(130)
-    if reporter.failures:
-        sys.exit(1)
-
-
 def _caption_folder(paths, session, out_dir, options, reporter, stop):
     from kvcap.caption.pipeline import caption_folder
     from kvcap.caption.results import PipelineStats
@@ -232,17 +232,6 @@ def _caption_folder(paths, session, out_dir, options, reporter, stop):
                              stats=stats, skipped=reporter.not_videos)
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
     return session.write_stats(results, stats, stats_path) if stats_path else results
-
-
-def _stdout_echo(to_stdout: bool, quiet: bool):
-    """JSONL records with `-o -`; cues on a terminal unless --quiet; else nothing on stdout."""
-    from kvcap.caption.echo import StdoutEcho
-
-    if to_stdout:
-        return StdoutEcho("jsonl")
-    if quiet or not sys.stdout.isatty():
-        return None
-    return StdoutEcho("cues")
 
 
 def _check_any_video(paths: tuple[Path, ...]) -> None:
@@ -263,36 +252,6 @@ def _check_frames(checkpoint: str, spec: dict[str, Any], frames: int | None) -> 
         raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
                                  f"takes only that; got {frames} (leave --frames out to use {trained})",
                                  param_hint="--frames")
-
-
-def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
-    """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
-
-    def on_sigint(signum, frame):  # noqa: ARG001
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        reporter.note("Ctrl-C: stopping after the current batch (press again to abort now)")
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-    try:
-        for _ in make_results():
-            pass
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-        reporter.close()
-    return "interrupted" if stop.is_set() else "finished"
-
-
-def _resume_command() -> str:
-    argv = list(sys.argv)
-    if argv and argv[0].endswith(("kvcap", "__main__.py", "cli.py")):
-        argv[0] = "kvcap"
-    return shlex.join(argv)
 
 
 @caption.command("merge")

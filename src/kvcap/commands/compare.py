@@ -27,8 +27,7 @@ def compare(runs: tuple[str, ...], as_json: bool, config_path: str | None, overr
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    from rich.console import Console
-
+    from kvcap.console import table_console
     from kvcap.records import Targets
 
-    Console().print(render_compare(rows, Targets.from_score_config(cfg.score).to_dict()))
+    table_console().print(render_compare(rows, Targets.from_score_config(cfg.score).to_dict()))

@@ -33,7 +33,7 @@ def synth(out_dir: str, count: int, seed: int, size: int, seconds: float, fps: i
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=count, unit="clip", desc="synth", leave=False)
+        bar = tqdm(total=count, unit="clip", desc="synth", leave=False, disable=None)  # None: off on no terminal
     try:  # errors (an unwritable OUT) reach kvcap.cli, which prints one line; the bar goes first
         items = synthesize(
             out_dir, count, seed, size=size, seconds=seconds, fps=fps, val_fraction=val_fraction,

@@ -26,8 +26,7 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
     against another clip's reference, attribute accuracy). The demo model knows synthetic
     scenes only; real use trains on real video with CLIP + Qwen3.
     """
-    from rich.console import Console
-
+    from kvcap.console import table_console
     from kvcap.model.vision import resolve_device
     from kvcap.demo.run import DEMO_SEED, format_clip, run_demo
     from kvcap.metrics.grounding import render_grounding
@@ -44,7 +43,7 @@ def demo(out_dir: str, count: int, seed: int | None, device: str, config_path: s
         click.echo("\n".join(format_clip(index, len(result.clips), clip)))
     click.echo("")
     if result.grounding:
-        Console().print(render_grounding(result.grounding))
+        table_console().print(render_grounding(result.grounding))
         s = result.score
         click.echo(f"unique captions {s.get('unique_ratio', 0):.2f} (references {s.get('ref_unique_ratio', 0):.2f}); "
                    f"{result.siglip_note}.")

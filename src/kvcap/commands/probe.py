@@ -25,7 +25,7 @@ def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
     from kvcap.video import VideoError
     from kvcap.video import probe as probe_video
     from kvcap.video.listing import NoVideosError
-    from kvcap.video.source import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
+    from kvcap.data.inputs import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
 
     not_videos: list = []
     videos = expand_inputs(paths, skipped=not_videos)
@@ -51,9 +51,10 @@ def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
 
 def _print_table(records: list[dict], show_backend: bool) -> None:
     """One row per file; an error row names its error type, and the one-line reasons follow."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from kvcap.console import table_console
 
     table = Table(title=f"{len(records)} file(s)")
     columns = [("file", "left"), ("size", "right"), ("fps", "right"), ("seconds", "right"),
@@ -72,7 +73,7 @@ def _print_table(records: list[dict], show_backend: bool) -> None:
         else:
             blanks = [""] * (len(columns) - 1)
             table.add_row(escape(r["path"]), *blanks, f"[red]{r['error_type']}[/]")
-    console = Console()
+    console = table_console()
     console.print(table)
     failed = [r for r in records if r["status"] != "ok"]
     for r in failed:

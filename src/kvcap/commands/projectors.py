@@ -30,9 +30,9 @@ def projectors(config_path: str | None, overrides: tuple[str, ...], frames: int 
     cache), else from a built-in table of the default backbones, else from the flags. The
     projectors are built on the meta device, so nothing is allocated.
     """
-    from rich.console import Console
     from rich.table import Table
 
+    from kvcap.console import table_console
     from kvcap.model.dims import llm_hidden, vision_dims
 
     cfg = resolve_config(config_path, overrides)
@@ -71,6 +71,6 @@ def projectors(config_path: str | None, overrides: tuple[str, ...], frames: int 
             table.add_row(label, "-", "-", f"[red]{exc}[/red]")
             continue
         table.add_row(label, f"{params:,} ({_human(params)})", f"{tokens:,}", settings)
-    console = Console()
+    console = table_console()
     console.print(table)
     console.print("* = the configured projector (projector.name)")

@@ -40,7 +40,11 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
     if init is not None and stage != 2:
         raise click.UsageError("--init is for --stage 2 (stage 1 trains a fresh projector)")
     from kvcap.fsutil import check_writable_dir
+    from kvcap.model.hub import require_loadable
 
+    if not resume:  # before the run folder is made (a resumed run's exists; the loaders check too)
+        require_loadable(cfg.model.vision, "model.vision")  # no hub: one line now, not after retries
+        require_loadable(cfg.model.llm, "model.llm")
     check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=True)  # DDP ranks too
 
     from kvcap.trainer.loop import train as run_training

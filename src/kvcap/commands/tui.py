@@ -10,10 +10,37 @@ import click
 from kvcap.commands.options import config_options, resolve_config
 
 
-@click.command()
+def spread_values(args: list[str], option: str) -> list[str]:
+    """`--jobs A B C` -> `--jobs A --jobs B --jobs C`: every word after `option` up to the next
+    option (or `--`) is one more value of it. Click options take a fixed number of values, so
+    without this B and C would silently become RUNS_DIR arguments."""
+    out: list[str] = []
+    taking = False
+    for arg in args:
+        if arg == option:
+            taking = True
+            continue
+        if arg.startswith("-"):
+            taking = False
+        elif taking:
+            out += [option, arg]
+            continue
+        out.append(arg)
+    return out
+
+
+class _JobsTakeSeveral(click.Command):
+    """`kvcap tui`'s command: `--jobs` takes every folder after it (see :func:`spread_values`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, spread_values(args, "--jobs"))
+
+
+@click.command(cls=_JobsTakeSeveral)
 @click.argument("runs_dirs", nargs=-1, type=click.Path(file_okay=False))
-@click.option("--jobs", "job_dirs", multiple=True, type=click.Path(file_okay=False), metavar="OUT_DIR",
-              help="A `kvcap caption` output folder to follow (repeatable).")
+@click.option("--jobs", "job_dirs", multiple=True, type=click.Path(file_okay=False), metavar="OUT_DIR...",
+              help="`kvcap caption` output folders to follow: every folder after --jobs up to the next option "
+                   "(put RUNS_DIR before it). Job folders (with a job.json) under RUNS_DIR are found anyway.")
 @click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between reads of the run files.")
 @click.option("--wait", is_flag=True, help="Start even when a runs folder does not exist yet, and watch for it.")

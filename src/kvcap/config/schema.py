@@ -1,5 +1,5 @@
 """The schema: one dataclass per `kvcap.toml` table, a docstring under every field (what
-`kvcap config show` prints; `field_docs` reads them from this module's source), constraints on
+`kvcap config show` prints; kvcap.config.fields reads them from this module's source), constraints on
 the annotations (kvcap.config.constraints). Order of fields is the order `config show` prints.
 
 `Config.provenance` says which layer set each key (see `layer_rank`); the layer operations are
@@ -8,12 +8,8 @@ in kvcap.config.layers.
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import inspect
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Annotated, Any, Literal, Union, get_type_hints
+from typing import Annotated, Literal, Union
 
 from kvcap.config.constraints import (
     BestMetric,
@@ -31,6 +27,7 @@ from kvcap.config.constraints import (
     VisionCls,
     Workers,
 )
+from kvcap.records.caption import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW
 from kvcap.records.formats import DEFAULT_FORMATS
 from kvcap.records.metrics import metric_names, seed_target
 
@@ -224,6 +221,32 @@ class CaptionConfig:
     workers: Union[Workers, Literal["auto"]] = "auto"
     """Background decoding workers; `auto` = two per core this process may use, at most 16 (each
     decoder gets cores / workers FFmpeg threads, at least 1, so workers never oversubscribe the cores)."""
+    flag_logprob_below: Annotated[float, Range(le=0)] = FLAG_LOGPROB_BELOW
+    """A caption whose mean token log-probability (`avg_logprob`) is below this is marked
+    `suspect` in captions.jsonl (its status stays ok; -1000 turns the check off)."""
+    flag_compression_above: Annotated[float, Range(gt=0)] = FLAG_COMPRESSION_ABOVE
+    """A caption whose gzip compression ratio is above this (it repeats itself; whisper uses 2.4)
+    is marked `suspect` (1000 turns the check off)."""
+    cluster: Literal["local", "ray"] = "local"
+    """Where the job runs: `local` (this process: decode threads + one model) or `ray` (a Ray
+    cluster: CPU decode tasks feed one captioner per GPU worker; see [ray]). Needs `kvcap[ray]`."""
+
+
+@dataclass
+class RayConfig:
+    address: str = ""
+    """Ray cluster for `--cluster ray` (`HOST:PORT`); empty = Ray's `RAY_ADDRESS`, then a cluster
+    running on this machine (`ray start --head`), else kvcap starts a local one and stops it at the end."""
+    gpu_workers: Union[Positive, Literal["auto"]] = "auto"
+    """Captioner actors (one model each); `auto` = every GPU in the cluster / `gpus_per_worker`
+    (one actor on CPUs when the cluster has no GPU)."""
+    gpus_per_worker: Annotated[float, Range(gt=0)] = 1.0
+    """GPUs each captioner actor takes (a fraction shares a card)."""
+    decode_cpus: Annotated[float, Range(gt=0)] = 1.0
+    """CPUs each decode task takes (its FFmpeg threads follow it)."""
+    retries: Annotated[int, Range(ge=0)] = 3
+    """Times a clip is retried when the process decoding or captioning it dies, before it is
+    written as an `error` record."""
 
 
 @dataclass
@@ -286,6 +309,8 @@ class Config:
     """How captions become SRT and WebVTT cues."""
     score: ScoreConfig = field(default_factory=ScoreConfig)
     """`kvcap score` defaults."""
+    ray: RayConfig = field(default_factory=RayConfig)
+    """`kvcap caption --cluster ray`: the cluster and its stages."""
 
     source: str = field(default="<defaults>", compare=False, repr=False)
     """(internal) where this config was read from, for messages."""
@@ -303,36 +328,3 @@ class Config:
     def is_explicit(self, key: str) -> bool:
         """Did the user set `key` (file, `--set` or flag), rather than a default or the checkpoint?"""
         return layer_rank(self.layer_of(key)) >= FILE_RANK
-
-    def with_checkpoint(self, values: dict[str, Any]) -> "Config":
-        """The checkpoint's own settings ({dotted key: value}, see `checkpoint.checkpoint_settings`)
-        layered above the built-in defaults and below everything the user set."""
-        from kvcap.config.layers import apply_layer
-
-        return apply_layer(self, values, CHECKPOINT_LAYER)
-
-
-# Field docs (attribute docstrings), read from this module's source once.
-@lru_cache(maxsize=None)
-def field_docs(cls: type) -> dict[str, str]:
-    """Map field name -> the string literal written under it in the class body."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for stmt, nxt in zip(body, body[1:]):
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-                docs[stmt.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-INTERNAL_FIELDS = ("source", "provenance")
-
-
-def _public_fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.name not in INTERNAL_FIELDS]
-
-
-@lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls, include_extras=True)

@@ -17,7 +17,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from kvcap.config.constraints import ConfigError
 from kvcap.config.layers import apply_overrides, config_from_dict
-from kvcap.config.schema import Config, _public_fields, field_docs
+from kvcap.config.fields import field_docs, public_fields
+from kvcap.config.schema import Config
 
 DEFAULT_CONFIG_NAME = "kvcap.toml"
 
@@ -28,12 +29,32 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+def _read_config_text(path: Path, shown: str, explicit: bool = True) -> str:
+    """The file's text, or ConfigError saying what is wrong with it (named `shown`). An empty
+    file is an error when named (`--config`); an empty ./kvcap.toml just means the defaults."""
+    if not path.exists():
+        raise ConfigError(f"{shown}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{shown}: is a folder, not a TOML file")
+    if not path.is_file():  # /dev/null, a pipe, a device
+        raise ConfigError(f"{shown}: not a regular file (a TOML file is needed)")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if explicit and not text.strip():
+        raise ConfigError(f"{shown}: empty file (no settings; leave out --config for the defaults)")
+    return text
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, *, required: bool = False) -> Config:
     """Read `path` (default `./kvcap.toml` when it exists) and apply `--set key=value` overrides.
 
     A missing default file means built-in defaults; a missing explicit file is an error.
     """
     cfg = Config()
+    explicit = path is not None
     if path is None:
         candidate = Path(DEFAULT_CONFIG_NAME)
         path = candidate if candidate.is_file() else None
@@ -42,13 +63,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         path = Path(path)
         shown = _display_path(path)
-        if not path.is_file():
-            raise ConfigError(f"{shown}: no such file")
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        text = _read_config_text(path, shown, explicit)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -75,7 +90,7 @@ def commented_toml(cfg: Config | None = None) -> str:
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in _public_fields(type(cfg)):
+    for f in public_fields(type(cfg)):
         value = getattr(cfg, f.name)
         out[f.name] = config_to_dict(value) if dataclasses.is_dataclass(value) else value
     return out
@@ -99,8 +114,8 @@ def config_to_toml(cfg: Config, comments: bool = True) -> str:
 
     def emit(obj: Any, table: str) -> None:
         docs = field_docs(type(obj))
-        scalars = [f for f in _public_fields(type(obj)) if not dataclasses.is_dataclass(getattr(obj, f.name))]
-        tables = [f for f in _public_fields(type(obj)) if dataclasses.is_dataclass(getattr(obj, f.name))]
+        scalars = [f for f in public_fields(type(obj)) if not dataclasses.is_dataclass(getattr(obj, f.name))]
+        tables = [f for f in public_fields(type(obj)) if dataclasses.is_dataclass(getattr(obj, f.name))]
         if table and scalars:
             lines.append(f"[{table}]")
         for f in scalars:

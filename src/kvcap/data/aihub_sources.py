@@ -17,6 +17,7 @@ from typing import Callable
 
 from kvcap.video.listing import VIDEO_EXTENSIONS
 from kvcap.video.source import zip_member_ref
+from kvcap.video.ziparchive import DAMAGED_MEMBER_ERRORS, open_zip
 
 LABEL_EXTENSIONS = frozenset({".json"})
 
@@ -106,7 +107,7 @@ def _size(path: Path) -> int:
 
 def _scan_zip(archive: Path, root: Path, labels: bool, videos: bool, found: Scan) -> None:
     try:
-        with zipfile.ZipFile(archive) as zf:
+        with open_zip(archive) as zf:
             infos = sorted(zf.infolist(), key=lambda i: i.filename)
     except (zipfile.BadZipFile, OSError) as exc:
         found.bad_zips.append((archive, f"not a readable zip archive ({exc})"))
@@ -138,7 +139,7 @@ class ZipReader:
             return Path(entry.ref).read_bytes()
         zf = self._open.get(entry.archive)
         if zf is None:
-            zf = self._open[entry.archive] = zipfile.ZipFile(entry.archive)
+            zf = self._open[entry.archive] = open_zip(entry.archive)
         return zf.read(entry.member)
 
     def close(self) -> None:
@@ -175,12 +176,12 @@ def unpack(
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.part")
         try:
-            with zipfile.ZipFile(entry.archive) as zf, zf.open(entry.member) as src, open(partial, "wb") as out:
+            with open_zip(entry.archive) as zf, zf.open(entry.member) as src, open(partial, "wb") as out:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
                     if progress:
                         progress(len(chunk))
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (*DAMAGED_MEMBER_ERRORS, OSError, EOFError) as exc:
             partial.unlink(missing_ok=True)
             failed.append((entry.ref, f"cannot unpack ({exc})"))
             continue

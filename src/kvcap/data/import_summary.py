@@ -42,13 +42,14 @@ def summary_rows(report: ImportReport) -> list[tuple[str, str]]:
 
 def print_summary(report: ImportReport) -> None:
     """The rows as a rich table on stdout."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from kvcap.console import table_console
 
     table = Table(title="import summary", show_header=False)
     table.add_column("what", overflow="fold")
     table.add_column("value", overflow="fold")
     for what, value in summary_rows(report):
         table.add_row(escape(what), escape(value))
-    Console(soft_wrap=False).print(table)
+    table_console().print(table)

@@ -3,7 +3,7 @@ metrics exist is the table in kvcap.records.metrics; their compute functions are
 
     score_predictions(predictions, references, cfg, videos=None, metrics=None, previous=None) -> ScoreReport
     render_table(report) -> rich Table
-    load_predictions(path) / load_references(manifest) / match_predictions(preds, refs)
+    load_predictions(path) / load_references(manifest) / match_predictions(preds, refs) / match_keys(preds, refs)
 
 Nothing here imports torch until SigLIP2 is actually scored.
 """
@@ -14,6 +14,7 @@ from kvcap.metrics.loaders import (
     ScoreInputError,
     load_predictions,
     load_references,
+    match_keys,
     match_predictions,
 )
 from kvcap.metrics.report import render_table
@@ -27,6 +28,7 @@ __all__ = [
     "UnknownMetricError",
     "load_predictions",
     "load_references",
+    "match_keys",
     "match_predictions",
     "render_table",
     "score_predictions",

@@ -45,6 +45,7 @@ class Predictions:
     videos: dict[str, str] = field(default_factory=dict)   # key -> `video` as written
     errors: int = 0                                         # `status: error` records skipped
     duplicates: int = 0                                     # later records with a key seen before
+    suspect: dict[str, str] = field(default_factory=dict)   # key -> the record's `suspect` reason (kvcap caption)
 
 
 @dataclass
@@ -108,6 +109,9 @@ def load_predictions(path: str | Path) -> Predictions:
         if key in preds.captions:
             preds.duplicates += 1  # a rerun appended it again: the latest wins
         preds.captions[key] = caption
+        preds.suspect.pop(key, None)
+        if isinstance(record.get("suspect"), str) and record["suspect"]:
+            preds.suspect[key] = record["suspect"]
         if record.get("video") is not None:
             preds.videos[key] = _norm(record["video"])
     if not preds.captions and preds.errors:
@@ -147,6 +151,12 @@ def match_predictions(preds: Predictions, refs: References) -> dict[str, str]:
     Unmatched predictions keep their own key (the score report lists them as having no
     reference); if two predictions land on one id, the one matched by id wins.
     """
+    return {target: preds.captions[key] for key, target in match_keys(preds, refs).items()}
+
+
+def match_keys(preds: Predictions, refs: References) -> dict[str, str]:
+    """{prediction key: the manifest id it matches, or its own key} (the rule of the module
+    docstring; `kvcap review` uses it to put each video's reference beside it)."""
     by_rel = {rel: rid for rid, rel in refs.rel_videos.items()}
     by_abs = {str(path.resolve()): rid for rid, path in refs.videos.items()}
     by_base: dict[str, list[str]] = {}
@@ -175,10 +185,12 @@ def match_predictions(preds: Predictions, refs: References) -> dict[str, str]:
         base = by_base.get(PurePosixPath(video).name, [])
         return base[0] if len(base) == 1 else None
 
-    matched: dict[str, str] = {}
+    targets: dict[str, str] = {}  # prediction key -> id
+    taken: set[str] = set()
     by_id_first = sorted(preds.captions, key=lambda k: k not in refs.captions)
     for key in by_id_first:
         rid = find(key)
-        target = rid if rid is not None and rid not in matched else key
-        matched[target] = preds.captions[key]
-    return matched
+        target = rid if rid is not None and rid not in taken else key
+        taken.add(target)
+        targets[key] = target
+    return targets

@@ -283,6 +283,11 @@ def _pooled(output):
 
 def load_siglip(model_id: str, device: str = "cpu", **kwargs) -> SiglipScorer:
     """A :class:`SiglipScorer`, or :class:`SiglipUnavailable` with a one-line reason."""
+    from kvcap.model.hub import HubUnavailable, require_loadable
     from kvcap.model.vision import resolve_device
 
+    try:
+        require_loadable(model_id, "score.siglip")  # no hub: say so now, before any retries
+    except HubUnavailable as exc:
+        raise SiglipUnavailable(f"SigLIP2 model: {exc}; skip with --metrics meteor,diversity") from None
     return SiglipScorer(model_id, device=str(resolve_device(device)), **kwargs)

@@ -23,7 +23,7 @@ from torch import nn
 from kvcap.model import checkpoint as ckpt
 from kvcap.model import generation
 from kvcap.model.llm import load_llm
-from kvcap.model.prompt import PromptFormat, build_prompt_format, clean_caption
+from kvcap.model.prompt import PromptFormat, build_prompt_format
 from kvcap.model.trainable import (
     Mode,
     apply_plan,
@@ -165,7 +165,7 @@ class Captioner(nn.Module):
         return dict(self.spec.generation or {})
 
     def checkpoint_settings(self) -> dict[str, Any]:
-        """This model's layer of settings (frames, prompt, generation) for `cfg.with_checkpoint`."""
+        """This model's layer of settings (frames, prompt, generation) for `kvcap.config.with_checkpoint`."""
         return self.spec.settings()
 
     # ------------------------------------------------------------------ training plan
@@ -305,36 +305,16 @@ class Captioner(nn.Module):
         < the checkpoint's < `gen` < `overrides`)."""
         return generation.resolve(self.generation_defaults, gen, **overrides)
 
-    @torch.no_grad()
     def generate_ids(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[list[int]]:
         """New token ids per clip, cut before the first stop token."""
-        was_training = self.training
-        self.eval()
-        try:
-            embeds, mask = self.prompt_batch(features)
-            static = self._static_settings(gen, overrides)
-            if static is not None:  # the fast loop (kvcap.model.decode); same greedy tokens
-                output = self._static_decoder().generate(embeds, mask, static)
-                self.last_engine = self._decoder.last_engine
-                self.capture_error = self._decoder.capture_error
-            else:
-                output = None
-                self.last_engine = "hf"
-            with warnings.catch_warnings():
-                # Penalties and n-gram bans on the generated tokens only (not the instruction) are what we want.
-                warnings.filterwarnings("ignore", message="Passing `.*` with `inputs_embeds`")
-                output = output if output is not None else self.llm.generate(
-                    inputs_embeds=embeds, attention_mask=mask, generation_config=self.generation_config(gen, **overrides)
-                )
-        finally:
-            self.train(was_training)
-        # With only inputs_embeds given, generate returns just the new tokens.
-        stops = set(self.prompt.stop_ids) | {self.tokenizer.pad_token_id}
-        result = []
-        for row in output.tolist():
-            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-            result.append(row[:cut])
-        return result
+        return [out.ids for out in self.generate_scored(features, gen, **overrides)]
+
+    def generate_scored(self, features: torch.Tensor, gen: Any = None, **overrides: Any):
+        """(B, T, N, D) features -> one kvcap.model.batch_generate.Generated per clip: its ids and each
+        token's log-probability (`avg_logprob`); sets `last_engine` (and `capture_error`)."""
+        from kvcap.model.batch_generate import generate_scored
+
+        return generate_scored(self, features, gen, **overrides)
 
     def _static_settings(self, gen: Any, overrides: dict[str, Any]):
         """GreedySettings when `generation.engine` and the options allow the static loop, else None (HF)."""
@@ -362,9 +342,7 @@ class Captioner(nn.Module):
 
     def generate(self, features: torch.Tensor, gen: Any = None, **overrides: Any) -> list[str]:
         """(B, T, N, D) features -> B clean caption strings (greedy unless `gen` says otherwise)."""
-        ids = self.generate_ids(features, gen, **overrides)
-        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return [clean_caption(t) for t in texts]
+        return [out.text for out in self.generate_scored(features, gen, **overrides)]
 
     # ------------------------------------------------------------------ saving
 
@@ -387,6 +365,8 @@ class Captioner(nn.Module):
         copies local folders in too (`kvcap export --bundle`). A FULL-trained LLM is always
         saved. `card` adds run facts (data, recipe, eval metrics) to README.md (kvcap.model.card).
         """
-        from kvcap.model.saving import save_captioner
+        from kvcap.model.saving import save_parts
 
-        return save_captioner(self, out_dir, bundle_backbones, card)
+        return save_parts(out_dir, self.describe(), vision_path=self.vision.path, projector=self.projector,
+                          llm=self.llm, llm_path=self.llm_path, tokenizer=self.tokenizer,
+                          bundle_backbones=bundle_backbones, card=card)

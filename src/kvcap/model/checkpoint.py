@@ -163,7 +163,7 @@ class CheckpointSpec:
 
     def settings(self) -> dict[str, Any]:
         """The checkpoint's layer of settings ({dotted config key: value}): frames, prompt,
-        generation. `cfg.with_checkpoint(spec.settings())` puts them under what the user set."""
+        generation. `with_checkpoint(cfg, spec.settings())` puts them under what the user set."""
         from kvcap.config import GenerationConfig
 
         known = {f.name for f in dataclasses.fields(GenerationConfig)}
@@ -220,6 +220,12 @@ def backbone_source(path: Path, part: VisionSpec | LlmSpec, what: str) -> str:
             return str(check_reference(part.ref, what, path / SPEC_FILE))
         except BackboneError as exc:
             raise CheckpointError(str(exc)) from None
+    from kvcap.model.hub import require_loadable
+
+    key = "vision.id" if isinstance(part, VisionSpec) else "llm.id"
+    require_loadable(part.id, f"{path / SPEC_FILE} {key}", fix=(
+        f"download it first where the hub is reachable (hf download {part.id}) into the hub cache this "
+        f"machine reads (HF_HOME), or run where the hub is reachable"))
     return part.id
 
 

@@ -99,6 +99,9 @@ class _State:
         self.unfinished = torch.ones((batch,), dtype=torch.bool, device=device)
         self.seen = torch.zeros((batch, vocab), dtype=torch.bool, device=device)   # generated tokens per row
         self.out = torch.zeros((batch, max_new), dtype=torch.long, device=device)  # (B, max_new) new tokens
+        # (B, max_new) log-probability of each new token under the processed scores (penalty,
+        # stop ban): fixed like `out`, so the step stays one graph (avg_logprob, issue 26).
+        self.logprob = torch.zeros((batch, max_new), dtype=torch.float32, device=device)
         self.stops = torch.zeros((0,), dtype=torch.long, device=device)  # the stop ids (set per call)
         self.graph: Any = None
 
@@ -122,6 +125,7 @@ class StaticDecoder:
         self.last_engine = ""  # "static" or "static+cudagraph" after a call (bench, tests)
         # Why CUDA graph capture failed (one line), once for this decoder: no bucket tries again.
         self.capture_error: str | None = None
+        self.last_logprobs: torch.Tensor | None = None  # (B, n) fp32 after a call: each token's log-probability
         # The step the loop runs outside a CUDA graph. `wrap_step` (the capturability guard,
         # tests/model/test_decode_capture.py) wraps it, e.g. in torch.compile(fullgraph=True).
         self._run_step = wrap_step(self._step) if wrap_step is not None else self._step
@@ -161,6 +165,9 @@ class StaticDecoder:
             ninf = torch.full_like(scores[:, stops], float("-inf"))
             scores = scores.index_copy(1, stops, torch.where(banned, ninf, scores[:, stops]))
         nxt = torch.argmax(scores, dim=-1)  # (B,)
+        # log_softmax at the chosen token, without materialising (B, V) log-probabilities
+        chosen = scores.gather(1, nxt[:, None]) - torch.logsumexp(scores, dim=-1, keepdim=True)  # (B, 1)
+        state.logprob.index_copy_(1, state.count, chosen)
         nxt = torch.where(state.unfinished, nxt, torch.full_like(nxt, settings.pad_id))
         state.unfinished &= ~torch.isin(nxt, stops)
         state.out.index_copy_(1, state.count, nxt[:, None])
@@ -205,33 +212,10 @@ class StaticDecoder:
             self._step(state, settings)
         state.graph = (graph, settings)
 
-    # ------------------------------------------------------------------ generate
-
-    @torch.inference_mode()  # always: the reused buffers are inference tensors, updated only in this mode
-    def generate(self, embeds: torch.Tensor, mask: torch.Tensor, settings: GreedySettings,
-                 run_steps: int | None = None) -> torch.Tensor:
-        """(B, L, D) left-padded prompt embeddings + (B, L) mask -> (B, n <= max_new_tokens) new ids (CPU).
-
-        Rows that finished early hold the pad id after their stop token, as `llm.generate`'s do.
-        `run_steps` stops after that many tokens while sizing everything for max_new_tokens (the
-        memory probe of `--batch-size auto`).
-        """
-        import time
-
+    def _prefill(self, state: _State, embeds: torch.Tensor, mask: torch.Tensor, settings: GreedySettings) -> None:
+        """The prompt into the cache and the first new token (eager: its shape is the prompt's)."""
         batch, length = mask.shape
-        device = embeds.device
-        started = time.perf_counter()
-        attn = getattr(self.model.config, "_attn_implementation", "sdpa")
-        mask_dtype = None if attn != "eager" else embeds.dtype
-        max_new = int(settings.max_new_tokens)
-        state = self._state_for(batch, bucket_length(length + max_new), max_new, device, embeds.dtype, mask_dtype)
-        state.out.zero_()
-        state.seen.zero_()
-        state.unfinished.fill_(True)
-        state.count.zero_()
-        if state.stops.tolist() != list(settings.stop_ids):  # (new stop ids = new settings: the graph is recaptured)
-            state.stops = torch.tensor(settings.stop_ids, dtype=torch.long, device=device)
-
+        device, mask_dtype = embeds.device, state.mask_dtype
         mask = mask.to(device=device, dtype=torch.bool)  # (B, L)
         # Prefill: causal within the prompt, padding columns masked; a padded query row also sees
         # itself (a fully masked row would be NaN; its output is never attended to).
@@ -249,13 +233,13 @@ class StaticDecoder:
         state.column.fill_(length)
         self._select(state, scores, settings)
 
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
-        prefilled = time.perf_counter()
+    def _decode(self, state: _State, settings: GreedySettings, limit: int, device: torch.device) -> tuple[int, bool]:
+        """Decode steps until every row stopped (checked every `check_every`) or `limit` tokens
+        -> (tokens now in `state.out`, whether CUDA graphs ran)."""
         graphs = self._use_graphs(device) and self.capture_error is None
         warmup = 2 if graphs else 0
         steps = 1
-        while steps < min(max_new, run_steps or max_new):
+        while steps < limit:
             if steps % self.check_every == 0 and not bool(state.unfinished.any()):
                 break  # one host sync every check_every steps
             if graphs and steps > warmup:
@@ -279,8 +263,45 @@ class StaticDecoder:
             else:
                 self._run_step(state, settings)
             steps += 1
+        return steps, graphs
+
+    # ------------------------------------------------------------------ generate
+
+    @torch.inference_mode()  # always: the reused buffers are inference tensors, updated only in this mode
+    def generate(self, embeds: torch.Tensor, mask: torch.Tensor, settings: GreedySettings,
+                 run_steps: int | None = None) -> torch.Tensor:
+        """(B, L, D) left-padded prompt embeddings + (B, L) mask -> (B, n <= max_new_tokens) new ids (CPU).
+
+        Rows that finished early hold the pad id after their stop token, as `llm.generate`'s do.
+        `run_steps` stops after that many tokens while sizing everything for max_new_tokens (the
+        memory probe of `--batch-size auto`).
+        """
+        import time
+
+        batch, length = mask.shape
+        device = embeds.device
+        started = time.perf_counter()
+        attn = getattr(self.model.config, "_attn_implementation", "sdpa")
+        mask_dtype = None if attn != "eager" else embeds.dtype
+        max_new = int(settings.max_new_tokens)
+        state = self._state_for(batch, bucket_length(length + max_new), max_new, device, embeds.dtype, mask_dtype)
+        state.out.zero_()
+        state.logprob.zero_()
+        state.seen.zero_()
+        state.unfinished.fill_(True)
+        state.count.zero_()
+        if state.stops.tolist() != list(settings.stop_ids):  # (new stop ids = new settings: the graph is recaptured)
+            state.stops = torch.tensor(settings.stop_ids, dtype=torch.long, device=device)
+
+        self._prefill(state, embeds, mask, settings)
+
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # once a batch: splits prefill from decode time
+        prefilled = time.perf_counter()
+        steps, graphs = self._decode(state, settings, min(max_new, run_steps or max_new), device)
         self.last_engine = "static+cudagraph" if graphs and state.graph is not None else "static"
         out = state.out[:, :steps].to("cpu", copy=True)  # the buffer is reused by the next call
+        self.last_logprobs = state.logprob[:, :steps].to("cpu", copy=True)  # (B, n) matching `out`
         t = self.timings
         t["calls"] += 1
         t["prefill_s"] += prefilled - started

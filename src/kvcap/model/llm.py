@@ -79,6 +79,9 @@ def is_quantized(model: nn.Module) -> bool:
 def load_tokenizer(model_id: str):
     from transformers import AutoTokenizer
 
+    from kvcap.model.hub import require_loadable
+
+    require_loadable(model_id, "model.llm")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_id(model_id))
     if tokenizer.pad_token is None:
         # Padding positions are masked out; any token id will do, EOS is conventional.
@@ -102,6 +105,9 @@ def load_llm(
     """
     from transformers import AutoModelForCausalLM
 
+    from kvcap.model.hub import require_loadable
+
+    require_loadable(model_id, "model.llm")
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
     path = resolve_model_id(model_id)

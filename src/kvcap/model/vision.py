@@ -105,6 +105,9 @@ class VisionEncoder(nn.Module):
         self.cls = cls
         device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, device)
+        from kvcap.model.hub import require_loadable
+
+        require_loadable(self.model_id, "model.vision")
         path = resolve_model_id(self.model_id)
         self.path = path  # the folder or hub id actually loaded
         try:

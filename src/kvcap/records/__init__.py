@@ -18,7 +18,16 @@ the model and write `to_dict()`; readers parse with `from_dict()`.
 """
 
 from kvcap.records._coerce import parse_time, utc_now
-from kvcap.records.caption import CAPTION_STATUSES, JOB_STATUSES, CaptionRecord, JobState
+from kvcap.records.caption import (
+    CAPTION_STATUSES,
+    FLAG_COMPRESSION_ABOVE,
+    FLAG_LOGPROB_BELOW,
+    JOB_STATUSES,
+    CaptionRecord,
+    JobState,
+    compression_ratio,
+    suspect_reason,
+)
 from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_json_object, read_jsonl
 from kvcap.records.liveness import STALE_AFTER_S, PidAlive, live_status, pid_alive
 from kvcap.records.position import TrainPosition
@@ -42,9 +51,11 @@ from kvcap.records.targets import SEED_TARGETS, Targets, passes_target, seed_tar
 __all__ = [
     "FORMATS", "METRIC_SPECS", "MetricSpec", "OutputFormat", "ReportRow", "format_names", "labels",
     "metric_names", "metric_spec", "seed_targets", "subtitle_formats",
-    "CAPTION_STATUSES", "JOB_STATUSES", "RUN_STATUSES", "STALE_AFTER_S", "SEED_TARGETS",
+    "CAPTION_STATUSES", "FLAG_COMPRESSION_ABOVE", "FLAG_LOGPROB_BELOW", "JOB_STATUSES", "RUN_STATUSES",
+    "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
     "SampleRow", "Targets", "TrainPosition", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
+    "compression_ratio", "suspect_reason",
     "iter_jsonl", "latest_per_video", "live_status", "parse_time", "passes_target", "pid_alive", "read_json_object", "read_jsonl",
     "select_best", "utc_now",
 ]

@@ -1,7 +1,9 @@
 """`kvcap compare`: the projector comparison table, read from run directories.
 
 One row per run: projector, its parameter count, visual tokens per clip, the best eval's
-METEOR / SigLIP2 / Diversity, train time and the collapse flag. `summary.json` (written at the
+METEOR / SigLIP2 / Diversity, train time and the collapse flag; a run that went through both
+stages also gets a row for stage 1's best (kept in `stage1/best/`), so a stage 2 that ended
+worse than stage 1 shows. `summary.json` (written at the
 end of each stage) is the source; a run still going (no summary yet) is read from `state.json`
 and the eval rows of `metrics.jsonl`, so it can be compared while it trains.
 """
@@ -15,6 +17,7 @@ from typing import Any
 from kvcap.errors import KvcapError
 from kvcap.records import Targets, compare_figures, labels, metric_names
 from kvcap.trainer.rundir import RunDir
+from kvcap.trainer.stage_bests import earlier_stage_bests
 
 
 def columns() -> tuple[str, ...]:
@@ -28,20 +31,41 @@ class CompareError(KvcapError, ValueError):
 
 def run_row(path: str | Path) -> dict[str, Any]:
     """The comparison row of one run directory (figures by kvcap.records.compare_figures)."""
+    return run_rows(path)[0]
+
+
+def run_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The run's row (its latest stage, `best/`), then a row for each earlier stage's best."""
     run = RunDir(path)
     if not run.path.is_dir():
         raise CompareError(f"{run.path}: no such run directory")
     summary, state = run.run_summary(), run.run_state()
     if summary is None and state is None:
         raise CompareError(f"{run.path}: not a run directory (no summary.json or state.json)")
-    figures = asdict(compare_figures(run.name, summary, state, run.eval_rows()))
+    evals = run.eval_rows()
+    figures = asdict(compare_figures(run.name, summary, state, evals))
     metrics = figures.pop("metrics")  # flat in the row, where each metric's key always was
     row = {"run": figures.pop("name"), "path": str(run.path), **figures, **metrics}
-    return {key: row[key] for key in ("run", "path", *columns()[1:])}
+    row = {**{key: row[key] for key in ("run", "path", *columns()[1:])}, "checkpoint": str(run.best_dir)}
+    metric = (state.best_metric if state else "") or "meteor"
+    earlier = [_earlier_stage_row(row, run, stage, best, summary)
+               for stage, best in earlier_stage_bests(evals, metric).items()]
+    return [row, *earlier]
+
+
+def _earlier_stage_row(row: dict[str, Any], run: RunDir, stage: int, best: Any, summary: Any) -> dict[str, Any]:
+    """An earlier stage's best beside the run's row: its eval, its time, where its checkpoint is kept."""
+    kept = run.stage_dir(stage) / "best"
+    times = summary.stage_times_s if summary else {}
+    return {**row, **{name: best.metric(name) for name in metric_names()},
+            "train_time_s": times.get(str(stage)), "collapse": best.collapse, "stage": stage,
+            "status": f"finished (kept in {kept.parent.name}/best)" if kept.is_dir() else "finished",
+            "checkpoint": str(kept) if kept.is_dir() else None}
 
 
 def compare_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
-    return [run_row(p) for p in paths]
+    """Every run's rows, in the order given: each run's latest stage, then its earlier stages' bests."""
+    return [row for p in paths for row in run_rows(p)]
 
 
 def _fmt_params(n: int | None) -> str:

@@ -382,6 +382,9 @@ class TrainRecipe:
         self.state.status, self.state.step, self.state.epoch = "finished", p.step, p.epoch
         self.run.write_state(self.state)
         self.say(f"stage {self.stage} finished: {p.step} steps in {elapsed:.1f}s; best/ = {self.run.best_dir}")
+        from kvcap.trainer.stage_bests import say_if_worse_than_stage1
+
+        say_if_worse_than_stage1(self.run, p.best, self.stage, self.say)
         acc.wait_for_everyone()
         return summary
 

@@ -59,7 +59,8 @@ class MainScreen(Screen):
                 yield Static("No runs yet.", id="runs-empty", classes="empty")
                 yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
             with TabPane("Caption jobs", id="jobs-tab"):
-                yield Static("No caption jobs (kvcap tui --jobs OUT_DIR).", id="jobs-empty", classes="empty")
+                yield Static("No caption jobs (kvcap tui --jobs OUT_DIR..., or an output folder in a runs folder).",
+                             id="jobs-empty", classes="empty")
                 yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -236,7 +237,8 @@ class KvcapTui(App):
         """Find new run/job dirs and read what every reader has not read yet."""
         for path in discover(self.run_sources, is_run_dir):
             self.runs.setdefault(str(path), RunReader(path))
-        for path in discover(self.job_sources, is_job_dir):
+        # caption jobs: the --jobs folders, and job folders that sit beside the runs
+        for path in discover([*self.job_sources, *self.run_sources], is_job_dir):
             for part in job_parts(path):
                 self.jobs.setdefault(f"{path}#{part or ''}", JobReader(path, part))
         for reader in (*self.runs.values(), *self.jobs.values()):

@@ -47,6 +47,12 @@ class VideoCorrupt(VideoError):
     kind = "corrupt"
 
 
+class DamagedZipMember(VideoCorrupt):
+    """A zip member whose bytes broke while being read (a bad CRC, broken deflate data, cut off)."""
+
+    kind = "corrupt"
+
+
 class NoVideoStream(VideoError):
     """A valid media file without a video stream (audio only, subtitles only)."""
 

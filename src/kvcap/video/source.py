@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from kvcap.video.errors import NotAVideo, VideoEmpty, VideoMissing, VideoUnreadable
+from kvcap.video.errors import DamagedZipMember, NotAVideo, VideoEmpty, VideoMissing, VideoUnreadable
+from kvcap.video.ziparchive import is_damaged_member_error, open_zip
 
 ZIP_SEPARATOR = "::"
 _ZIP_REF = re.compile(r"^(?P<archive>.*?\.zip)::(?P<member>.+)$", re.IGNORECASE | re.DOTALL)
@@ -101,7 +102,7 @@ def shared_archive(path: str | Path) -> zipfile.ZipFile:
         if zf is not None:
             _ARCHIVES.move_to_end(key)
             return zf
-    opened = zipfile.ZipFile(path)  # outside the lock: it is the slow part
+    opened = open_zip(path)  # outside the lock: it is the slow part
     with _ARCHIVES_LOCK:
         zf = _ARCHIVES.setdefault(key, opened)
         if zf is not opened:
@@ -151,8 +152,13 @@ def open_source(path: str | Path) -> Iterator[BinaryIO]:
         return
     zf = _open_archive(source)
     _member_info(source, zf)
-    with zf.open(source.member) as member:
-        yield member
+    try:
+        with zf.open(source.member) as member:
+            yield member
+    except Exception as exc:  # raised by the member's reads, wherever the caller made them
+        if is_damaged_member_error(exc):
+            raise DamagedZipMember(source.ref, f"damaged zip member ({exc})") from None
+        raise
 
 
 def stat_key(path: str | Path) -> tuple[str, int, int, int]:
@@ -191,7 +197,9 @@ def content_hash(path: str | Path) -> str:
         with handle:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
-    except (zipfile.BadZipFile, EOFError) as exc:  # a CRC error, a truncated member
+    except Exception as exc:  # a CRC error, broken deflate data, a truncated member
+        if not is_damaged_member_error(exc):
+            raise
         raise OSError(f"{source.ref}: damaged zip member ({exc})") from None
     return digest.hexdigest()
 
@@ -199,69 +207,13 @@ def content_hash(path: str | Path) -> str:
 def zip_video_members(archive: str | Path, extensions) -> list[Path]:
     """References to every member of `archive` whose name ends in one of `extensions`, sorted."""
     archive = Path(archive)
-    with zipfile.ZipFile(archive) as zf:
+    with open_zip(archive) as zf:
         names = sorted(
             info.filename for info in zf.infolist()
             if not info.is_dir() and Path(info.filename).suffix.lower() in extensions
             and not any(part.startswith(".") for part in Path(info.filename).parts)
         )
     return [zip_member_ref(archive, name) for name in names]
-
-
-MANIFEST_SUFFIXES = (".jsonl",)
-
-
-def expand_input(path: str | Path) -> list[Path] | None:
-    """The videos one input names when it is a `.zip` (its video members, as references) or a
-    manifest `.jsonl` (its clips' videos, absolute); None for anything else (a folder, a video,
-    a zip member reference). A bad manifest raises its one-line ManifestError."""
-    from kvcap.video.listing import VIDEO_EXTENSIONS
-
-    given = Path(path)
-    suffix = given.suffix.lower()
-    if suffix == ".zip" and given.is_file():
-        try:
-            return zip_video_members(given, VIDEO_EXTENSIONS)
-        except (zipfile.BadZipFile, OSError):
-            return [given]  # the reader reports it
-    if suffix in MANIFEST_SUFFIXES and given.is_file():
-        from kvcap.data.manifest import read_manifest
-
-        return [Path(item.video) for item in read_manifest(given)]
-    return None
-
-
-def expand_inputs(paths, skipped: list[Path] | None = None) -> list[Path]:
-    """Every video under `paths`: folders searched (kvcap.video.list_videos; files there that are
-    not videos go to `skipped`), zips and manifests expanded (`expand_input`), anything else kept
-    as given; duplicates dropped."""
-    from kvcap.video.listing import list_videos
-
-    out: list[Path] = []
-    seen: set[str] = set()
-    for raw in [paths] if isinstance(paths, (str, Path)) else paths:
-        found = expand_input(raw)
-        for item in found if found is not None else list_videos([raw], skipped=skipped):
-            key = os.path.abspath(item)
-            if key not in seen:
-                seen.add(key)
-                out.append(item)
-    return out
-
-
-def input_root(path: str | Path) -> Path:
-    """The folder output names are relative to: the folder itself, a zip member's archive's
-    folder, else the file's folder."""
-    given = Path(path)
-    if given.is_dir():
-        return given
-    if given.suffix.lower() in MANIFEST_SUFFIXES and given.is_file():
-        # A manifest's clips: the deepest folder holding all of them, so keys stay unique.
-        videos = expand_input(given) or []
-        folders = [str(input_root(v)) if is_zip_member(v) else os.path.dirname(os.path.abspath(v)) for v in videos]
-        return Path(os.path.commonpath(folders)) if folders else given.parent
-    source = parse_source(given)
-    return source.archive.parent if isinstance(source, ZipMember) else given.parent
 
 
 def output_key(relative: str) -> str:
@@ -274,7 +226,7 @@ def open_member_container(path: str | Path, open_failure) -> Iterator[object]:
     """`av.open` on a zip member's file object; `open_failure(path, exc)` maps av.open's errors."""
     import av
 
-    from kvcap.video.backends.avcompat import open_input
+    from kvcap.video.avcompat import open_input
 
     with open_source(path) as handle:
         try:
