@@ -159,7 +159,7 @@ class Captioner(nn.Module):
         return dict(self.spec.generation or {})
 
     def checkpoint_settings(self) -> dict[str, Any]:
-        """This model's layer of settings (frames, prompt, generation) for `cfg.with_checkpoint`."""
+        """This model's layer of settings (frames, prompt, generation) for `kvcap.config.with_checkpoint`."""
         return self.spec.settings()
 
     # ------------------------------------------------------------------ training plan
@@ -359,6 +359,8 @@ class Captioner(nn.Module):
         copies local folders in too (`kvcap export --bundle`). A FULL-trained LLM is always
         saved. `card` adds run facts (data, recipe, eval metrics) to README.md (kvcap.model.card).
         """
-        from kvcap.model.saving import save_captioner
+        from kvcap.model.saving import save_parts
 
-        return save_captioner(self, out_dir, bundle_backbones, card)
+        return save_parts(out_dir, self.describe(), vision_path=self.vision.path, projector=self.projector,
+                          llm=self.llm, llm_path=self.llm_path, tokenizer=self.tokenizer,
+                          bundle_backbones=bundle_backbones, card=card)
