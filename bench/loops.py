@@ -73,7 +73,7 @@ def _spread(values: list[float]) -> str:
 
 def measure(captions: dict[str, list], ratio: float, logprob: float) -> tuple[float, float, int, int]:
     """(share of looping captions marked, share of normal non-looping captions marked, #looping, #normal)."""
-    from kvcap.metrics.diversity import compression_ratio
+    from kvcap.records import compression_ratio
     from kvcap.records import suspect_reason
 
     def marked(text: str, avg: float | None) -> bool:
@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     from benchlib import append_row, git_commit, machine, now
 
-    from kvcap.metrics.diversity import compression_ratio
+    from kvcap.records import compression_ratio
     from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW
 
     count = 16 if args.quick else args.clips

@@ -48,7 +48,10 @@ def main() -> None:
         driver.execute_script("document.getElementById('sort').value = 'm:1';"
                               "document.getElementById('sort').dispatchEvent(new Event('change'))")
         driver.execute_script("document.querySelectorAll('img.strip').forEach(i => i.loading = 'eager')")
-        driver.implicitly_wait(2)
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+            "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(args.out))
     finally:

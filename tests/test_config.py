@@ -21,6 +21,7 @@ from kvcap.config import (
     config_to_toml,
     field_docs,
     load_config,
+    with_checkpoint,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ CHECKPOINT_LAYER = {"model.frames": 4, "model.prompt": "체크포인트 지시",
 
 
 def test_checkpoint_values_hold_where_the_user_set_nothing():
-    cfg = load_config(REPO / "kvcap.toml").with_checkpoint(CHECKPOINT_LAYER)
+    cfg = with_checkpoint(load_config(REPO / "kvcap.toml"), CHECKPOINT_LAYER)
     assert cfg.generation.max_new_tokens == 96 and cfg.generation.repetition_penalty == 1.0
     assert cfg.model.frames == 4 and cfg.model.prompt == "체크포인트 지시"
     assert cfg.generation.num_beams == 1  # not in the checkpoint: the built-in default
@@ -195,7 +196,7 @@ def test_each_layer_beats_the_ones_below(tmp_path):
     cfg = load_config(path, ["generation.num_beams=3", "generation.top_p=0.6"])
     cfg = apply_overrides(cfg, {"generation.top_p": 0.7}, layer="flag")
     # the checkpoint layer may be applied last: it still only fills what nobody set
-    cfg = cfg.with_checkpoint({**CHECKPOINT_LAYER, "generation.num_beams": 5, "generation.top_p": 0.1})
+    cfg = with_checkpoint(cfg, {**CHECKPOINT_LAYER, "generation.num_beams": 5, "generation.top_p": 0.1})
     assert cfg.generation.max_new_tokens == 200  # file > checkpoint
     assert cfg.model.frames == 6                 # file > checkpoint
     assert cfg.generation.num_beams == 3         # --set > file > checkpoint
@@ -222,7 +223,7 @@ def test_a_flag_declared_with_setting_option_is_the_top_layer(tmp_path):
     @config_options
     def cmd(config_path, overrides):
         cfg = resolve_config(config_path, overrides)
-        seen["cfg"] = cfg.with_checkpoint(CHECKPOINT_LAYER)
+        seen["cfg"] = with_checkpoint(cfg, CHECKPOINT_LAYER)
 
     path = tmp_path / "k.toml"
     path.write_text("[generation]\nmax_new_tokens = 200\n")

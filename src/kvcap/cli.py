@@ -7,14 +7,13 @@ imports torch or textual at module level, so `kvcap --help` stays instant.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from kvcap import __version__
+from kvcap.commands.lazy import LazyGroup
 from kvcap.errors import (
-    EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     KvcapError,
@@ -40,30 +39,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A group that imports a subcommand's module only when that subcommand is needed."""
-
-    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lazy_commands = lazy_commands or {}
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy_commands:
-            module_name, attr = self.lazy_commands[cmd_name].split(":")
-            try:
-                module = importlib.import_module(module_name)
-            except KeyboardInterrupt:  # Ctrl-C while a command loads: the same 130 as while it runs
-                click.echo("interrupted", err=True)
-                sys.exit(EXIT_INTERRUPTED)
-            except ModuleNotFoundError as exc:
-                if exc.name != module_name:
-                    raise
-                return None  # that part of kvcap is not installed in this build
-            return _with_exit_codes(getattr(module, attr))
-        return super().get_command(ctx, cmd_name)
+class KvcapGroup(LazyGroup):
+    """The `kvcap` group: subcommands load on demand (kvcap.commands.lazy), and run under one
+    exit-code policy."""
 
     def invoke(self, ctx: click.Context):
         """Run the subcommand under the one exit-code policy (see `kvcap.errors`).
@@ -131,16 +109,7 @@ class _UserError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def _with_exit_codes(command: click.Command) -> click.Command:
-    """Every command's --help ends with the exit-code policy (groups: each subcommand too)."""
-    if command.epilog is None:
-        command.epilog = EXIT_CODES_HELP
-    for sub in getattr(command, "commands", {}).values():
-        _with_exit_codes(sub)
-    return command
-
-
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KvcapGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kvcap")
 def main() -> None:
     """Korean captions for folders of videos, with a model kvcap trains and scores itself.

@@ -7,7 +7,7 @@ import io
 import json
 
 from kvcap.caption import CaptionOptions, caption_folder
-from kvcap.commands.caption import ProgressReporter
+from kvcap.commands.progress import ProgressReporter
 
 from .fake_captioner import FakeCaptioner
 

@@ -18,18 +18,16 @@ import pytest
 from fixtures.tools import require_ffmpeg
 
 from kvcap.caption.writers import (
-    CaptionRecord,
     CaptionsJsonl,
     Segment,
     format_timestamp,
     srt_text,
     to_milliseconds,
     vtt_text,
-    write_srt,
     write_subtitles,
-    write_vtt,
 )
 from kvcap.fsutil import remove_stale_temps
+from kvcap.records import CaptionRecord
 from kvcap.records.formats import subtitle_formats
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -83,12 +81,12 @@ def test_timestamps(ms, srt_ts, vtt_ts):
 
 
 def test_srt_matches_golden_file(tmp_path):
-    path = write_srt(tmp_path / "out" / "clip.srt", SEGMENTS)
+    path = write_subtitles(tmp_path / "out" / "clip.srt", SEGMENTS, "srt")
     assert path.read_bytes() == (GOLDEN / "segments.srt").read_bytes()
 
 
 def test_vtt_matches_golden_file(tmp_path):
-    path = write_vtt(tmp_path / "out" / "clip.vtt", SEGMENTS)
+    path = write_subtitles(tmp_path / "out" / "clip.vtt", SEGMENTS, "vtt")
     assert path.read_bytes() == (GOLDEN / "segments.vtt").read_bytes()
 
 
@@ -123,7 +121,7 @@ def _vtt_ms(ts: str) -> int:
 
 def test_vtt_parses_back_with_webvtt_py(tmp_path):
     webvtt = pytest.importorskip("webvtt")
-    path = write_vtt(tmp_path / "clip.vtt", SEGMENTS)
+    path = write_subtitles(tmp_path / "clip.vtt", SEGMENTS, "vtt")
     cues = list(webvtt.read(str(path)))
     got = [(_vtt_ms(c.start), _vtt_ms(c.end), html.unescape(c.text)) for c in cues]
     assert got == EXPECTED_CUES
@@ -133,8 +131,8 @@ def test_srt_and_vtt_agree_and_pysubs2_reads_both(tmp_path):
     pysubs2 = pytest.importorskip("pysubs2")
     # pysubs2 reads at most two hour digits, so the 100-hour cue is left out here.
     under_100h = [s for s in SEGMENTS if s.start < 360000]
-    srt_file = write_srt(tmp_path / "a.srt", under_100h)
-    vtt_file = write_vtt(tmp_path / "a.vtt", under_100h)
+    srt_file = write_subtitles(tmp_path / "a.srt", under_100h, "srt")
+    vtt_file = write_subtitles(tmp_path / "a.vtt", under_100h, "vtt")
     for path in (srt_file, vtt_file):
         events = pysubs2.load(str(path), encoding="utf-8").events
         assert [(e.start, e.end) for e in events] == [(a, b) for a, b, _ in EXPECTED_CUES[:3]]
@@ -171,7 +169,7 @@ def _child(code: str) -> subprocess.Popen:
 def test_writes_replace_the_old_file(tmp_path):
     target = tmp_path / "clip.srt"
     target.write_text("old", encoding="utf-8")
-    write_srt(target, SEGMENTS[:1])
+    write_subtitles(target, SEGMENTS[:1], "srt")
     assert target.read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> 00:00:01,001\n")
     assert [p.name for p in tmp_path.iterdir()] == ["clip.srt"]  # the temp file was renamed away
     assert subtitle_formats() == ("srt", "vtt", "txt", "tsv")
@@ -181,16 +179,16 @@ def test_a_reader_never_sees_a_torn_file(tmp_path):
     """A writer process rewrites a big file over and over with two contents; every read is one of them."""
     target = tmp_path / "clip.srt"
     first, second = srt_text(_big("A")), srt_text(_big("B"))
-    write_srt(target, _big("A"))
+    write_subtitles(target, _big("A"), "srt")
     child = _child(f"""
         from pathlib import Path
-        from kvcap.caption.writers import Segment, write_srt
+        from kvcap.caption.writers import Segment, write_subtitles
         big = lambda tag: [Segment(i, i + 1, f"{{tag}} 자막 {{i}} " + "가나다라" * 10) for i in range(20_000)]
         both = [big("A"), big("B")]
         print("ready", flush=True)
         while True:
             for segments in both:
-                write_srt(Path({str(target)!r}), segments)
+                write_subtitles(Path({str(target)!r}), segments, "srt")
         """)
     try:
         assert child.stdout.readline() == "ready\n"
@@ -217,14 +215,14 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_and_a_temp_a_rerun_remove
     child = _child(f"""
         import os, time
         from pathlib import Path
-        from kvcap.caption.writers import Segment, write_srt
+        from kvcap.caption.writers import Segment, write_subtitles
         real_fsync = os.fsync
         def fsync_then_stall(fd):
             real_fsync(fd)
             print("written", flush=True)
             time.sleep(600)
         os.fsync = fsync_then_stall
-        write_srt(Path({str(target)!r}), [Segment(i, i + 1, f"새 자막 {{i}}") for i in range(1000)])
+        write_subtitles(Path({str(target)!r}), [Segment(i, i + 1, f"새 자막 {{i}}") for i in range(1000)], "srt")
         """)
     try:
         assert child.stdout.readline() == "written\n"

@@ -102,3 +102,28 @@ def test_caption_help_loads_no_heavy_module():
     code, output, loaded = _cli("caption", "--help")
     assert code == 0 and "--cluster" in output, output
     assert loaded == []
+
+
+def test_review_with_refs_without_torch(video_zoo, tmp_path):
+    """`kvcap review OUT --refs` (strips sampled again, METEOR) on a ledger written by hand."""
+    import shutil
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    out.mkdir()
+    shutil.copyfile(video_zoo.clips["h264"], videos / "a.mp4")
+    record = {"video": "a.mp4", "status": "ok", "caption": "바다 위로 해가 진다", "duration": 2.0,
+              "segments": [{"start": 0.0, "end": 2.0, "text": "바다 위로 해가 진다"}],
+              "frame_times": [0.267, 0.733, 1.267, 1.733]}
+    (out / "captions.jsonl").write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "job.json").write_text(json.dumps({"status": "finished", "inputs": [str(videos)]}), encoding="utf-8")
+    (videos / "val.jsonl").write_text(json.dumps({"id": "a", "video": "a.mp4", "caption": "바다 위로 해가 진다"},
+                                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    code, output, loaded = _cli("review", str(out), "--refs", str(videos / "val.jsonl"), "--tokenizer", "whitespace")
+    assert code == 0, output
+    html = (out / "review.html").read_text(encoding="utf-8")
+    from kvcap.metrics.meteor import meteor
+
+    words = record["caption"].split()
+    assert f'data-m="{meteor([words], words):.4g}"' in html and len(list((out / "review").glob("*.jpg"))) == 1
+    assert loaded == []

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from kvcap.cli import main
-from kvcap.data.aihub import AIHubImportError, caption_from_label, import_aihub, label_caption, split_from_path
+from kvcap.data.aihub import import_aihub
+from kvcap.data.aihub_labels import AIHubImportError, label_caption, split_from_parts
 from kvcap.data.manifest import read_manifest
 
 
@@ -21,6 +22,10 @@ def _write(path: Path, data: bytes | str) -> Path:
 
 def _label(caption_obj: dict) -> str:
     return json.dumps(caption_obj, ensure_ascii=False)
+
+
+def _caption(data, *fields):
+    return label_caption(data, *fields)[0]
 
 
 def test_split_folders_pairing_and_report(tmp_path):
@@ -79,22 +84,21 @@ def test_hashed_split_when_the_dataset_has_none(tmp_path):
 
 
 def test_caption_only_from_the_named_fields_and_split_words(tmp_path):
-    assert caption_from_label({"annotation": {"description_kr": " 가 ", "description": "나"}}) == "가"
-    assert caption_from_label({"annotation": {"description": "나"}}) is None  # no silent fallback
-    assert caption_from_label({"annotation": {"description_kr": "  ", "description": "나"}}) is None
-    assert caption_from_label({"annotation": {"description": "나"}}, ("annotation.description",)) == "나"
-    assert caption_from_label({"annotations": [{"description_kr": "다"}]}, ("annotations.0.description_kr",)) == "다"
-    assert caption_from_label({"captions": ["마", "바"]}, ("captions",)) == ["마", "바"]
-    assert caption_from_label([1, 2]) is None
+    assert _caption({"annotation": {"description_kr": " 가 ", "description": "나"}}) == "가"
+    assert _caption({"annotation": {"description": "나"}}) is None  # no silent fallback
+    assert _caption({"annotation": {"description_kr": "  ", "description": "나"}}) is None
+    assert _caption({"annotation": {"description": "나"}}, ("annotation.description",)) == "나"
+    assert _caption({"annotations": [{"description_kr": "다"}]}, ("annotations.0.description_kr",)) == "다"
+    assert _caption({"captions": ["마", "바"]}, ("captions",)) == ["마", "바"]
+    assert _caption([1, 2]) is None
     caption, why = label_caption({"annotation": {"description_kr": 3}})
     assert caption is None and why == "annotation.description_kr is a int, not text"
-    root = tmp_path
-    assert split_from_path(root / "Validation" / "x.json", root) == "val"
-    assert split_from_path(root / "VL_forest" / "x.json", root) == "val"
-    assert split_from_path(root / "TL_forest" / "x.json", root) == "train"
-    assert split_from_path(root / "misc" / "x.json", root) is None
-    assert split_from_path(root / "1.Training" / "원천데이터" / "x.mp4", root) == "train"
-    assert split_from_path(root / "2.Validation" / "x.json", root) == "val"
+    assert split_from_parts(("Validation",)) == "val"
+    assert split_from_parts(("VL_forest",)) == "val"
+    assert split_from_parts(("TL_forest",)) == "train"
+    assert split_from_parts(("misc",)) is None
+    assert split_from_parts(("1.Training", "원천데이터")) == "train"
+    assert split_from_parts(("2.Validation",)) == "val"
 
 
 def test_cli_reports_and_errors(tmp_path):

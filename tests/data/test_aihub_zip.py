@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from aihub_trees import LABELS, SOURCES, TRAIN, VAL, aihub_layout, caption_of, flat_layout, label_json, write_part
 from kvcap.cli import main
-from kvcap.data.aihub import AIHubImportError, import_aihub
+from kvcap.data.aihub import import_aihub
+from kvcap.data.aihub_labels import AIHubImportError
 from kvcap.data.manifest import read_manifest
 
 

@@ -136,3 +136,11 @@ def test_a_thumbnail_as_shown_is_the_samplers_frames(page):
         assert shown.shape == (TILE, len(frames) * TILE, 3), shown.shape
         assert_tiles_match(shown.reshape(TILE, -1, TILE, 3).transpose(1, 0, 2, 3), frames)
     assert console_errors(driver) == []
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path, ci, outcome):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium, no chromedriver
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="chromium"):
+        require_chromium()

@@ -15,7 +15,7 @@ from review.conftest import assert_tiles_match, caption_job, strip_tiles
 from kvcap.records import read_jsonl
 from kvcap.review import ReviewError, write_review
 from kvcap.review.sources import load_job
-from kvcap.review.strips import TILE, plan_strip
+from kvcap.review.strips import TILE, encode_strip, plan_strip, sample_tiles
 from kvcap.video import sample_frames
 
 
@@ -192,6 +192,7 @@ def test_text_is_escaped(zoo_folder, tmp_path):
 @pytest.mark.parametrize("make, words", [
     (lambda p: p / "nowhere", "no such folder"),
     (lambda p: p, "no captions.jsonl"),
+    (lambda p: (p / "file.txt", (p / "file.txt").write_text("x"))[0], "not a folder"),
 ])
 def test_not_a_caption_output_is_a_review_error(tmp_path, make, words):
     with pytest.raises(ReviewError, match=words):
@@ -204,3 +205,35 @@ def test_a_broken_job_file_is_a_review_error(zoo_folder, tmp_path):
     (out / "job.json").write_text("[1, 2")
     with pytest.raises(ReviewError, match="job.json: cannot read the job file"):
         write_review(out)
+
+
+def test_a_file_changed_since_captioning_shows_no_strip(zoo_folder, tmp_path, video_zoo):
+    videos = zoo_folder({"a.mp4": "h264", "b.mp4": "h264"})
+    out = tmp_path / "out"
+    caption_job([videos], out)
+    (videos / "b.mp4").write_bytes(video_zoo.clips["vfr"].read_bytes())  # other frames at other times, not recaptioned
+    report = write_review(out)
+    assert report.strips == 1 and len(report.frame_errors) == 1
+    assert report.frame_errors[0].startswith("b.mp4: ") and "changed since it was captioned" in report.frame_errors[0]
+    assert strips_by_key(out)["b.mp4"] is None
+
+
+def test_scenes_strips_are_the_frames_inside_each_scene(tmp_path):
+    from fixtures.shots import write_shots
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    write_shots(videos / "three.mp4", [("testsrc", 1.0), ("smptebars", 1.4), ("mandelbrot", 1.2)])
+    caption_job([videos], out, segment="scenes")
+    report = write_review(out)
+    assert report.strips == 1 and report.frame_errors == []
+    (item,) = load_job(out).items
+    assert len(item.record.segments) == 3
+    plan = plan_strip(item.key, item.path, item.record.segments, item.record.frame_times, item.record.duration)
+    tiles = strip_tiles(out / strips_by_key(out)[item.key], TILE)
+    # Test patterns have sharp edges (JPEG loses ~13 levels on them): compare with the sampler's
+    # frames put through the same JPEG encoder, which only the very same frames match.
+    sampled = sample_tiles(plan)[0]
+    again = tmp_path / "again.jpg"
+    again.write_bytes(encode_strip(sampled))
+    assert_tiles_match(tiles, strip_tiles(again, TILE), tolerance=1.0)
+    assert len({int(t.mean()) for t in sampled}) >= 3  # frames of three different shots

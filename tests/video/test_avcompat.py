@@ -1,5 +1,5 @@
 """Every PyAV release pyproject allows (av>=17) reads what kvcap reads: the differences live in
-`kvcap.video.backends.avcompat`. `make test-compat` runs this on av 17 (Python 3.10, oldest)
+`kvcap.video.avcompat`. `make test-compat` runs this on av 17 (Python 3.10, oldest)
 and av 19 (3.12/3.13, newest); the main job on its own av."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from fixtures.video import gray_for_time, make_frame
 from kvcap.video import probe, sample_frames
-from kvcap.video.backends.avcompat import av_version
+from kvcap.video.avcompat import av_version
 
 PLACEHOLDER = b"kvcap-title-XYZW"
 NOT_UTF8 = b"caf\xe9 \xff\xfe title!!"  # Latin-1 and stray bytes, same length as the placeholder

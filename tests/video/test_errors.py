@@ -7,7 +7,7 @@ import pytest
 
 import kvcap.video as video
 from kvcap.video import VideoError, list_videos, probe, sample_frames
-from kvcap.video.backends import decord_available
+from kvcap.video.probe import decord_available
 
 KINDS = ["empty", "text", "truncated", "audio_only", "png", "directory", "dangling_symlink"]
 

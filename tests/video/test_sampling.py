@@ -5,7 +5,7 @@ import pytest
 
 from fixtures.video import FPS, MARKER, gray_for_time
 from kvcap.video import probe, sample_frames
-from kvcap.video.backends import decord_available
+from kvcap.video.probe import decord_available
 
 GOOD = ["h264", "hevc", "vp9", "av1", "mpeg4", "mjpeg", "rotated", "vfr", "odd_size", "korean"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW, suspect_reason
+from kvcap.records import FLAG_COMPRESSION_ABOVE, FLAG_LOGPROB_BELOW, compression_ratio, suspect_reason
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,6 @@ class Score:
 
 
 def _ratio(text: str) -> float:
-    from kvcap.metrics.diversity import compression_ratio
-
     return round(compression_ratio(text), 3)
 
 

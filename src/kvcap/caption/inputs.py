@@ -25,12 +25,9 @@ def resolve_inputs(paths: Iterable[str | Path], skipped: list[Path] | None = Non
     roots: keys are prefixed with the root folder's name (`a/x.mp4`, `b/x.mp4`), made unique
     with `-2`, `-3` when two roots share a name. A file reached twice is listed once.
     """
+    from kvcap.data.inputs import expand_input, input_root  # zip parts and manifests too
     from kvcap.video import list_videos
-    from kvcap.video.source import (  # zip parts and manifests too
-        expand_input,
-        input_root,
-        output_key,
-    )
+    from kvcap.video.source import output_key
 
     roots: list[tuple[Path, list[Path]]] = []  # (root dir, files under it) in input order
     for raw in paths:

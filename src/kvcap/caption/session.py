@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from kvcap.caption import autotune
 from kvcap.caption.autotune import Choice
 from kvcap.caption.plan import CaptionOptions
+from kvcap.config import with_checkpoint
 
 
 @dataclass
@@ -52,7 +53,7 @@ class CaptionSession:
             cfg.caption.quantization, cfg.caption.checkpoint, device, cfg.caption.batch_size,
             max_new_tokens=cfg.generation.max_new_tokens, prompt=prompt)
         captioner = load_captioner(cfg.caption.checkpoint, device, quant.value)
-        cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # the batch probe decodes with these
+        cfg = with_checkpoint(cfg, captioner.checkpoint_settings())  # the batch probe decodes with these
         if prompt is not None:
             use_prompt(captioner, prompt)
         batch = _choose_batch(captioner, cfg, device)

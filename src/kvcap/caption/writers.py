@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from kvcap.fsutil import append_jsonl, atomic_write_text, repair_jsonl_tail
-from kvcap.records import CaptionRecord, files, latest_per_video, read_jsonl
+from kvcap.records import CaptionRecord, latest_per_video, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -157,14 +157,6 @@ def write_subtitles(path: str | Path, segments: Iterable[Segment], fmt: str) -> 
     path = Path(path)
     atomic_write_text(path, document_text(fmt, segments))
     return path
-
-
-def write_srt(path: str | Path, segments: Iterable[Segment]) -> Path:
-    return write_subtitles(path, segments, "srt")
-
-
-def write_vtt(path: str | Path, segments: Iterable[Segment]) -> Path:
-    return write_subtitles(path, segments, "vtt")
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,9 +9,6 @@ A thin layer over `kvcap.caption`: flags -> config, what can be refused before t
 from __future__ import annotations
 
 import os
-import shlex
-import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import click
 
 from kvcap.commands.options import LiveHelpOption, click_type, config_options, format_help, resolve_config
+from kvcap.commands.caption_job import finish, run_job, stdout_echo
 from kvcap.commands.progress import ProgressReporter
 from kvcap.commands.sources import SourcePath
 
@@ -174,10 +172,10 @@ def run(paths: tuple[Path, ...], checkpoint: str | None, output: str | None, for
     options = session.caption_options(frames=frames, shard=shard_spec, overwrite=overwrite)
     reporter = ProgressReporter(out_dir=out_dir or "stdout", checkpoint=session.checkpoint_id,
                                 device=session.device, batch_size=options.batch_size, workers=options.workers,
-                                shard=shard_spec, echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
+                                shard=shard_spec, echo=stdout_echo(out_dir is None, quiet), verbose=verbose)
     stop = threading.Event()
-    status = _run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
-    _finish(status, reporter, to_stdout=out_dir is None, review=(out_dir, cfg) if review_page else None)
+    status = run_job(lambda: _caption_folder(paths, session, out_dir, options, reporter, stop), stop, reporter)
+    finish(status, reporter, to_stdout=out_dir is None, review=(out_dir, cfg) if review_page else None)
 
 
 def _parse_flags(formats: str | None, shard: str | None):
@@ -225,30 +223,6 @@ def _check_before_loading(cfg, paths, frames: int | None, format_list, *, output
     return out_dir
 
 
-def _finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool, review=None) -> None:
-    """The summary, the review page when asked (`review`: (OUT, config)), then the exit code:
-    130 interrupted (with how to resume), 1 some failed."""
-    reporter.summary(status, err=to_stdout)
-    if review is not None:
-        _write_review(*review)
-    if status == "interrupted" and to_stdout:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    if status == "interrupted":
-        click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
-        sys.exit(130)
-    if reporter.failures:
-        sys.exit(1)
-
-
-def _write_review(out_dir: Path, cfg) -> None:
-    """The review page of what the job wrote (its frames are decoded again, at thumbnail size)."""
-    from kvcap.review import write_review
-
-    report = write_review(out_dir, score_cfg=cfg.score, workers=cfg.caption.workers, backend=cfg.video.backend)
-    click.echo(f"review page: {report.page} ({report.strips} strips, {len(report.frame_errors)} without frames)")
-
-
 def _caption_folder(paths, session, out_dir, options, reporter, stop):
     from kvcap.caption.pipeline import caption_folder
     from kvcap.caption.results import PipelineStats
@@ -258,17 +232,6 @@ def _caption_folder(paths, session, out_dir, options, reporter, stop):
                              stats=stats, skipped=reporter.not_videos)
     stats_path = os.environ.get("KVCAP_CAPTION_STATS")  # bench/caption_e2e.py reads where the time went
     return session.write_stats(results, stats, stats_path) if stats_path else results
-
-
-def _stdout_echo(to_stdout: bool, quiet: bool):
-    """JSONL records with `-o -`; cues on a terminal unless --quiet; else nothing on stdout."""
-    from kvcap.caption.echo import StdoutEcho
-
-    if to_stdout:
-        return StdoutEcho("jsonl")
-    if quiet or not sys.stdout.isatty():
-        return None
-    return StdoutEcho("cues")
 
 
 def _check_any_video(paths: tuple[Path, ...]) -> None:
@@ -289,36 +252,6 @@ def _check_frames(checkpoint: str, spec: dict[str, Any], frames: int | None) -> 
         raise click.BadParameter(f"{checkpoint} was trained on {trained} frames per clip and its projector "
                                  f"takes only that; got {frames} (leave --frames out to use {trained})",
                                  param_hint="--frames")
-
-
-def _run_job(make_results, stop: threading.Event, reporter: "ProgressReporter") -> str:
-    """Drain the pipeline; the first Ctrl-C stops it after the current batch, a second aborts."""
-
-    def on_sigint(signum, frame):  # noqa: ARG001
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        reporter.note("Ctrl-C: stopping after the current batch (press again to abort now)")
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-    try:
-        for _ in make_results():
-            pass
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-        reporter.close()
-    return "interrupted" if stop.is_set() else "finished"
-
-
-def _resume_command() -> str:
-    argv = list(sys.argv)
-    if argv and argv[0].endswith(("kvcap", "__main__.py", "cli.py")):
-        argv[0] = "kvcap"
-    return shlex.join(argv)
 
 
 @caption.command("merge")

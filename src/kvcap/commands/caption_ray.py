@@ -52,23 +52,23 @@ def run_ray(paths: Any, cfg: Any, out_dir: Path | None, frames: int | None, shar
             quiet: bool, verbose: bool, review: bool = False) -> None:
     """Run the job on the cluster, print the summary (and write the review page with `review`),
     exit with the local engine's codes."""
-    from kvcap.commands.caption import _resume_command, _run_job, _stdout_echo, _write_review
+    from kvcap.commands.caption_job import resume_command, run_job, stdout_echo, write_review_page
     from kvcap.commands.progress import ProgressReporter
 
     check_ray()
     reporter = ProgressReporter(out_dir=out_dir if out_dir is not None else "stdout", checkpoint=cfg.caption.checkpoint,
                                 device="ray", batch_size=cfg.caption.batch_size, workers=0, shard=shard_spec,
-                                echo=_stdout_echo(out_dir is None, quiet), verbose=verbose)
+                                echo=stdout_echo(out_dir is None, quiet), verbose=verbose)
     options = ray_options(cfg, cfg.caption.formats, frames, shard_spec, overwrite)
-    job, status = _run(paths, cfg, out_dir, options, reporter, _run_job)
+    job, status = _run(paths, cfg, out_dir, options, reporter, run_job)
     err = out_dir is None
     reporter.summary(status, err=err)
     for line in summary_lines(job):
         click.echo(line, err=err)
     if review and out_dir is not None:
-        _write_review(out_dir, cfg)
+        write_review_page(out_dir, cfg)
     if status == "interrupted":
-        click.echo(f"interrupted: rerun the same command to resume:\n  {_resume_command()}", err=True)
+        click.echo(f"interrupted: rerun the same command to resume:\n  {resume_command()}", err=True)
         sys.exit(130)
     if reporter.failures:
         sys.exit(1)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kvcap.cli import LazyGroup
-
 import click
+
+from kvcap.commands.lazy import LazyGroup
 
 
 @click.group(

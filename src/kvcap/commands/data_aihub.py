@@ -39,8 +39,10 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
     tokenizer loads offline) and every skipped file (all of them in OUT/skipped.jsonl).
     """
     from kvcap.data.aihub import import_aihub as run_import
+    from kvcap.model.tokenizer import load_tokenizer_offline
 
     cfg = resolve_config(config_path, overrides)
+    tokenizer, note = load_tokenizer_offline(cfg.model.llm)
 
     def unpack_progress(total: int):
         from tqdm import tqdm
@@ -50,7 +52,8 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
 
     report = run_import(
         src, out, val_fraction=val_fraction, val_count=val_count, seed=seed, caption_fields=caption_fields or None,
-        unpack_to=unpack_to, unpack_progress=unpack_progress, llm=cfg.model.llm,
+        unpack_to=unpack_to, unpack_progress=unpack_progress,
+        tokenizer=tokenizer, tokenizer_id=cfg.model.llm, tokenizer_note=note,
         max_caption_tokens=cfg.train.max_caption_tokens,
     )
 

@@ -25,7 +25,7 @@ def probe(paths: tuple[str, ...], as_json: bool, backend: str) -> None:
     from kvcap.video import VideoError
     from kvcap.video import probe as probe_video
     from kvcap.video.listing import NoVideosError
-    from kvcap.video.source import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
+    from kvcap.data.inputs import expand_inputs  # folders, .zip parts, manifests, a.zip::b.mp4
 
     not_videos: list = []
     videos = expand_inputs(paths, skipped=not_videos)

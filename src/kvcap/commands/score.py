@@ -51,9 +51,7 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     preds, references, matched = _matched(predictions, refs)
     previous_report = _load_previous(previous) if previous else None
     progress = None if as_json else (lambda message: click.echo(message, err=True))
-    # Asked for by the user (a flag, --set or their config file), not just the built-in default.
-    named = (cfg.is_explicit("score.metrics") and "siglip" in cfg.score.metrics) or cfg.is_explicit("score.siglip")
-    chosen, scorer = _siglip_or_skip(cfg.score, device, named, progress)
+    chosen, scorer = _siglip_or_skip(cfg, device, progress)
     if per_clip:
         _check_writable(per_clip, "--per-clip")
     report = score_predictions(matched, references.captions, cfg.score, videos=references.videos,
@@ -68,10 +66,15 @@ def score(predictions, refs, metrics, tokenizer, siglip_model, as_json, per_clip
     _meteor_by_suspect(report, preds, references)
     _show(report, as_json=as_json, per_clip=per_clip, grounding=grounding)
     if check:
-        failed = failed_checks(report.summary)
-        if failed:
-            click.echo(f"--check: {'; '.join(failed)}", err=True)
-            sys.exit(1)
+        _exit_if_checks_fail(report.summary)
+
+
+def _exit_if_checks_fail(summary: dict) -> None:
+    """--check: exit 1, naming each failure, when a target fails or the alarm is raised."""
+    failed = failed_checks(summary)
+    if failed:
+        click.echo(f"--check: {'; '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 def failed_checks(summary: dict) -> list[str]:
@@ -139,7 +142,7 @@ def _show(report, *, as_json: bool, per_clip: str | None, grounding: bool) -> No
         click.echo(describe(report.summary["meteor_by_suspect"]))
 
 
-def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
+def _siglip_or_skip(cfg, device: str, progress):
     """(metrics to compute, a loaded SigLIP2 scorer or None).
 
     The default metrics include SigLIP2, which needs torch and a model on disk (or the hub):
@@ -147,6 +150,10 @@ def _siglip_or_skip(score_cfg, device: str, named: bool, progress):
     """
     from kvcap.metrics.suite import UnknownMetricError
     from kvcap.records import metric_names
+
+    score_cfg = cfg.score
+    # Asked for by the user (a flag, --set or their config file), not just the built-in default.
+    named = (cfg.is_explicit("score.metrics") and "siglip" in score_cfg.metrics) or cfg.is_explicit("score.siglip")
 
     known = metric_names()
     chosen = [m for m in known if m in score_cfg.metrics]

@@ -11,7 +11,7 @@ each key; ``cfg.explicit_keys()`` are the ones the user set.
 Errors are :class:`ConfigError`, whose message is one line naming the file, the key and (where
 it can be found) the line, e.g. ``kvcap.toml:12: train.stage1.lr: expected a number, got 'x'``.
 
-The package: `schema` (the dataclasses and their field docs), `constraints` (choices, ranges,
+The package: `schema` (the dataclasses), `fields` (their fields, annotations and docs read back), `constraints` (choices, ranges,
 value checks), `layers` (provenance, `--set`, `apply_layer`), `toml_io` (kvcap.toml in and out).
 Import from `kvcap.config`.
 """
@@ -33,6 +33,7 @@ from kvcap.config.constraints import (
     VisionCls,
     quantization_override,
 )
+from kvcap.config.fields import INTERNAL_FIELDS, field_docs
 from kvcap.config.layers import (
     apply_layer,
     apply_overrides,
@@ -40,13 +41,13 @@ from kvcap.config.layers import (
     get_value,
     parse_override,
     setting_type,
+    with_checkpoint,
 )
 from kvcap.config.schema import (
     CHECKPOINT_LAYER,
     DEFAULT_LAYER,
     FILE_RANK,
     FLAG_LAYER,
-    INTERNAL_FIELDS,
     SET_LAYER,
     CaptionConfig,
     Config,
@@ -61,7 +62,6 @@ from kvcap.config.schema import (
     SubtitleConfig,
     TrainConfig,
     VideoConfig,
-    field_docs,
     layer_rank,
 )
 from kvcap.config.toml_io import (
@@ -81,5 +81,5 @@ __all__ = [
     "TrainConfig",
     "VideoConfig", "VisionCls", "apply_layer", "apply_overrides", "commented_toml", "config_from_dict",
     "config_to_dict", "config_to_toml", "field_docs", "get_value", "layer_rank", "load_config",
-    "parse_override", "quantization_override", "setting_type",
+    "parse_override", "quantization_override", "setting_type", "with_checkpoint",
 ]

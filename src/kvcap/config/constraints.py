@@ -114,39 +114,16 @@ def coerce(value: Any, tp: Any, key: str, where: "Where") -> Any:
     accepted where floats are expected."""
     origin = get_origin(tp)
     if origin is Annotated:
-        base, *meta = get_args(tp)
-        value = coerce(value, base, key, where)
-        for constraint in meta:
-            if isinstance(constraint, Range) and (problem := constraint.problem(value)):
-                raise where.error(key, problem)
-            if isinstance(constraint, OneOf) and value not in (choices := constraint.choices()):
-                raise where.error(key, f"must be one of {', '.join(choices)}, got {show(value)}")
-        return value
+        return _coerce_constrained(value, tp, key, where)
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
             raise where.error(key, f"must be one of {', '.join(choices)}, got {show(value)}")
         return value
     if origin is Union or origin is types.UnionType:  # a number or a word, e.g. caption.segment
-        options = get_args(tp)
-        words = tuple(w for option in options if get_origin(option) is Literal for w in get_args(option))
-        if isinstance(value, str):
-            if value not in words:
-                raise where.error(key, f"expected a number or {' / '.join(words)}, got {show(value)}")
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise where.error(key, f"expected a number or a word, got {show(value)}")
-        number = next(option for option in options if get_origin(option) is not Literal)
-        return coerce(value, number, key, where)
+        return _coerce_number_or_word(value, tp, key, where)
     if origin is list:
-        (item_tp,) = get_args(tp)
-        if not isinstance(value, list):
-            raise where.error(key, f"expected {_type_name(tp)}, got {show(value)}")
-        if (allowed := choices_of(item_tp)) is not None:
-            for item in value:
-                if item not in allowed:
-                    raise where.error(key, f"unknown item {show(item)} (valid: {', '.join(allowed)})")
-        return [coerce(v, item_tp, key, where) for v in value]
+        return _coerce_list(value, tp, key, where)
     if get_args(tp):  # int | str ("auto"): the first member that takes the value
         for member in get_args(tp):
             try:
@@ -154,6 +131,49 @@ def coerce(value: Any, tp: Any, key: str, where: "Where") -> Any:
             except ConfigError:
                 continue
         raise where.error(key, f"expected {_type_name(tp)}, got {show(value)}")
+    return _coerce_plain(value, tp, key, where)
+
+
+def _coerce_constrained(value: Any, tp: Any, key: str, where: "Where") -> Any:
+    """`Annotated[base, Range(...) | OneOf(...)]`: the base type first, then each constraint."""
+    base, *meta = get_args(tp)
+    value = coerce(value, base, key, where)
+    for constraint in meta:
+        if isinstance(constraint, Range) and (problem := constraint.problem(value)):
+            raise where.error(key, problem)
+        if isinstance(constraint, OneOf) and value not in (choices := constraint.choices()):
+            raise where.error(key, f"must be one of {', '.join(choices)}, got {show(value)}")
+    return value
+
+
+def _coerce_number_or_word(value: Any, tp: Any, key: str, where: "Where") -> Any:
+    """`float | Literal["scenes", ...]`: one of the words, or a number checked as the number type."""
+    options = get_args(tp)
+    words = tuple(w for option in options if get_origin(option) is Literal for w in get_args(option))
+    if isinstance(value, str):
+        if value not in words:
+            raise where.error(key, f"expected a number or {' / '.join(words)}, got {show(value)}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise where.error(key, f"expected a number or a word, got {show(value)}")
+    number = next(option for option in options if get_origin(option) is not Literal)
+    return coerce(value, number, key, where)
+
+
+def _coerce_list(value: Any, tp: Any, key: str, where: "Where") -> list:
+    """`list[item]`: a list whose items are each among the item type's choices (when it has any)."""
+    (item_tp,) = get_args(tp)
+    if not isinstance(value, list):
+        raise where.error(key, f"expected {_type_name(tp)}, got {show(value)}")
+    if (allowed := choices_of(item_tp)) is not None:
+        for item in value:
+            if item not in allowed:
+                raise where.error(key, f"unknown item {show(item)} (valid: {', '.join(allowed)})")
+    return [coerce(v, item_tp, key, where) for v in value]
+
+
+def _coerce_plain(value: Any, tp: Any, key: str, where: "Where") -> Any:
+    """bool, int, float (an int is taken and made a float) or str; a bool is never a number."""
     if tp is bool:
         if not isinstance(value, bool):
             raise where.error(key, f"expected true/false, got {show(value)}")

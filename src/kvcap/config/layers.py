@@ -19,14 +19,16 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from kvcap.config.constraints import ConfigError, Where, coerce, show
-from kvcap.config.schema import INTERNAL_FIELDS, SET_LAYER, Config, _hints, _public_fields, layer_rank
+from kvcap.config.fields import INTERNAL_FIELDS, field_types, public_fields
+from kvcap.config.schema import CHECKPOINT_LAYER, SET_LAYER, Config, layer_rank
+
 
 def setting_type(key: str) -> Any:
     """The annotation of dotted `key` (with its Literal / Annotated constraints)."""
     cls: Any = Config
     parts = key.split(".")
     for i, part in enumerate(parts):
-        hints = _hints(cls)
+        hints = field_types(cls)
         if part not in hints or part in INTERNAL_FIELDS:
             raise ConfigError(f"config: {key}: unknown key")
         tp = hints[part]
@@ -51,8 +53,8 @@ def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
 def _build(base: Any, data: dict[str, Any], prefix: str, where: Where) -> Any:
     """A copy of dataclass instance `base` with `data` applied on top (nested tables merge)."""
     cls = type(base)
-    hints = _hints(cls)
-    known = {f.name for f in _public_fields(cls)}
+    hints = field_types(cls)
+    known = {f.name for f in public_fields(cls)}
     out = dataclasses.replace(base)
     for name, value in data.items():
         key = f"{prefix}{name}"
@@ -137,10 +139,16 @@ def apply_layer(cfg: Config, values: dict[str, Any], layer: str, *, force: bool 
     return cfg
 
 
+def with_checkpoint(cfg: Config, values: dict[str, Any]) -> Config:
+    """The checkpoint's own settings ({dotted key: value}, see `Captioner.checkpoint_settings`)
+    layered above the built-in defaults and below everything the user set."""
+    return apply_layer(cfg, values, CHECKPOINT_LAYER)
+
+
 def get_value(cfg: Any, key: str, source: str = "config") -> Any:
     node = cfg
     for part in key.split("."):
-        if not dataclasses.is_dataclass(node) or part not in {f.name for f in _public_fields(type(node))}:
+        if not dataclasses.is_dataclass(node) or part not in {f.name for f in public_fields(type(node))}:
             raise ConfigError(f"{source}: {key}: unknown key")
         node = getattr(node, part)
     return node

@@ -1,5 +1,5 @@
 """The schema: one dataclass per `kvcap.toml` table, a docstring under every field (what
-`kvcap config show` prints; `field_docs` reads them from this module's source), constraints on
+`kvcap config show` prints; kvcap.config.fields reads them from this module's source), constraints on
 the annotations (kvcap.config.constraints). Order of fields is the order `config show` prints.
 
 `Config.provenance` says which layer set each key (see `layer_rank`); the layer operations are
@@ -8,12 +8,8 @@ in kvcap.config.layers.
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import inspect
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Annotated, Any, Literal, Union, get_type_hints
+from typing import Annotated, Literal, Union
 
 from kvcap.config.constraints import (
     BestMetric,
@@ -332,36 +328,3 @@ class Config:
     def is_explicit(self, key: str) -> bool:
         """Did the user set `key` (file, `--set` or flag), rather than a default or the checkpoint?"""
         return layer_rank(self.layer_of(key)) >= FILE_RANK
-
-    def with_checkpoint(self, values: dict[str, Any]) -> "Config":
-        """The checkpoint's own settings ({dotted key: value}, see `checkpoint.checkpoint_settings`)
-        layered above the built-in defaults and below everything the user set."""
-        from kvcap.config.layers import apply_layer
-
-        return apply_layer(self, values, CHECKPOINT_LAYER)
-
-
-# Field docs (attribute docstrings), read from this module's source once.
-@lru_cache(maxsize=None)
-def field_docs(cls: type) -> dict[str, str]:
-    """Map field name -> the string literal written under it in the class body."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for stmt, nxt in zip(body, body[1:]):
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-                docs[stmt.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-INTERNAL_FIELDS = ("source", "provenance")
-
-
-def _public_fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.name not in INTERNAL_FIELDS]
-
-
-@lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls, include_extras=True)

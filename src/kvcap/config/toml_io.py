@@ -17,7 +17,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from kvcap.config.constraints import ConfigError
 from kvcap.config.layers import apply_overrides, config_from_dict
-from kvcap.config.schema import Config, _public_fields, field_docs
+from kvcap.config.fields import field_docs, public_fields
+from kvcap.config.schema import Config
 
 DEFAULT_CONFIG_NAME = "kvcap.toml"
 
@@ -89,7 +90,7 @@ def commented_toml(cfg: Config | None = None) -> str:
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in _public_fields(type(cfg)):
+    for f in public_fields(type(cfg)):
         value = getattr(cfg, f.name)
         out[f.name] = config_to_dict(value) if dataclasses.is_dataclass(value) else value
     return out
@@ -113,8 +114,8 @@ def config_to_toml(cfg: Config, comments: bool = True) -> str:
 
     def emit(obj: Any, table: str) -> None:
         docs = field_docs(type(obj))
-        scalars = [f for f in _public_fields(type(obj)) if not dataclasses.is_dataclass(getattr(obj, f.name))]
-        tables = [f for f in _public_fields(type(obj)) if dataclasses.is_dataclass(getattr(obj, f.name))]
+        scalars = [f for f in public_fields(type(obj)) if not dataclasses.is_dataclass(getattr(obj, f.name))]
+        tables = [f for f in public_fields(type(obj)) if dataclasses.is_dataclass(getattr(obj, f.name))]
         if table and scalars:
             lines.append(f"[{table}]")
         for f in scalars:

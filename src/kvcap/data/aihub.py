@@ -30,56 +30,26 @@ imported, with its reason). Nothing but an unusable tree is fatal.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from kvcap.data.aihub_labels import (
+    DEFAULT_CAPTION_FIELD,
+    AIHubImportError,
+    label_caption,
+    parse_field,
+    parse_label,
+    split_from_parts,
+)
 from kvcap.data.manifest import ManifestItem, write_manifest
-from kvcap.errors import KvcapError
 from kvcap.video.ziparchive import DAMAGED_MEMBER_ERRORS
 
-# Where a caption may sit in a label file, most specific first. Each path is a tuple of dict
-# keys and list indices.
-CAPTION_PATHS: tuple[tuple[Any, ...], ...] = (
-    ("annotation", "description_kr"),
-    ("annotation", "description"),
-    ("annotation", "caption"),
-    ("annotations", 0, "description_kr"),
-    ("annotations", 0, "description"),
-    ("annotations", 0, "caption"),
-    ("annotation", 0, "description_kr"),
-    ("annotation", 0, "description"),
-    ("description_kr",),
-    ("description",),
-    ("caption_kr",),
-    ("caption",),
-    ("captions",),
-    ("text",),
-)
-
-# CAPTION_PATHS serves hints only: a skipped label with text at one of those places says so, and
-# the user may name it with --caption-field. It is never a silent fallback.
-DEFAULT_CAPTION_FIELD = "annotation.description_kr"
 LAYOUTS = (
     "understood layouts: SRC/labels/**/<stem>.json + SRC/videos/**/<stem>.mp4, or AI-Hub's "
     "SRC/1.Training|2.Validation/라벨링데이터|원천데이터/TL_*|TS_*|VL_*|VS_* (folders or .zip parts); "
     f"caption at {DEFAULT_CAPTION_FIELD} (or --caption-field)"
 )
-
-# Path components that name a split (lower-cased, a leading "1." dropped), and AI-Hub's prefixes.
-_SPLIT_WORDS = {
-    "training": "train", "train": "train",
-    "validation": "val", "valid": "val", "val": "val",
-    "test": "test", "testing": "test",
-}
-_SPLIT_PREFIX = re.compile(r"^(t[ls]|v[ls])_", re.IGNORECASE)
-_NUMBERED = re.compile(r"^\d+[._\-\s]*")
-
-
-class AIHubImportError(KvcapError, ValueError):
-    """The source cannot be imported at all (one line, names the path)."""
-
 
 @dataclass
 class ImportReport:
@@ -119,109 +89,6 @@ class ImportReport:
         return out
 
 
-def parse_field(spec: str) -> tuple[Any, ...]:
-    """`annotations.0.description_kr` -> ("annotations", 0, "description_kr")."""
-    steps = [s for s in spec.strip().split(".")]
-    if not spec.strip() or any(not s for s in steps):
-        raise AIHubImportError(f"--caption-field {spec!r}: expected dotted keys such as {DEFAULT_CAPTION_FIELD}")
-    return tuple(int(s) if s.isdigit() else s for s in steps)
-
-
-def _lookup(data: Any, path: tuple[Any, ...]) -> tuple[bool, Any]:
-    node = data
-    for step in path:
-        if isinstance(step, int) and isinstance(node, list) and len(node) > step:
-            node = node[step]
-        elif isinstance(step, str) and isinstance(node, dict) and step in node:
-            node = node[step]
-        else:
-            return False, None
-    return True, node
-
-
-def _text(node: Any) -> str | list[str] | None:
-    if isinstance(node, str) and node.strip():
-        return node.strip()
-    if isinstance(node, list):
-        refs = [s.strip() for s in node if isinstance(s, str) and s.strip()]
-        if refs:
-            return refs[0] if len(refs) == 1 else refs
-    return None
-
-
-def label_caption(data: Any, fields: tuple[str, ...] = (DEFAULT_CAPTION_FIELD,)) -> tuple[str | list[str] | None, str]:
-    """(caption, "") from the first of `fields` holding text, else (None, why not).
-
-    The reason names each field and what it held (missing, empty, not text) and, when the
-    label has text at another well-known place, the `--caption-field` that would use it.
-    """
-    problems = []
-    for spec in fields:
-        found, node = _lookup(data, parse_field(spec))
-        caption = _text(node) if found else None
-        if caption is not None:
-            return caption, ""
-        if not found:
-            problems.append(f"no {spec}")
-        elif node is None or isinstance(node, str) or (isinstance(node, list) and all(isinstance(s, str) for s in node)):
-            problems.append(f"{spec} is empty")
-        else:
-            problems.append(f"{spec} is a {type(node).__name__}, not text")
-    reason = "; ".join(problems)
-    for path in CAPTION_PATHS:
-        name = ".".join(str(s) for s in path)
-        if name in fields:
-            continue
-        found, node = _lookup(data, path)
-        if found and _text(node) is not None:
-            reason += f" (text at {name}: pass --caption-field {name} to use it)"
-            break
-    return None, reason
-
-
-def caption_from_label(data: Any, fields: tuple[str, ...] = (DEFAULT_CAPTION_FIELD,)) -> str | list[str] | None:
-    """The caption of a parsed label file at `fields` (tried in order); None if none holds text."""
-    return label_caption(data, fields)[0]
-
-
-def split_from_parts(parts: tuple[str, ...]) -> str | None:
-    """The split folders name: Training/Validation/Test (`1.Training` too) or TL_/VL_ prefixes."""
-    for part in parts:
-        word = _NUMBERED.sub("", part).lower()
-        if word in _SPLIT_WORDS:
-            return _SPLIT_WORDS[word]
-        m = _SPLIT_PREFIX.match(part)
-        if m:
-            return "train" if m.group(1).lower().startswith("t") else "val"
-    return None
-
-
-def split_from_path(path: Path, root: Path) -> str | None:
-    """The split a file's folders name (Training/Validation/Test or TL_/VL_ prefixes), if any."""
-    try:
-        parts = path.relative_to(root).parts[:-1]
-    except ValueError:
-        parts = path.parts[:-1]
-    return split_from_parts(parts)
-
-
-def parse_label(raw: bytes) -> tuple[Any | None, str | None]:
-    """(parsed JSON, None) or (None, reason)."""
-    text = None
-    for encoding in ("utf-8-sig", "cp949"):  # AI-Hub files are UTF-8, some older ones CP949
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        return None, "not UTF-8 or CP949 text"
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-
-
 def _by_stem(entries, duplicates: list[tuple[Path, str]]) -> dict:
     """{stem: entry}; an unpacked file wins over a zipped copy, else the first in path order."""
     chosen: dict = {}
@@ -249,17 +116,18 @@ def import_aihub(
     src: str | Path, out: str | Path, *, val_fraction: float = 0.1, seed: int = 42,
     val_count: int | None = None, caption_fields: tuple[str, ...] | list[str] | None = None,
     unpack_to: str | Path | None = None, unpack_progress: Callable[[int], Any] | None = None,
-    llm: str | None = None, max_caption_tokens: int | None = None,
+    tokenizer: Any | None = None, tokenizer_id: str | None = None, tokenizer_note: str = "no model.llm given",
+    max_caption_tokens: int | None = None,
 ) -> ImportReport:
     """Pair labels with videos under `src` and write manifests into `out` (see the module doc).
 
     `unpack_progress(total_bytes)` returns a bar (`.update(bytes)`, `.close()`: a tqdm) for the
-    unpacking of DEFLATED videos into `unpack_to`. `llm` names the model
-    whose tokenizer counts caption tokens in `report.stats` (characters only when it cannot be
-    loaded offline); `max_caption_tokens` is the training limit the stats count cuts against.
+    unpacking of DEFLATED videos into `unpack_to`. `tokenizer` (model `tokenizer_id`'s, see
+    kvcap.model.tokenizer) counts caption tokens in `report.stats`; without it they are in characters
+    only and `tokenizer_note` says why. `max_caption_tokens` is the training limit the stats count cuts against.
     """
     from kvcap.data.aihub_sources import scan
-    from kvcap.data.caption_stats import caption_stats, load_tokenizer_offline
+    from kvcap.data.caption_stats import caption_stats
 
     root = Path(src)
     if not root.is_dir():
@@ -293,8 +161,8 @@ def import_aihub(
     ]
     _write_manifests(out_dir, items, report)
     references = [ref for it in items for ref in it.references]
-    tokenizer, note = load_tokenizer_offline(llm) if llm else (None, "no model.llm given")
-    report.stats = caption_stats(references, tokenizer, model_id=llm, max_caption_tokens=max_caption_tokens, note=note)
+    report.stats = caption_stats(references, tokenizer, model_id=tokenizer_id, max_caption_tokens=max_caption_tokens,
+                                 note=tokenizer_note)
     return report
 
 

@@ -1,15 +1,14 @@
 """Caption lengths of an imported dataset, in characters and in the LLM's tokens.
 
-The tokenizer is `model.llm`'s, loaded offline only (a local directory, a `tiny:` id, or a hub
-id already in the local Hugging Face cache); when it cannot be loaded the stats are in
-characters only and `tokenizer_note` says why. `would_cut` counts the captions longer than
+The tokenizer is `model.llm`'s, loaded offline only by the caller (kvcap.model.tokenizer: a local
+directory, a `tiny:` id, or a hub id already in the local Hugging Face cache); when it cannot be
+loaded the stats are in characters only and `tokenizer_note` says why. `would_cut` counts the captions longer than
 `train.max_caption_tokens`, which training truncates (kvcap.model.prompt.caption_target_ids).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,25 +41,6 @@ class CaptionStats:
     tokenizer_note: str = ""  # why there are no token counts
     max_caption_tokens: int | None = None
     would_cut: int | None = None  # captions over max_caption_tokens
-
-
-def load_tokenizer_offline(model_id: str) -> tuple[Any | None, str]:
-    """(tokenizer, "") or (None, one-line reason); never reaches the network."""
-    from kvcap.model.tiny import is_tiny, resolve_model_id
-
-    try:
-        if is_tiny(model_id):
-            path = resolve_model_id(model_id)
-        else:
-            path = str(Path(model_id).expanduser()) if Path(model_id).expanduser().is_dir() else model_id
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(path, local_files_only=True), ""
-    except Exception as exc:  # noqa: BLE001 - any failure: characters only, with the reason
-        # Whole, on one line: the summary table is wide enough (kvcap.console) and a cut hub error
-        # ("... Use `repo_type` )") hides what to do.
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        return None, f"tokenizer of model.llm {model_id} not available offline ({text})"
 
 
 def caption_stats(

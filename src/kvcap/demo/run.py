@@ -72,13 +72,8 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
     except CheckpointError as exc:
         raise DemoError(f"{exc}; {BUILD_HINT}" if checkpoint == "demo" else str(exc)) from None
 
-    from kvcap.caption import CaptionOptions, caption_folder
     from kvcap.config import config_to_dict
-    from kvcap.caption.autotune import fixed_batch
     from kvcap.data.synth import synthesize
-    from kvcap.metrics import score_predictions
-    from kvcap.metrics.grounding import grounding_report
-    from kvcap.model.captioner import Captioner
 
     out_dir = Path(out_dir)
     scenes = out_dir / "scenes"
@@ -86,40 +81,57 @@ def run_demo(cfg, out_dir: str | Path, count: int = 6, seed: int = DEMO_SEED, *,
     items = synthesize(scenes, count, seed, val_fraction=0.0, **DEMO_SCENES)
 
     say(f"captioning them with --checkpoint {checkpoint} ({checkpoint_path}) on {device}")
-    captioner = Captioner.from_checkpoint(checkpoint, device=device)
-    cfg = cfg.with_checkpoint(captioner.checkpoint_settings())  # its generation settings unless the user set them
-    say(describe_generation(cfg))
-    results = {
-        Path(r.video).stem: r
-        for r in caption_folder([scenes / "clips"], captioner, out_dir, CaptionOptions(
-            formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size), overwrite=True,
-            workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend, checkpoint=checkpoint,
-            subtitles=cfg.subtitle,
-        ))
-    }
-
-    from kvcap.data.synth import parse_attributes
-
-    clips: list[DemoClip] = []
-    for item in items:
-        result = results.get(item.id)
-        caption = result.caption if result is not None and result.ok else None
-        error = None if caption is not None else (result.error if result is not None else "not captioned")
-        clips.append(DemoClip(id=item.id, video=str(item.video), truth=item.references[0], caption=caption, error=error,
-                              attributes=dict(item.attributes), parsed=parse_attributes(caption) if caption else {}))
-
-    predictions = {c.id: c.caption for c in clips if c.caption is not None}
-    references = {item.id: item.references for item in items}
-    score: dict[str, Any] = {}
-    grounding: dict[str, Any] = {}
-    if predictions:
-        report = score_predictions(predictions, references, cfg.score, metrics=["meteor", "diversity"])
-        score = report.summary
-        grounding = grounding_report(predictions, references, {i.id: i.attributes for i in items}, cfg.score,
-                                     meteor=score.get("meteor"), diversity=score.get("diversity"),
-                                     ref_diversity=score.get("ref_diversity"))
+    cfg, results = _caption(cfg, checkpoint, device, scenes / "clips", out_dir, say)
+    clips = [_clip(item, results.get(item.id)) for item in items]
+    score, grounding = _score(clips, items, cfg)
     return DemoResult(out_dir=out_dir, checkpoint=checkpoint_path, clips=clips, score=score, grounding=grounding,
                       generation=config_to_dict(cfg.generation))
+
+
+def _caption(cfg, checkpoint: str, device: str, clips_dir: Path, out_dir: Path, say: Callable[[str], None]):
+    """(the config with the checkpoint's own settings, {clip id: CaptionResult}): the clips
+    captioned into `out_dir` as jsonl and srt."""
+    from kvcap.caption import CaptionOptions, caption_folder
+    from kvcap.caption.autotune import fixed_batch
+    from kvcap.config import with_checkpoint
+    from kvcap.model.captioner import Captioner
+
+    captioner = Captioner.from_checkpoint(checkpoint, device=device)
+    cfg = with_checkpoint(cfg, captioner.checkpoint_settings())  # its generation settings unless the user set them
+    say(describe_generation(cfg))
+    options = CaptionOptions(
+        formats=("jsonl", "srt"), batch_size=fixed_batch(cfg.caption.batch_size), overwrite=True,
+        workers=cfg.caption.workers, generation=cfg.generation, backend=cfg.video.backend, checkpoint=checkpoint,
+        subtitles=cfg.subtitle,
+    )
+    return cfg, {Path(r.video).stem: r for r in caption_folder([clips_dir], captioner, out_dir, options)}
+
+
+def _clip(item, result) -> DemoClip:
+    """One clip's row: its truth and attributes beside the caption (or why there is none)."""
+    from kvcap.data.synth import parse_attributes
+
+    caption = result.caption if result is not None and result.ok else None
+    error = None if caption is not None else (result.error if result is not None else "not captioned")
+    return DemoClip(id=item.id, video=str(item.video), truth=item.references[0], caption=caption, error=error,
+                    attributes=dict(item.attributes), parsed=parse_attributes(caption) if caption else {})
+
+
+def _score(clips: list[DemoClip], items, cfg) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(kvcap score's summary: METEOR and diversity, grounding: blind baseline and attribute
+    accuracy) of the captions written; both empty when none was."""
+    from kvcap.metrics import score_predictions
+    from kvcap.metrics.grounding import grounding_report
+
+    predictions = {c.id: c.caption for c in clips if c.caption is not None}
+    if not predictions:
+        return {}, {}
+    references = {item.id: item.references for item in items}
+    score = score_predictions(predictions, references, cfg.score, metrics=["meteor", "diversity"]).summary
+    grounding = grounding_report(predictions, references, {i.id: i.attributes for i in items}, cfg.score,
+                                 meteor=score.get("meteor"), diversity=score.get("diversity"),
+                                 ref_diversity=score.get("ref_diversity"))
+    return score, grounding
 
 
 def describe_generation(cfg) -> str:

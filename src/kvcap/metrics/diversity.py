@@ -33,9 +33,10 @@ from __future__ import annotations
 import bisect
 import math
 import random
-import zlib
 from collections import Counter
 from typing import Sequence
+
+from kvcap.records import compression_ratio
 
 BLEU_ORDER = 4
 SMOOTHING_EPSILON = 0.1  # nltk SmoothingFunction().method1 default
@@ -153,12 +154,6 @@ def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:
         total += len(grams)
         seen.update(grams)
     return len(seen) / total if total else 0.0
-
-
-def compression_ratio(text: str) -> float:
-    """UTF-8 bytes / zlib-compressed bytes (Whisper's repetition measure)."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def is_repetitive(text: str, threshold: float = REPETITION_RATIO) -> bool:

@@ -8,7 +8,6 @@ first), then its compute function (kvcap.metrics.compute), and returns a :class:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -16,8 +15,9 @@ from typing import Any, Callable, Mapping, Sequence
 from kvcap.errors import KvcapError
 from kvcap.metrics.collapse import collapse_reasons
 from kvcap.metrics.compute import EXAMPLES, ScoreContext, resolve
-from kvcap.metrics.diversity import REPETITION_RATIO, compression_ratio
+from kvcap.metrics.diversity import REPETITION_RATIO
 from kvcap.metrics.tokenize import TokenCache, get_tokenizer
+from kvcap.records import compression_ratio
 from kvcap.records.metrics import METRIC_SPECS, metric_names
 from kvcap.records.targets import Targets
 
@@ -35,10 +35,6 @@ class ScoreReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: {"summary": {...}, "per_clip": [...]}."""
         return {"summary": self.summary, "per_clip": self.per_clip}
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """The report as JSON text (NaN never appears: missing numbers are null)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
 
 
 def _parse_metrics(metrics: Sequence[str] | str | None, default: Sequence[str]) -> list[str]:

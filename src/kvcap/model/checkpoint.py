@@ -163,7 +163,7 @@ class CheckpointSpec:
 
     def settings(self) -> dict[str, Any]:
         """The checkpoint's layer of settings ({dotted config key: value}): frames, prompt,
-        generation. `cfg.with_checkpoint(spec.settings())` puts them under what the user set."""
+        generation. `with_checkpoint(cfg, spec.settings())` puts them under what the user set."""
         from kvcap.config import GenerationConfig
 
         known = {f.name for f in dataclasses.fields(GenerationConfig)}

@@ -1,54 +1,54 @@
-"""Writing a Captioner as a checkpoint directory (the format is kvcap.model.checkpoint's).
+"""Writing a Captioner's parts as a checkpoint directory (the format is kvcap.model.checkpoint's;
+reading it back is kvcap.model.loading's).
 
-`Captioner.save` calls `save_captioner`; what is bundled and what is referenced is `_placement`'s rule.
+    save_parts(out_dir, spec, vision_path=..., projector=..., llm=..., llm_path=..., tokenizer=...)  # Captioner.save
+
+What is bundled and what is referenced is `_placement`'s rule.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kvcap.model import checkpoint as ckpt
 from kvcap.model.tiny import is_tiny
 from kvcap.model.trainable import is_peft_model
 
-if TYPE_CHECKING:
-    from kvcap.model.captioner import Captioner
-
-
-def save_captioner(captioner: "Captioner", out_dir: str | Path, bundle_backbones: bool | None = None,
-                   card: dict[str, Any] | None = None) -> Path:
-    """Write `captioner` to `out_dir` atomically (temp dir, then rename), with a model card
-    (see `Captioner.save`)."""
+def save_parts(out_dir: str | Path, spec: ckpt.CheckpointSpec, *, vision_path: str, projector: Any, llm: Any,
+               llm_path: str, tokenizer: Any, bundle_backbones: bool | None = None,
+               card: dict[str, Any] | None = None) -> Path:
+    """Write a captioner's parts to `out_dir` atomically (temp dir, then rename), with a model card
+    (see `Captioner.save`). `spec` is the current state's (`Captioner.describe`) and is filled in
+    here; `vision_path` and `llm_path` are the folders the backbones were loaded from."""
     from kvcap.fsutil import atomic_dir
     from kvcap.model.backbone import copy_model_dir
     from kvcap.model.card import write_card
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
-    spec = captioner.describe()
-    llm_base = captioner.llm.get_base_model() if is_peft_model(captioner.llm) else captioner.llm
+    llm_base = llm.get_base_model() if is_peft_model(llm) else llm
     with atomic_dir(out_dir) as tmp:
         state = {k: v.detach().float().contiguous().cpu() if v.is_floating_point() else v.detach().contiguous().cpu()
-                 for k, v in captioner.projector.state_dict().items()}
+                 for k, v in projector.state_dict().items()}
         save_file(state, str(tmp / ckpt.PROJECTOR_FILE))
-        if is_peft_model(captioner.llm):
-            captioner.llm.save_pretrained(str(tmp / ckpt.ADAPTER_DIR), safe_serialization=True)
-        spec.vision.bundled, spec.vision.ref = _placement(spec.vision, captioner.vision.path, bundle_backbones)
+        if is_peft_model(llm):
+            llm.save_pretrained(str(tmp / ckpt.ADAPTER_DIR), safe_serialization=True)
+        spec.vision.bundled, spec.vision.ref = _placement(spec.vision, vision_path, bundle_backbones)
         if spec.vision.bundled:
-            copy_model_dir(captioner.vision.path, tmp / ckpt.VISION_DIR)
-        spec.llm.bundled, spec.llm.ref = _placement(spec.llm, captioner.llm_path, bundle_backbones)
+            copy_model_dir(vision_path, tmp / ckpt.VISION_DIR)
+        spec.llm.bundled, spec.llm.ref = _placement(spec.llm, llm_path, bundle_backbones)
         if spec.llm.trained_full:
             spec.llm.bundled, spec.llm.ref = True, None
             llm_base.save_pretrained(tmp / ckpt.LLM_DIR, safe_serialization=True)
-            captioner.tokenizer.save_pretrained(tmp / ckpt.LLM_DIR)
+            tokenizer.save_pretrained(tmp / ckpt.LLM_DIR)
         elif spec.llm.bundled:
             # Untrained base weights: copy the files we loaded (exact, and never the LoRA
             # layers peft injected into the live model).
-            copy_model_dir(captioner.llm_path, tmp / ckpt.LLM_DIR)
+            copy_model_dir(llm_path, tmp / ckpt.LLM_DIR)
         if spec.tokenizer_bundled:
-            captioner.tokenizer.save_pretrained(tmp / ckpt.TOKENIZER_DIR)
+            tokenizer.save_pretrained(tmp / ckpt.TOKENIZER_DIR)
         spec.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         spec.card = card if card is not None else spec.card
         spec.save(tmp)

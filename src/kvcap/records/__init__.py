@@ -25,6 +25,7 @@ from kvcap.records.caption import (
     JOB_STATUSES,
     CaptionRecord,
     JobState,
+    compression_ratio,
     suspect_reason,
 )
 from kvcap.records.jsonl import dumps_jsonl, iter_jsonl, latest_per_video, read_json_object, read_jsonl
@@ -54,7 +55,7 @@ __all__ = [
     "STALE_AFTER_S", "SEED_TARGETS",
     "CaptionRecord", "CompareFigures", "EvalRow", "JobState", "PidAlive", "RunState", "RunSummary",
     "SampleRow", "Targets", "TrainPosition", "TrainRow", "best_eval", "compare_figures", "dumps_jsonl", "is_better",
-    "suspect_reason",
+    "compression_ratio", "suspect_reason",
     "iter_jsonl", "latest_per_video", "live_status", "parse_time", "passes_target", "pid_alive", "read_json_object", "read_jsonl",
     "select_best", "utc_now",
 ]

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -22,6 +23,13 @@ JOB_STATUSES = ("running", "finished", "interrupted", "failed")
 # measured on the demo model: bench/loops.py and bench/RESULTS.md.
 FLAG_LOGPROB_BELOW = -1.0
 FLAG_COMPRESSION_ABOVE = 2.4
+
+
+def compression_ratio(text: str) -> float:
+    """UTF-8 bytes / zlib-compressed bytes (Whisper's repetition measure): the records'
+    `compression_ratio`, and kvcap.metrics.diversity's repetition check."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def suspect_reason(avg_logprob: float | None, compression_ratio: float | None, *,

@@ -28,15 +28,15 @@ class RowFigures:
 
 def figures_of(item: ReviewItem, meteor: float | None) -> RowFigures:
     """The record's own confidence figures; the compression ratio is computed from the caption
-    (kvcap's `metrics.diversity.compression_ratio`, whisper's) when the record predates it."""
-    from kvcap.metrics.diversity import compression_ratio
+    (`kvcap.records.compression_ratio`, whisper's) when the record predates it."""
+    from kvcap.records import compression_ratio
 
-    ratio = _number(item.figure("compression_ratio"))
-    if ratio is None and item.record.ok and item.record.caption:
-        ratio = compression_ratio(item.record.caption)
-    suspect = item.figure("suspect")
-    return RowFigures(meteor=meteor, avg_logprob=_number(item.figure("avg_logprob")), compression_ratio=ratio,
-                      suspect=str(suspect) if suspect else None)
+    record = item.record
+    ratio = _number(record.compression_ratio)
+    if ratio is None and record.ok and record.caption:
+        ratio = compression_ratio(record.caption)
+    return RowFigures(meteor=meteor, avg_logprob=_number(record.avg_logprob), compression_ratio=ratio,
+                      suspect=record.suspect or None)
 
 
 def _number(value: Any) -> float | None:
@@ -58,7 +58,7 @@ def _clock(seconds: Any) -> str:
 def _segments_html(item: ReviewItem) -> str:
     parts = []
     for segment in item.record.segments:
-        lp = _number(item.figure("avg_logprob", segment))
+        lp = _number(segment.get("avg_logprob"))
         conf = f' <span class="lp">{lp:.2f}</span>' if lp is not None else ""
         parts.append(f'<li><time>{_clock(segment.get("start"))}–{_clock(segment.get("end"))}</time>{conf} '
                      f'{escape(str(segment.get("text") or ""))}</li>')

@@ -19,8 +19,6 @@ from kvcap.records import CaptionRecord, JobState, latest_per_video, read_json_o
 
 JSONL_NAME = "captions.jsonl"
 JOB_NAME = "job.json"
-CONFIDENCE_KEYS = ("avg_logprob", "compression_ratio", "suspect")
-"""Whisper-style confidence figures a record (and each of its segments) may carry."""
 
 
 class ReviewError(KvcapError, ValueError):
@@ -29,24 +27,16 @@ class ReviewError(KvcapError, ValueError):
 
 @dataclass
 class ReviewItem:
-    """One video of the job: its record, the raw line (for fields newer than this reader), and
-    the file to sample again (None, with `missing` saying why, when it cannot be found)."""
+    """One video of the job: its record and the file to sample again (None, with `missing`
+    saying why, when it cannot be found)."""
 
     record: CaptionRecord
-    raw: dict[str, Any]
     path: Path | None = None
     missing: str | None = None
 
     @property
     def key(self) -> str:
         return self.record.video
-
-    def figure(self, name: str, segment: dict[str, Any] | None = None) -> Any:
-        """A confidence figure of the record (or of one segment): the typed field when the
-        records model has it, else the raw line's value, else None."""
-        source = segment if segment is not None else self.raw
-        value = getattr(self.record, name, None) if segment is None else None
-        return value if value is not None else source.get(name)
 
 
 @dataclass
@@ -113,7 +103,8 @@ def load_job(out: str | Path) -> ReviewJob:
     `out` is no caption output)."""
     out = Path(out)
     if not out.is_dir():
-        raise ReviewError(f"{out}: no such folder (the output folder of `kvcap caption`)")
+        what = "not a folder" if out.exists() else "no such folder"
+        raise ReviewError(f"{out}: {what} (the output folder of `kvcap caption`)")
     if not os.access(out, os.R_OK | os.X_OK):
         raise ReviewError(f"{out}: permission denied")
     records = _read_records(out)
@@ -130,7 +121,7 @@ def load_job(out: str | Path) -> ReviewJob:
             continue  # not a caption record (the ledger's readers skip such lines too)
         path = videos.get(record.video)
         missing = None if path is not None else (why or f"{record.video} is no longer under the job's inputs")
-        items.append(ReviewItem(record=record, raw=raw, path=path, missing=missing))
+        items.append(ReviewItem(record=record, path=path, missing=missing))
     items.sort(key=lambda item: item.key)
     checkpoint = next((job.checkpoint for job in jobs if job.checkpoint), None)
     return ReviewJob(out=out, items=items, inputs=inputs, checkpoint=checkpoint)

@@ -24,6 +24,9 @@ from kvcap.fsutil import atomic_write_bytes
 TILE = 64
 """Tile side in pixels (the size budget: 8 tiles a clip is a 512x64 strip, ~2-6 KB)."""
 JPEG_QUALITY = 80
+TIME_TOLERANCE_S = 0.1
+"""Resampled frame times may differ this much from the record's (a scene's frames are sampled
+inside one decode pass while captioning); more means the file is not the one captioned."""
 STRIPS_DIR = "review"
 
 
@@ -101,11 +104,19 @@ def write_strip(plan: StripPlan, out: Path, backend: str = "auto") -> StripResul
     if target.is_file():
         return StripResult(plan, rel, reused=True)
     try:
-        tiles, _times = sample_tiles(plan, backend)
-        atomic_write_bytes(target, encode_strip(tiles))
+        tiles, times = sample_tiles(plan, backend)
     except Exception as exc:  # noqa: BLE001 - a moved or broken file is shown on its row
         return StripResult(plan, None, error=one_line(exc))
+    if len(times) != len(plan.frame_times) or any(abs(a - b) > TIME_TOLERANCE_S for a, b in zip(times, plan.frame_times)):
+        # Not the frames the model was given: the file changed after it was captioned.
+        return StripResult(plan, None, error=f"{plan.path}: changed since it was captioned (frames now at "
+                                             f"{_seconds(times)} s, the record says {_seconds(plan.frame_times)} s)")
+    atomic_write_bytes(target, encode_strip(tiles))
     return StripResult(plan, rel)
+
+
+def _seconds(times) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
 
 
 def write_strips(plans: list[StripPlan], out: Path, workers: int, backend: str = "auto") -> dict[str, StripResult]:

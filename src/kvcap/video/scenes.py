@@ -157,6 +157,68 @@ def is_cut(score: float, history: list[float], options: SceneOptions) -> bool:
     return not recent or score >= options.ratio * (sum(recent) / len(recent))
 
 
+class _Shots:
+    """The shots found so far while a clip decodes: each frame's score, the scenes closed at a
+    cut (or at `max_seconds`), and the one still open."""
+
+    def __init__(self, options: SceneOptions, limit: int):
+        self.options, self.limit = options, limit
+        self.finished: list[tuple[_SceneBuffer, float]] = []  # (scene, end)
+        self.cuts: list[float] = []
+        self.scores: list[float] = []
+        self.history: list[float] = []
+        self.current = _SceneBuffer(0.0, limit)
+        self.previous: np.ndarray | None = None
+        self.last_time = 0.0
+        self.count = self.held = 0
+
+    def add(self, time: float, frame: Any) -> None:
+        """One decoded frame at `time` seconds: a cut before it closes the open scene."""
+        options = self.options
+        thumb = thumbnail(frame)
+        score = frame_score(self.previous, thumb)
+        self.previous = thumb
+        self.scores.append(round(score, 3))
+        self.count += 1
+        length = time - self.current.start
+        split = options.max_seconds > 0 and length >= options.max_seconds
+        if self.count > 1 and (split or (length >= options.min_seconds and is_cut(score, self.history, options))):
+            self.finished.append((self.current, time))
+            if not split:
+                self.cuts.append(round(time, 6))
+            self.current = _SceneBuffer(time, self.limit)
+            self.history = []
+        elif self.count > 1:
+            self.history.append(score)
+        self.current.add(time, frame)
+        self.held = max(self.held, len(self.current.kept))
+        self.last_time = time
+
+    def close(self, end: float) -> list[tuple[_SceneBuffer, float]]:
+        """Every scene with its end, the open one ending at `end`; a too-short last scene joins the one before."""
+        current = self.current
+        if self.finished and end - current.start < self.options.min_seconds:
+            joined, _ = self.finished.pop()
+            joined.merge(current)
+            if self.cuts and math.isclose(self.cuts[-1], current.start, abs_tol=1e-6):
+                self.cuts.pop()
+            current = joined
+        self.finished.append((current, end))
+        return self.finished
+
+
+def _decoded_frames(container: Any, stream: Any, first: list[Any]):
+    """The probe's first frames, then every frame after them; a damaged tail ends the clip quietly."""
+    import av
+
+    yield from first
+    try:
+        for packet in container.demux(stream):
+            yield from packet.decode()
+    except av.FFmpegError:
+        return  # damaged tail: the scenes decoded so far are what there is
+
+
 def scan_scenes(
     path: str | Path, num_frames: int = 8, size: int | None = 336, *, backend: str = "auto",
     options: SceneOptions | None = None,
@@ -176,64 +238,23 @@ def scan_scenes(
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     path = Path(path)
-    limit = KEEP_PER_FRAME * num_frames
+    shots = _Shots(options, KEEP_PER_FRAME * num_frames)
     try:
         with open_container(path) as container:
             stream = video_stream(container, path)
             stream.thread_type = "AUTO"
             info, first = inspect(container, stream, path, "pyav")  # scenes always decode with PyAV
             tb, origin = stream.time_base, stream.start_time or 0
-
-            def frames():
-                yield from first
-                try:
-                    for packet in container.demux(stream):
-                        yield from packet.decode()
-                except av.FFmpegError:
-                    return  # damaged tail: the scenes decoded so far are what there is
-
-            finished: list[tuple[_SceneBuffer, float]] = []  # (scene, end)
-            cuts: list[float] = []
-            scores: list[float] = []
-            history: list[float] = []
-            current = _SceneBuffer(0.0, limit)
-            previous = None
-            last_time = 0.0
-            count = held = 0
-            for frame in frames():
+            for frame in _decoded_frames(container, stream, first):
                 pts = frame.pts if frame.pts is not None else (frame.dts or 0)
-                time = max(0.0, float((pts - origin) * tb))
-                thumb = thumbnail(frame)
-                score = frame_score(previous, thumb)
-                previous = thumb
-                scores.append(round(score, 3))
-                count += 1
-                length = time - current.start
-                split = options.max_seconds > 0 and length >= options.max_seconds
-                if count > 1 and (split or (length >= options.min_seconds and is_cut(score, history, options))):
-                    finished.append((current, time))
-                    if not split:
-                        cuts.append(round(time, 6))
-                    current = _SceneBuffer(time, limit)
-                    history = []
-                elif count > 1:
-                    history.append(score)
-                current.add(time, frame)
-                held = max(held, len(current.kept))
-                last_time = time
+                shots.add(max(0.0, float((pts - origin) * tb)), frame)
     except av.FFmpegError as exc:
         raise VideoCorrupt(path, f"decoding failed: {exc.strerror or exc}") from None
 
-    end = float(info.duration) if info.duration and info.duration > last_time else last_time + (1.0 / info.fps if info.fps > 0 else 0.04)
-    if finished and end - current.start < options.min_seconds:
-        joined, _ = finished.pop()  # a too-short last scene joins the one before
-        joined.merge(current)
-        if cuts and math.isclose(cuts[-1], current.start, abs_tol=1e-6):
-            cuts.pop()
-        current = joined
-    finished.append((current, end))
+    last = shots.last_time
+    end = float(info.duration) if info.duration and info.duration > last else last + (1.0 / info.fps if info.fps > 0 else 0.04)
     scenes = []
-    for buffer, scene_end in finished:
+    for buffer, scene_end in shots.close(end):
         images, times = buffer.pick(scene_end, num_frames, lambda frame: to_rgb(frame, info, size))
         scenes.append(Scene(start=round(buffer.start, 3), end=round(scene_end, 3), frames=images, times=times))
-    return SceneScan(info=info, scenes=scenes, cuts=cuts, scores=scores, decoded=count, held=held)
+    return SceneScan(info=info, scenes=scenes, cuts=shots.cuts, scores=shots.scores, decoded=shots.count, held=shots.held)

@@ -16,7 +16,6 @@ import warnings
 from typing import Any
 
 from kvcap.caption.inputs import VideoInput
-from kvcap.video.scenes import SceneOptions
 
 CPU_ACTOR_CPUS = 1  # a captioner actor on a CPU-only cluster: torch runs on this many threads
 

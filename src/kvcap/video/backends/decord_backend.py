@@ -1,7 +1,7 @@
 """decord sampling: its own GOP-aware `get_batch`, scaling inside its decoder.
 
 decord ignores rotation metadata (kvcap rotates the frames itself) and cannot decode AV1
-(`choose_backend` refuses it). Its native stderr output is captured and turned into the
+(`kvcap.video.probe.choose_backend` refuses it). Its native stderr output is captured and turned into the
 one-line reason of a `VideoCorrupt`.
 """
 

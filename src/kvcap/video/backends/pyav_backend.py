@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kvcap.video.backends.avcompat import to_rgb24
+from kvcap.video.avcompat import to_rgb24
 from kvcap.video.errors import VideoCorrupt
 from kvcap.video.geometry import decode_size, finish_frame
 from kvcap.video.threads import decoder_threads
