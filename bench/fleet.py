@@ -13,8 +13,8 @@
    at 336 px) feeds N stand-in GPU workers. A stand-in holds one unit of a custom resource
    `standin` and no CPU, and sleeps a fixed STANDIN_S per batch of BATCH clips. Reported per N:
    clips/s, scaling against N x the one-worker rate, and each worker's busy fraction (sleeping
-   time over the span when all N were up: from the last one's first batch to the first one's last
-   batch, so actor start-up and the final drain are left out). Decoding alone (no consumer) gives the
+   time over the span from the moment all N had their first batch, so actor start-up is left
+   out, to the last batch's end). Decoding alone (no consumer) gives the
    saturation rate, reported as clips/s per core.
 
 Last line: `headline: ray/local wall = X (target <= 1.3)`. A row goes under `## fleet` in
@@ -40,8 +40,8 @@ from frames import CACHE, make_clip  # noqa: E402  (bench/frames.py)
 
 sys.path.insert(0, str(benchlib.ROOT / "src"))
 
-STANDIN_S = 1.6  # seconds a stand-in GPU worker spends on one batch
-BATCH = 4  # clips per stand-in batch: one stand-in does BATCH / STANDIN_S = 2.5 clips/s
+STANDIN_S = 2.5  # seconds a stand-in GPU worker spends on one batch
+BATCH = 4  # clips per stand-in batch: one stand-in does BATCH / STANDIN_S = 1.6 clips/s
 CORES = 2  # the local cluster's CPUs (this VM's cores)
 SIZE = 336  # frames sampled at CLIP-L/336's input size, as the real model takes them
 HEADER = ("| date | machine | commit | clips | local s | ray s (start-up) | ray/local | same texts | "
@@ -60,7 +60,8 @@ def kvcap(*args: str, env: dict[str, str]) -> float:
 
 def synth_clips(count: int) -> Path:
     folder = benchlib.ROOT / ".kvcap-cache" / "bench-fleet" / f"synth-{count}"
-    if not (folder / "clips").exists():
+    if not (folder / "manifest.jsonl").exists():  # written last: a folder without it is a killed run's
+        shutil.rmtree(folder, ignore_errors=True)
         env = {**os.environ, "PYTHONPATH": str(benchlib.ROOT / "src")}
         kvcap("data", "synth", "--out", str(folder), "--count", str(count), "--seconds", "2", "--quiet", env=env)
     return folder / "clips"
@@ -139,11 +140,11 @@ def fleet_run(videos: list, options, workers: int) -> dict:
 
 
 def steady_state(batches: dict[tuple, int]) -> dict:
-    """clips/s and busy fractions over the span when every stand-in was up: from the last one's
-    first batch to the first one's last batch (actor start-up and the drain at the end left out)."""
+    """clips/s and busy fractions from the moment every stand-in had its first batch (actor
+    start-up left out) to the last batch's end (the final drain counted as idle time)."""
     pids = {pid for pid, _, _ in batches}
     t0 = max(min(s for p, s, _ in batches if p == pid) for pid in pids)
-    t1 = min(max(e for p, _, e in batches if p == pid) for pid in pids)
+    t1 = max(e for _, _, e in batches)
     span = t1 - t0
     clips, busy = 0.0, dict.fromkeys(pids, 0.0)
     for (pid, start, end), count in batches.items():

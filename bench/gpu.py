@@ -508,7 +508,7 @@ def measure_training(captioner, cfg, stage: int, batch: int, captions: list[str]
     else:  # what the feature cache hands over
         frames = None
         cached = torch.randn(batch, plan.frames, tokens, vision.hidden_size, dtype=vision.dtype, device=plan.device)
-    acc = make_accelerator(cfg)
+    acc = make_accelerator(cfg.model.dtype)
     params = [p for p in captioner.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=stage_cfg.lr, weight_decay=cfg.train.weight_decay)
     head = CaptionLoss(captioner) if loss == "kvcap" else full_logits_module(captioner)

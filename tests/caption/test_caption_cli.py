@@ -110,6 +110,10 @@ def test_all_good_exits_zero_and_config_supplies_the_checkpoint(h264_folder, tin
     assert "[1/3] clip00.mp4  ok" in result.output  # plain log lines off a terminal
     assert "videos/s, engine static)" in result.output  # the engine that ran, not the setting "auto"
     assert json.loads((tmp_path / "subs" / "job.json").read_text())["engine"] == "static"
+    # confidence from the real captioner (issue 26): an untrained model is unsure of every token
+    for record in records_of(tmp_path / "subs"):
+        assert all(s["avg_logprob"] < -1 and s["compression_ratio"] > 0 for s in record["segments"])
+        assert record["avg_logprob"] < -1 and "avg_logprob" in record["suspect"] and record["status"] == "ok"
     records = records_of(tmp_path / "subs")
     assert [len(r["segments"]) for r in records] == [2, 2, 2]
     assert [(s["start"], s["end"]) for s in records[0]["segments"]] == [(0.0, 1.0), (1.0, 2.0)]

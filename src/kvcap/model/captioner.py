@@ -71,29 +71,35 @@ class Captioner(nn.Module):
     @classmethod
     def from_config(cls, cfg: Any, device: str | torch.device = "auto") -> "Captioner":
         """Fresh projector on the configured backbones (nothing trainable yet: see apply_plan)."""
+        return cls.from_sections(cfg.model, cfg.projector, cfg.generation, cfg.train.max_caption_tokens, device)
+
+    @classmethod
+    def from_sections(cls, model: Any, projector_cfg: Any, gen: Any, max_caption_tokens: int,
+                      device: str | torch.device = "auto") -> "Captioner":
+        """`from_config` from the sections it reads: [model], [projector], [generation] and
+        train.max_caption_tokens."""
         from kvcap.model.projectors import build_projector, projector_kwargs
 
         device = resolve_device(device)
-        model = cfg.model
         vision = VisionEncoder(model.vision, model.vision_layer, model.vision_cls, device, model.dtype)
         llm, tokenizer = load_llm(model.llm, model.quantization, model.dtype, device, model.gradient_checkpointing)
         projector = build_projector(
-            cfg.projector.name,
+            projector_cfg.name,
             vision.hidden_size,
             llm.config.hidden_size,
             frames=model.frames,
             patches=vision.tokens_per_frame,
-            **projector_kwargs(cfg.projector),
+            **projector_kwargs(projector_cfg),
         )
         spec = ckpt.CheckpointSpec(
             vision=ckpt.VisionSpec(id=model.vision, layer=model.vision_layer, cls=model.vision_cls),
-            projector=ckpt.ProjectorSpec(name=cfg.projector.name),
+            projector=ckpt.ProjectorSpec(name=projector_cfg.name),
             llm=ckpt.LlmSpec(id=model.llm, quantization=model.quantization, dtype=model.dtype,
                              gradient_checkpointing=model.gradient_checkpointing),
             prompt=model.prompt,
             frames=model.frames,
-            generation=generation.as_dict(cfg.generation),
-            max_caption_tokens=cfg.train.max_caption_tokens,
+            generation=generation.as_dict(gen),
+            max_caption_tokens=max_caption_tokens,
         )
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
         captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})

@@ -149,16 +149,22 @@ def _body(spec: Any, name: str, facts: dict[str, Any], metrics: dict[str, float]
 
 def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | Path) -> dict[str, Any]:
     """What the trainer knows about a best/ checkpoint: its eval row, data, recipe and targets."""
-    stage_cfg = cfg.train.stage1 if stage == 1 else cfg.train.stage2
-    t = cfg.train
+    return training_facts(cfg.train, cfg.data.manifest, cfg.score, stage, row, run_path)
+
+
+def training_facts(train: Any, manifest: str | Path, score: Any, stage: int, row: dict[str, Any] | None,
+                   run_path: str | Path) -> dict[str, Any]:
+    """`run_facts` from the sections it reads: [train], data.manifest, [score]."""
+    stage_cfg = train.stage1 if stage == 1 else train.stage2
+    t = train
     metrics = {k: row.get(k) for k in card_metrics() if row and row.get(k) is not None}
     n = (row or {}).get("n")
     return {
         "name": f"{Path(run_path).name} (stage {stage} best)",
         "metrics": metrics,
         "split": "val",
-        "dataset": str(cfg.data.manifest),
-        "data": f"Manifest `{cfg.data.manifest}`: the `train` split for training; "
+        "dataset": str(manifest),
+        "data": f"Manifest `{manifest}`: the `train` split for training; "
                 f"{n if n is not None else 'the'} `val` clips scored for these numbers.",
         "recipe": [
             f"stage {stage}: projector {stage_cfg.projector}, LLM {stage_cfg.llm}, lr {stage_cfg.lr:g}, "
@@ -166,5 +172,5 @@ def run_facts(cfg: Any, stage: int, row: dict[str, Any] | None, run_path: str | 
             f"batch {t.batch_size} x {t.grad_accum} accumulation, warmup {t.warmup_ratio:g}, seed {t.seed}",
             f"best/ chosen by {t.best_metric}" + (f" at step {row.get('step')}" if row and row.get("step") is not None else ""),
         ],
-        "targets": Targets.from_score_config(cfg.score).to_dict(),
+        "targets": Targets.from_score_config(score).to_dict(),
     }

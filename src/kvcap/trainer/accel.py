@@ -1,4 +1,4 @@
-"""The accelerator and the facts the trainer reports about its device and weights."""
+"""The launch and the accelerator, and the digest of the weights that DDP ranks must agree on."""
 
 from __future__ import annotations
 
@@ -8,30 +8,28 @@ import torch
 from torch import nn
 
 
-def make_accelerator(cfg):
-    """An Accelerator: CPU fp32 without CUDA; bf16 autocast on GPU (fp16 if asked, or no bf16)."""
+def launch_state():
+    """This process's place in the launch (rank, main or not, the barrier): accelerate's
+    PartialState as the Accelerator will hold it (CPU without CUDA), so it may be taken first."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def make_accelerator(dtype: str):
+    """An Accelerator for model.dtype `dtype`: CPU fp32 without CUDA; bf16 autocast on GPU (fp16
+    if asked, or no bf16)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
     cuda = torch.cuda.is_available()
     mixed = "no"
-    if cuda and cfg.model.dtype in ("auto", "bf16"):
+    if cuda and dtype in ("auto", "bf16"):
         mixed = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    elif cuda and cfg.model.dtype == "fp16":
+    elif cuda and dtype == "fp16":
         mixed = "fp16"
     return Accelerator(cpu=not cuda, mixed_precision=mixed,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
-
-
-def memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    try:
-        import resource
-
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-    except (ImportError, OSError):  # pragma: no cover - non-Unix
-        return 0.0
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -33,14 +33,27 @@ class EvalResult:
     failed: list[str] = field(default_factory=list)  # one-line reasons of clips not captioned
 
 
+@dataclass(frozen=True)
+class EvalSettings:
+    """What the per-epoch eval reads of the config, chosen once by the recipe's setup."""
+
+    score: Any  # kvcap.config.ScoreConfig: metrics, tokenizer, SigLIP2 model, targets
+    generation: Any  # kvcap.config.GenerationConfig: the captions are made as `kvcap caption` makes them
+    train: Any  # kvcap.config.TrainConfig: eval_max_clips, batch_size (val loss), best_metric, the recipe on the card
+    manifest: str  # data.manifest, named on best/'s model card
+    caption_batch: int | str  # caption.batch_size ("auto" is fixed, not probed, mid-training)
+    workers: int  # data.num_workers: decode threads without the cache
+    backend: str  # video.backend
+
+
 class Evaluator:
     """Holds what lives across evals: the SigLIP2 scorer and the previous summary (collapse rule)."""
 
-    def __init__(self, cfg, *, log: Callable[[str], None], device: str = "cpu"):
-        self.cfg = cfg
+    def __init__(self, settings: EvalSettings, *, log: Callable[[str], None], device: str = "cpu"):
+        self.settings = settings
         self.log = log
         self.device = device
-        self.metrics = list(cfg.score.metrics)
+        self.metrics = list(settings.score.metrics)
         self.siglip_scorer = None
         self.previous: dict[str, Any] | None = None
 
@@ -51,17 +64,17 @@ class Evaluator:
         from kvcap.model.tiny import resolve_model_id
 
         try:
-            self.siglip_scorer = load_siglip(resolve_model_id(self.cfg.score.siglip), device=self.device)
+            self.siglip_scorer = load_siglip(resolve_model_id(self.settings.score.siglip), device=self.device)
         except SiglipUnavailable as exc:
             self.log(f"eval: SigLIP2 skipped ({exc})")
             self.metrics.remove("siglip")
 
     def predictions(self, captioner, items: Sequence[ManifestItem], source) -> tuple[dict[str, str], list[str]]:
         """id -> caption for `items` (see the module doc for which path is taken)."""
-        gen = self.cfg.generation
         from kvcap.caption.autotune import fixed_batch
 
-        batch_size = fixed_batch(self.cfg.caption.batch_size)  # "auto" -> 4 (no probing mid-training)
+        gen = self.settings.generation
+        batch_size = fixed_batch(self.settings.caption_batch)  # "auto" -> 4 (no probing mid-training)
         preds: dict[str, str] = {}
         failed: list[str] = []
         from kvcap.caption.pipeline import caption_folder
@@ -76,8 +89,8 @@ class Evaluator:
                     preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
             return preds, failed
         by_path = {Path(it.video).resolve(): it for it in items}
-        options = CaptionOptions(formats=("jsonl",), batch_size=batch_size, workers=int(self.cfg.data.num_workers),
-                                 generation=gen, backend=self.cfg.video.backend)
+        options = CaptionOptions(formats=("jsonl",), batch_size=batch_size, workers=int(self.settings.workers),
+                                 generation=gen, backend=self.settings.backend)
         results = caption_folder([it.video for it in items], captioner, None, options)
         for result in results:
             item = by_path.get(Path(result.path).resolve())
@@ -95,7 +108,7 @@ class Evaluator:
 
         from kvcap.trainer.features import choose_caption
 
-        batch_size = int(self.cfg.train.batch_size)  # >= 1: declared on the field (kvcap.config)
+        batch_size = int(self.settings.train.batch_size)  # >= 1: declared on the field (kvcap.config)
         groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         total, count = 0.0, 0
         was_training = captioner.training
@@ -114,8 +127,8 @@ class Evaluator:
         from kvcap.metrics import score_predictions
 
         start = time.perf_counter()
-        if self.cfg.train.eval_max_clips:
-            items = list(items)[: self.cfg.train.eval_max_clips]
+        if self.settings.train.eval_max_clips:
+            items = list(items)[: self.settings.train.eval_max_clips]
         loss = self.val_loss(captioner, items, source, epoch)
         was_training = captioner.training
         captioner.eval()
@@ -126,7 +139,7 @@ class Evaluator:
         self._ensure_siglip()
         refs = {it.id: it.references for it in items if it.id in preds}
         report = score_predictions(
-            preds, refs, self.cfg.score, videos={it.id: Path(it.video) for it in items},
+            preds, refs, self.settings.score, videos={it.id: Path(it.video) for it in items},
             metrics=self.metrics, previous=self.previous, siglip_scorer=self.siglip_scorer, device=self.device,
         )
         self.previous = report.summary
@@ -194,7 +207,7 @@ def collapse_alarm(step: int, reasons: list[str], say: Callable[[str], None]) ->
         say(message)
 
 
-def eval_epoch(evaluator: Evaluator, captioner, features, run, position, *, cfg, stage: int, epoch: float,
+def eval_epoch(evaluator: Evaluator, captioner, features, run, position, *, stage: int, epoch: float,
                evaluate: bool, say: Callable[[str], None]) -> dict[str, Any] | None:
     """One epoch's eval on the main process: caption and score the val clips, write the row and
     samples, save best/ when it is the new best. Moves `position` (a TrainPosition: best,
@@ -211,12 +224,14 @@ def eval_epoch(evaluator: Evaluator, captioner, features, run, position, *, cfg,
     row = record_eval(run, result, val_items, stage=stage, step=position.step, epoch=epoch, say=say)
     if row["collapse"]:
         collapse_alarm(position.step, row["collapse_reasons"], say)
-    choice = best_choice(cfg.train.best_metric, result.loss, row, position.best, say)
+    settings = evaluator.settings
+    choice = best_choice(settings.train.best_metric, result.loss, row, position.best, say)
     if choice is not None:
-        from kvcap.model.card import run_facts
+        from kvcap.model.card import training_facts
 
         metric, value = choice
-        captioner.save(run.best_dir, card=run_facts(cfg, stage, row, run.path))
+        card = training_facts(settings.train, settings.manifest, settings.score, stage, row, run.path)
+        captioner.save(run.best_dir, card=card)
         position.best, position.best_eval = {"metric": metric, "value": value, "step": position.step}, row
         say(f"best/ <- step {position.step} ({metric} {'-' if value is None else f'{value:.4f}'})")
     position.last_eval = row

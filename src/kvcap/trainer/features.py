@@ -1,7 +1,7 @@
 """Clip features for training: from the feature cache, or decoded and encoded on the fly.
 
     fill_cache(items, encode, cache, ...)   decode (threads) + encode (batches) what is missing
-    open_features(cfg, captioner, acc, ...)  the trainer's source: the cache filled, bad clips out
+    open_features(spec, captioner, acc, ...) the trainer's source: the cache filled, bad clips out
     FeatureSource.cached(...) / .live(...)  -> batches of (features (B, T, N, D), items)
 
 With the cache (the default), every clip is decoded and encoded once, before the first step;
@@ -29,6 +29,17 @@ DECODE_THREADS = "kvcap-train-decode"  # the prefetch threads' name (kvcap.video
 class BadClip:
     item: ManifestItem
     reason: str  # one line, starts with the path
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Where the trainer's features come from, as the recipe chose it from the config."""
+
+    use_cache: bool  # data.use_cache: encode every clip once before training, or every step
+    cache_dir: str  # data.cache_dir
+    backend: str  # video.backend
+    workers: int  # data.num_workers: decode threads
+    batch_size: int  # train.batch_size: clips per encode batch while filling the cache
 
 
 @dataclass
@@ -71,17 +82,7 @@ def fill_cache(
 
     start = time.perf_counter()
     report = FillReport(total=len(items))
-    todo: list[tuple[ManifestItem, str]] = []
-    for item in items:
-        try:
-            key = cache.key_for(item.video, frames)
-        except OSError as exc:  # missing or unreadable file: cannot even hash it
-            report.bad.append(BadClip(item, f"{item.video}: {exc.strerror or one_line(exc)}"))
-            continue
-        if cache.shard_path(key).is_file():
-            report.cached_before += 1
-        else:
-            todo.append((item, key))
+    todo = _missing(items, cache, frames, report)
     keys = {item.id: key for item, key in todo}
     done = report.cached_before + len(report.bad)
     if progress:
@@ -115,6 +116,23 @@ def fill_cache(
     flush()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _missing(items: Sequence[ManifestItem], cache, frames: int, report: FillReport) -> list[tuple[ManifestItem, str]]:
+    """(clip, cache key) of each clip the cache lacks; clips already there are counted in `report`,
+    clips that cannot even be hashed (missing, unreadable) are its bad ones."""
+    todo: list[tuple[ManifestItem, str]] = []
+    for item in items:
+        try:
+            key = cache.key_for(item.video, frames)
+        except OSError as exc:
+            report.bad.append(BadClip(item, f"{item.video}: {exc.strerror or one_line(exc)}"))
+            continue
+        if cache.shard_path(key).is_file():
+            report.cached_before += 1
+        else:
+            todo.append((item, key))
+    return todo
 
 
 def choose_caption(item: ManifestItem, epoch: int) -> str:
@@ -209,20 +227,21 @@ class TrainFeatures:
     bad_clips: int = 0
 
 
-def open_features(cfg, captioner, acc, train_items, val_items, *, say: Callable[[str], None], bar) -> TrainFeatures:
+def open_features(spec: FeatureSpec, captioner, acc, train_items, val_items, *, say: Callable[[str], None],
+                  bar) -> TrainFeatures:
     """Fill the feature cache for train + val (every rank its local share, then all read all of
     it) and leave out the clips that failed; without the cache, a live source. `bar(total, desc,
     disable=)` makes a progress bar."""
     import os
 
-    common = dict(frames=captioner.frames, size=captioner.image_size, backend=cfg.video.backend)
-    if not cfg.data.use_cache:
+    common = dict(frames=captioner.frames, size=captioner.image_size, backend=spec.backend)
+    if not spec.use_cache:
         say("features: no cache (data.use_cache = false): decoding and encoding every step")
-        source = FeatureSource(encode=captioner.encode, workers=cfg.data.num_workers, **common)
+        source = FeatureSource(encode=captioner.encode, workers=spec.workers, **common)
         return TrainFeatures(source, None, list(train_items), list(val_items))
     from kvcap.data.cache import FeatureCache
 
-    cache = FeatureCache(cfg.data.cache_dir, captioner.vision.key)
+    cache = FeatureCache(spec.cache_dir, captioner.vision.key)
     everything = list(train_items) + list(val_items)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", acc.num_processes if acc.num_processes else 1))
     mine = everything[acc.local_process_index::max(1, local_world)]
@@ -233,8 +252,8 @@ def open_features(cfg, captioner, acc, train_items, val_items, *, say: Callable[
         progress_bar.update(done - last[0])
         last[0] = done
 
-    report = fill_cache(mine, captioner.encode, cache, batch_size=cfg.train.batch_size,
-                        workers=cfg.data.num_workers, progress=progress, **common)
+    report = fill_cache(mine, captioner.encode, cache, batch_size=spec.batch_size,
+                        workers=spec.workers, progress=progress, **common)
     progress_bar.close()
     acc.wait_for_everyone()
     # Every rank decides the same way: a clip trains iff its features are in the cache now.
@@ -242,7 +261,7 @@ def open_features(cfg, captioner, acc, train_items, val_items, *, say: Callable[
     bad = [it for it in everything if it.id not in ok]
     reasons = {b.item.id: b.reason for b in report.bad}
     say(f"features: {report.cached_before} cached, {report.encoded} encoded in {report.seconds:.1f}s"
-        + (f", {len(bad)} bad clip(s) skipped" if bad else "") + f" ({cfg.data.cache_dir})")
+        + (f", {len(bad)} bad clip(s) skipped" if bad else "") + f" ({spec.cache_dir})")
     for it in bad[:10]:
         say(f"  skipped {it.id}: {reasons.get(it.id, f'{it.video}: unreadable')}")
     if len(bad) > 10:

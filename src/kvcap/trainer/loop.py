@@ -4,14 +4,15 @@
 
 The recipe's lifecycle, in this order (each `_setup_*` returns what it made):
 
-    setup(resume, init)
+    setup(cfg, resume, init)   hands each step the section of the config it needs, and nothing more
         _setup_run         the run directory: fresh (refuses to overwrite), resumed, or stage 2 after stage 1
         _setup_data        the manifest's train and val clips
-        _setup_model       the captioner from the config; stage 2 loads stage 1's best projector; the stage's plan
-        _setup_features    the feature cache filled for train + val (broken clips reported and skipped)
+        _setup_model       the captioner from its sections; stage 2 loads stage 1's best projector; the plan
+        _setup_features    a FeatureSpec: the feature cache filled for train + val (broken clips skipped)
         _setup_schedule    steps per epoch and in all
         _setup_optimizer   AdamW, the model wrapped for DDP
         _setup_lr_scheduler  cosine with warmup
+        _setup_evaluator   an EvalSettings: the eval's sections ([score], [generation], ...)
         _setup_position    step 0, or the last checkpoint (weights, optimizer, scheduler, RNG, data position)
         _setup_state       state.json (a RunState), written; rows logged after the position dropped
     train()                per step: a `train` row every `log_every` steps, a checkpoint every `save_every`;
@@ -36,10 +37,14 @@ from typing import Any, Callable
 
 import torch
 
+from kvcap.config import config_to_toml
 from kvcap.errors import one_line
 from kvcap.records import RunState, RunSummary, TrainPosition, utc_now
-from kvcap.trainer.accel import make_accelerator, weights_digest
+from kvcap.trainer.accel import launch_state, make_accelerator, weights_digest
+from kvcap.trainer.evaluate import EvalSettings, Evaluator, eval_epoch
+from kvcap.trainer.features import FeatureSpec, TrainFeatures, choose_caption, epoch_order, open_features
 from kvcap.trainer.rundir import RunDir, TrainError
+from kvcap.trainer.stages import describe_stage, load_init_projector, stage_config
 from kvcap.trainer.steps import (
     CaptionLoss,
     Schedule,
@@ -54,15 +59,15 @@ from kvcap.trainer.steps import (
 def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: str | Path | None = None,
           evaluate: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train `stage` into `run_path`; returns the summary (also written to summary.json)."""
-    accelerator = make_accelerator(cfg)
-    main = accelerator.is_main_process
+    # Which process this is comes from the launch, not from the config: rank 0 writes the run
+    # directory and speaks for all.
+    main = launch_state().is_main_process
 
     def say(message: str) -> None:
         if main:
             (log or default_log)(message)
 
-    recipe = TrainRecipe(cfg, stage=stage, run=RunDir(run_path, writer=main), accelerator=accelerator, say=say,
-                         evaluate=evaluate)
+    recipe = TrainRecipe(stage=stage, run=RunDir(run_path, writer=main), say=say, evaluate=evaluate)
     with sigterm_as_interrupt():
         recipe.setup(cfg, resume=resume, init=init)
         status, error = "finished", None
@@ -81,47 +86,50 @@ def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: 
 class TrainRecipe:
     """One stage of one run: `setup`, `train`, `save_checkpoint`, `cleanup` (see the module doc)."""
 
-    def __init__(self, cfg, *, stage: int, run: RunDir, accelerator, say: Callable[[str], None], evaluate: bool):
-        from kvcap.trainer.stages import stage_config
-
-        self.cfg = cfg
+    def __init__(self, *, stage: int, run: RunDir, say: Callable[[str], None], evaluate: bool):
         self.stage = stage
-        self.stage_cfg = stage_config(cfg, stage)
         self.run = run
-        self.acc = accelerator
         self.say = say
         self.evaluate = evaluate
 
     # -- setup ------------------------------------------------------------------------------
     def setup(self, cfg, *, resume: bool, init) -> None:
-        """Everything before the first step, in order; every rank does the same."""
-        start = self._setup_run(resume, init)
-        train_items, val_items = self._setup_data(cfg.data)  # a bad manifest fails in a second, before the model
-        self.captioner, self.trainable = self._setup_model(cfg, start.init_path, len(train_items), len(val_items))
-        self.features = self._setup_features(cfg, train_items, val_items)
-        self.schedule = self._setup_schedule(cfg.train, len(self.features.train_items))
-        self.model, self.optimizer, self.raw_optimizer = self._setup_optimizer(cfg.train)
-        self.lr_scheduler = self._setup_lr_scheduler(cfg.train, self.raw_optimizer)
-        self.evaluator = self._setup_evaluator(cfg)
-        self.position = self._setup_position(cfg.train, resume, start.init_path)
-        self.state = self._setup_state(cfg, start.previous, resume, start.init_path)
+        """Everything before the first step, in order; every rank does the same. Each step gets
+        the section of `cfg` it needs, chosen here: the config goes no deeper than this method."""
+        start = self._setup_run(resume, init)  # the run directory is checked before anything loads
+        self.acc = make_accelerator(cfg.model.dtype)
+        self.settings = cfg.train  # what the step loop reads: seed, batch, cadences, keep_last, ...
+        self.stage_cfg = stage_config(cfg.train, self.stage)
+        train_items, val_items = self._setup_data(cfg.data.manifest)  # a bad manifest fails in a second
+        self.captioner, self.trainable = self._setup_model(cfg.model, cfg.projector, cfg.generation, cfg.lora,
+                                                           start.init_path)
+        self.features = self._setup_features(FeatureSpec(
+            use_cache=cfg.data.use_cache, cache_dir=cfg.data.cache_dir, backend=cfg.video.backend,
+            workers=cfg.data.num_workers, batch_size=cfg.train.batch_size), train_items, val_items, cfg.data.manifest)
+        self.schedule = self._setup_schedule(len(self.features.train_items))
+        self.model, self.optimizer, self.raw_optimizer = self._setup_optimizer()
+        self.lr_scheduler = self._setup_lr_scheduler(self.raw_optimizer)
+        self.evaluator = self._setup_evaluator(EvalSettings(
+            score=cfg.score, generation=cfg.generation, train=cfg.train, manifest=cfg.data.manifest,
+            caption_batch=cfg.caption.batch_size, workers=cfg.data.num_workers, backend=cfg.video.backend))
+        self.position = self._setup_position(resume, start.init_path)
+        self.state = self._setup_state(config_to_toml(cfg), cfg.projector.name, start.previous, resume, start.init_path)
         self.acc.wait_for_everyone()
 
     def _setup_run(self, resume: bool, init):
         """What this invocation does with the run directory (kvcap.trainer.rundir.RunStart)."""
         from kvcap.trainer.rundir import check_run
 
-        acc = self.acc
+        process = launch_state()
         start = check_run(self.run, self.stage, resume=resume, init=init, say=self.say,
-                          main=acc.is_main_process, wait=acc.wait_for_everyone)
-        acc.wait_for_everyone()
+                          main=process.is_main_process, wait=process.wait_for_everyone)
+        process.wait_for_everyone()
         return start
 
-    def _setup_data(self, cfg_data):
+    def _setup_data(self, manifest):
         """(train clips, val clips) of the manifest."""
         from kvcap.data.manifest import ManifestError, read_manifest
 
-        manifest = cfg_data.manifest
         try:
             items = read_manifest(manifest)
         except ManifestError as exc:
@@ -130,25 +138,27 @@ class TrainRecipe:
         val_items = [it for it in items if it.split == "val"]
         if not train_items:
             raise TrainError(f"{manifest}: the training split is empty (no line has \"split\": \"train\")")
+        self.say(f"{self.run.path}: {describe_stage(self.stage, self.stage_cfg)}, "
+                 f"{len(train_items)} train / {len(val_items)} val clips")
         return train_items, val_items
 
-    def _setup_model(self, cfg, init_path: Path | None, n_train: int, n_val: int):
-        """(the captioner, its trainable parameter counts): stage 2's starting projector, the stage's plan."""
+    def _setup_model(self, model, projector, generation, lora, init_path: Path | None):
+        """(the captioner, its trainable parameter counts) from the [model], [projector], [generation]
+        and [lora] sections: stage 2's starting projector, the stage's plan."""
         from accelerate.utils import set_seed
 
         from kvcap.model.captioner import Captioner
         from kvcap.model.tiny import resolve_model_id
         from kvcap.model.trainable import plan_for_stage
-        from kvcap.trainer.stages import describe_stage, load_init_projector
 
         # Tiny backbones are written on first use with their own seed; do that before seeding,
         # so the projector's init never depends on whether they were already on disk.
-        for model_id in (cfg.model.vision, cfg.model.llm):
+        for model_id in (model.vision, model.llm):
             resolve_model_id(model_id)
-        set_seed(cfg.train.seed)
-        self.say(f"{self.run.path}: {describe_stage(cfg, self.stage)}, {n_train} train / {n_val} val clips")
-        captioner = Captioner.from_config(cfg, device=self.acc.device)
-        captioner.apply_plan(plan_for_stage(self.stage_cfg), cfg.lora)
+        set_seed(self.settings.seed)
+        captioner = Captioner.from_sections(model, projector, generation, self.settings.max_caption_tokens,
+                                            device=self.acc.device)
+        captioner.apply_plan(plan_for_stage(self.stage_cfg), lora)
         trainable = captioner.trainable_summary()
         if not sum(trainable.values()):
             raise TrainError(f"train.stage{self.stage}: nothing trains (projector and llm both frozen)")
@@ -158,40 +168,38 @@ class TrainRecipe:
         self.say("trainable: " + ", ".join(f"{k} {v:,}" for k, v in trainable.items()))
         return captioner, trainable
 
-    def _setup_features(self, cfg, train_items, val_items):
-        """kvcap.trainer.features.TrainFeatures: the clips that train and evaluate, and their source."""
-        from kvcap.trainer.features import open_features
-
-        ready = open_features(cfg, self.captioner, self.acc, train_items, val_items, say=self.say, bar=progress_bar)
+    def _setup_features(self, spec: FeatureSpec, train_items, val_items, manifest) -> TrainFeatures:
+        """The clips that train and evaluate, and their source (the cache filled, broken clips out)."""
+        ready = open_features(spec, self.captioner, self.acc, train_items, val_items, say=self.say, bar=progress_bar)
         if not ready.train_items:
-            raise TrainError(f"{cfg.data.manifest}: no training clip could be read (all failed, see above)")
+            raise TrainError(f"{manifest}: no training clip could be read (all failed, see above)")
         return ready
 
-    def _setup_schedule(self, t, n_train: int) -> Schedule:
+    def _setup_schedule(self, n_train: int) -> Schedule:
+        t = self.settings
         return plan_schedule(n_train, epochs=self.stage_cfg.epochs, batch_size=t.batch_size, grad_accum=t.grad_accum,
-                             max_steps=t.max_steps, seed=t.seed, rank=self.acc.process_index,
+                             max_steps=t.max_steps, rank=self.acc.process_index,
                              world=self.acc.num_processes)
 
-    def _setup_optimizer(self, t):
+    def _setup_optimizer(self):
         """(the loss module as DDP wraps it, the optimizer as accelerate wraps it, the plain AdamW)."""
         params = [p for p in self.captioner.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.stage_cfg.lr, weight_decay=t.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=self.stage_cfg.lr, weight_decay=self.settings.weight_decay)
         model = self.acc.prepare_model(CaptionLoss(self.captioner), device_placement=False)
         return model, self.acc.prepare_optimizer(optimizer, device_placement=False), optimizer
 
-    def _setup_lr_scheduler(self, t, optimizer):
+    def _setup_lr_scheduler(self, optimizer):
         from transformers import get_cosine_schedule_with_warmup
 
         total = self.schedule.total_steps
-        return get_cosine_schedule_with_warmup(optimizer, round(t.warmup_ratio * total), total)
+        return get_cosine_schedule_with_warmup(optimizer, round(self.settings.warmup_ratio * total), total)
 
-    def _setup_evaluator(self, cfg):
-        from kvcap.trainer.evaluate import Evaluator  # holds the SigLIP2 scorer and the last summary
+    def _setup_evaluator(self, settings: EvalSettings) -> Evaluator:
+        return Evaluator(settings, log=self.say, device=str(self.acc.device))
 
-        return Evaluator(cfg, log=self.say, device=str(self.acc.device))
-
-    def _setup_position(self, t, resume: bool, init_path: Path | None) -> TrainPosition:
+    def _setup_position(self, resume: bool, init_path: Path | None) -> TrainPosition:
         """Step 0, or the last checkpoint restored (weights, optimizer, scheduler, RNG, data position)."""
+        seed = self.settings.seed
         fresh = TrainPosition(stage=self.stage, total_steps=self.schedule.total_steps,
                               init=str(init_path) if init_path else None)
         if resume:
@@ -199,21 +207,22 @@ class TrainRecipe:
 
             position = restore_position(self.run.checkpoints_dir, fresh, model=self.captioner,
                                         optimizer=self.raw_optimizer, scheduler=self.lr_scheduler,
-                                        rank=self.schedule.rank, seed=t.seed, say=self.say)
+                                        rank=self.schedule.rank, seed=seed, say=self.say)
             self.evaluator.previous = position.previous_eval
             return position
         if self.schedule.rank:
-            torch.manual_seed(t.seed + self.schedule.rank)  # dropout differs per rank, as in any DDP run
+            torch.manual_seed(seed + self.schedule.rank)  # dropout differs per rank, as in any DDP run
         return fresh
 
-    def _setup_state(self, cfg, previous: RunState | None, resume: bool, init_path: Path | None) -> RunState:
-        from kvcap.config import config_to_toml
+    def _setup_state(self, config_toml: str, projector: str, previous: RunState | None, resume: bool,
+                     init_path: Path | None) -> RunState:
+        """state.json opened (config.toml written, rows a dead run logged past its checkpoint dropped)."""
         from kvcap.trainer.rundir import open_state
 
         p = self.position
         return open_state(
-            self.run, stage=self.stage, resume=resume, previous=previous, config_toml=config_to_toml(cfg),
-            projector=cfg.projector.name, total_steps=p.total_steps, epochs=self.stage_cfg.epochs,
+            self.run, stage=self.stage, resume=resume, previous=previous, config_toml=config_toml,
+            projector=projector, total_steps=p.total_steps, epochs=self.stage_cfg.epochs,
             step=p.step, epoch=p.epoch, best=p.best, world_size=self.schedule.world, init_path=init_path,
         )
 
@@ -239,9 +248,7 @@ class TrainRecipe:
     def _train_epoch(self, epoch: int, start: int, log: StepLog) -> bool:
         """Micro-batches from `start` with gradient accumulation, an optimizer step per group, a
         checkpoint every `save_every` steps; eval and a checkpoint at the end. True: training is done."""
-        from kvcap.trainer.features import choose_caption, epoch_order
-
-        acc, t, s, p = self.acc, self.cfg.train, self.schedule, self.position
+        acc, t, s, p = self.acc, self.settings, self.schedule, self.position
         items = self.features.train_items
         groups = [[items[i] for i in idx] for idx in epoch_order(len(items), epoch, t.seed, t.batch_size, s.rank, s.world)]
         n, done = len(groups), False
@@ -277,10 +284,9 @@ class TrainRecipe:
 
     def _optimizer_step(self, micro_losses: list[float], clips: int, progress_epoch: float, log: StepLog) -> None:
         """Clip, step, schedule; a `train` row every `log_every` steps; state.json at most once a second."""
-        acc, t, p = self.acc, self.cfg.train, self.position
+        acc, t, p = self.acc, self.settings, self.position
         params = self.raw_optimizer.param_groups[0]["params"]  # the trainable ones (one AdamW group)
-        norm = acc.clip_grad_norm_(params,
-                                   t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
+        norm = acc.clip_grad_norm_(params, t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
         self.optimizer.step()
         lr = self.lr_scheduler.get_last_lr()[0]
         self.lr_scheduler.step()
@@ -309,7 +315,7 @@ class TrainRecipe:
         p.epoch, p.batch = (epoch + 1, 0) if finished_epoch else (epoch, int(round((progress_epoch - epoch) * n)))
         collapsed = self._eval(round(progress_epoch, 4))
         self.save_checkpoint(p.epoch, p.batch, log)
-        if collapsed and self.cfg.train.early_stop_on_collapse:
+        if collapsed and self.settings.early_stop_on_collapse:
             self.say("early stop: the mode-collapse alarm fired (train.early_stop_on_collapse = true)")
             return True
         return False
@@ -330,9 +336,7 @@ class TrainRecipe:
         return collapsed
 
     def _eval_main(self, epoch_value: float) -> bool:
-        from kvcap.trainer.evaluate import eval_epoch
-
-        row = eval_epoch(self.evaluator, self.captioner, self.features, self.run, self.position, cfg=self.cfg,
+        row = eval_epoch(self.evaluator, self.captioner, self.features, self.run, self.position,
                          stage=self.stage, epoch=epoch_value, evaluate=self.evaluate, say=self.say)
         self.state.best = self.position.best
         if row is None:  # no eval: best/ is the latest model
@@ -350,7 +354,7 @@ class TrainRecipe:
             position = dataclasses.replace(self.position, epoch=epoch, batch=batch,
                                            previous_eval=self.evaluator.previous, elapsed_s=log.elapsed())
             save_checkpoint(self.run.checkpoints_dir, model=self.captioner, optimizer=self.raw_optimizer,
-                            scheduler=self.lr_scheduler, position=position.to_dict(), keep_last=self.cfg.train.keep_last)
+                            scheduler=self.lr_scheduler, position=position.to_dict(), keep_last=self.settings.keep_last)
         self.acc.wait_for_everyone()
 
     def _finish(self, log: StepLog) -> dict[str, Any]:
@@ -365,7 +369,7 @@ class TrainRecipe:
         stage_times = dict(previous.stage_times_s if previous else {})
         stage_times[str(self.stage)] = round(elapsed, 2)
         summary = RunSummary(
-            name=self.run.name, stage=self.stage, status="finished", projector=self.cfg.projector.name,
+            name=self.run.name, stage=self.stage, status="finished", projector=self.state.projector,
             projector_params=sum(t.numel() for t in self.captioner.projector.parameters()),
             visual_tokens=int(self.captioner.num_visual_tokens), trainable=self.trainable,
             train_time_s=round(sum(stage_times.values()), 2), stage_times_s=stage_times, loop_s=round(log.loop_s, 3),

@@ -26,15 +26,15 @@ class StageError(KvcapError, ValueError):
     """A stage that cannot start as asked (one line)."""
 
 
-def stage_config(cfg, stage: int):
-    """The `StageConfig` of `stage` (1 or 2)."""
+def stage_config(train, stage: int):
+    """The `StageConfig` of `stage` (1 or 2) in `train` (the config's [train] section)."""
     if stage not in STAGES:
         raise StageError(f"--stage must be 1 or 2, got {stage}")
-    return cfg.train.stage1 if stage == 1 else cfg.train.stage2
+    return train.stage1 if stage == 1 else train.stage2
 
 
-def describe_stage(cfg, stage: int) -> str:
-    s = stage_config(cfg, stage)
+def describe_stage(stage: int, s) -> str:
+    """One line for stage `stage` of its `StageConfig` `s`."""
     return f"stage {stage}: projector {s.projector}, llm {s.llm}, lr {s.lr:g}, {s.epochs:g} epochs"
 
 

@@ -1,5 +1,5 @@
 """The pieces of the step loop that hold no run state: the loss module DDP wraps, the step
-schedule, the per-invocation step log (progress bar, timers), SIGTERM as Ctrl-C."""
+schedule, the per-invocation step log (progress bar, timers, peak memory), SIGTERM as Ctrl-C."""
 
 from __future__ import annotations
 
@@ -40,12 +40,13 @@ class Schedule:
     num_epochs: int
 
 
-def plan_schedule(n_train: int, *, epochs: float, batch_size: int, grad_accum: int, max_steps: int, seed: int,
+def plan_schedule(n_train: int, *, epochs: float, batch_size: int, grad_accum: int, max_steps: int,
                   rank: int, world: int) -> Schedule:
     """Steps per epoch (an optimizer step per `grad_accum` micro-batches) and in all, capped by `max_steps`."""
-    from kvcap.trainer.features import epoch_order
-
-    batches = len(epoch_order(n_train, 0, seed, batch_size, rank, world))
+    # kvcap.trainer.features.epoch_order pads the clips to a multiple of `world` and gives every
+    # rank the same share: ceil(n / world) clips, in batches of `batch_size`.
+    per_rank = -(-n_train // world) if n_train > 0 else 0
+    batches = -(-per_rank // batch_size)
     per_epoch = math.ceil(batches / grad_accum)
     total = math.ceil(epochs * per_epoch)
     if max_steps:
@@ -75,8 +76,6 @@ class StepLog:
     def train_row(self, acc, world: int, *, stage: int, step: int, epoch: float, loss: float, lr: float,
                   grad_norm: float) -> TrainRow:
         """The `train` row since the last one: the loss averaged over ranks, clips/s summed over them."""
-        from kvcap.trainer.accel import memory_mb
-
         stats = torch.tensor([loss, float(self.clips_since_log)], device=acc.device)
         stats = acc.reduce(stats, reduction="sum") if world > 1 else stats
         now = time.perf_counter()
@@ -86,6 +85,18 @@ class StepLog:
         self.last_log_time, self.clips_since_log = now, 0
         self.bar.set_postfix(loss=f"{row.loss:.4f}", lr=f"{lr:.2e}")
         return row
+
+
+def memory_mb(device: torch.device) -> float:
+    """Peak memory in MiB: CUDA's allocator on a GPU, the process's max RSS on CPU."""
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    except (ImportError, OSError):  # pragma: no cover - non-Unix
+        return 0.0
 
 
 def progress_bar(total: int, desc: str, *, initial: int = 0, disable: bool = False):

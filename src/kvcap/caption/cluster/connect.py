@@ -97,9 +97,12 @@ def connect(address: str = "", *, num_cpus: int | None = None) -> Cluster:
         kwargs.update(include_dashboard=False, num_cpus=num_cpus)
     try:
         ray.init(address=target, **kwargs)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception when a local node times out
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if started_local:
+            raise RayConnectError(f"--cluster ray: cannot start a local Ray cluster ({reason})") from None
         where = f"ray.address {address}" if address else f"RAY_ADDRESS {os.environ.get('RAY_ADDRESS', '')}".strip()
-        raise RayConnectError(f"{where}: cannot join the Ray cluster ({str(exc).splitlines()[0]})") from None
+        raise RayConnectError(f"{where}: cannot join the Ray cluster ({reason})") from None
     shown = ray.get_runtime_context().gcs_address if started_local else (address or os.environ.get("RAY_ADDRESS")
                                                                          or "the cluster started by `ray start`")
     return _described(ray, Cluster(address=str(shown), started_local=started_local,
