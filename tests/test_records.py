@@ -341,7 +341,7 @@ def _write_run(path: Path, evals: list[tuple[int, float]], *, summary_stage: int
 
 @pytest.mark.parametrize("summary_stage", [2, 1, None], ids=["stage-2-finished", "stage-2-training", "no-summary"])
 def test_after_stage_2_every_reader_shows_stage_2s_best(tmp_path: Path, summary_stage) -> None:
-    from kvcap.trainer.compare import run_row
+    from kvcap.trainer.compare import run_rows
     from kvcap.tui.runfiles import RunReader, compare_row
 
     run = tmp_path / "run"
@@ -351,7 +351,7 @@ def test_after_stage_2_every_reader_shows_stage_2s_best(tmp_path: Path, summary_
     reader.poll()
     assert reader.best_meteor() == 0.38  # the run list (it showed stage 1's 0.50)
     assert compare_row(reader).best["meteor"] == 0.38  # the TUI compare screen
-    assert run_row(run)["meteor"] == 0.38  # kvcap compare
+    assert run_rows(run)[0]["meteor"] == 0.38  # kvcap compare
 
 
 def test_targets_from_a_config_section() -> None:

@@ -105,7 +105,7 @@ def _run_dir(path: Path, values: list[float]) -> Path:
 
 def test_run_records_compare_and_the_tui_carry_a_registered_metric(exact_metric, tmp_path):
     from kvcap.records import EvalRow, read_jsonl
-    from kvcap.trainer.compare import render_compare, run_row
+    from kvcap.trainer.compare import render_compare, run_rows
     from kvcap.tui.runfiles import RunReader, compare_row
 
     run = _run_dir(tmp_path / "run", [0.25, 0.75, 0.5])
@@ -113,7 +113,7 @@ def test_run_records_compare_and_the_tui_carry_a_registered_metric(exact_metric,
     assert list(lines[0])[:12] == ["kind", "stage", "step", "epoch", "loss", "meteor", "siglip", "siglip_cosine",
                                    "diversity", "ref_diversity", "unique_ratio", "exact"]
     assert [EvalRow.from_dict(line).metric("exact") for line in lines] == [0.25, 0.75, 0.5]
-    assert run_row(run)["exact"] == 0.75  # the best eval by the run's own best metric
+    assert run_rows(run)[0]["exact"] == 0.75  # the best eval by the run's own best metric
     reader = RunReader(run)
     reader.poll()
     row = compare_row(reader)
@@ -123,7 +123,7 @@ def test_run_records_compare_and_the_tui_carry_a_registered_metric(exact_metric,
     from rich.console import Console
 
     console = Console(width=250, record=True)
-    console.print(render_compare([run_row(run)]))
+    console.print(render_compare([run_rows(run)[0]]))
     text = console.export_text()
     header = next(line for line in text.splitlines() if "METEOR" in line)
     assert header.split("┃")[5:9] == [" METEOR ", " SigLIP2 ", " Diversity ", " Exact "] and "0.750" in text

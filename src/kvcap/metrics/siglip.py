@@ -113,10 +113,6 @@ class SiglipScorer:
             windows.extend(ids[start:start + room] for start in range(0, max(len(ids), 1), room))
         return windows
 
-    def text_pieces(self, caption: str) -> list[str]:
-        """The text of each window (for inspection and reports)."""
-        return [self.tokenizer.decode(w, skip_special_tokens=True) for w in self.text_windows(caption)]
-
     def encode_windows(self, windows: Sequence[list[int]]):
         """(N, D) L2-normalised text embeddings of id windows, padded to the full window.
 

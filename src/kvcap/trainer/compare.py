@@ -29,13 +29,9 @@ class CompareError(KvcapError, ValueError):
     """A run that cannot be compared (one line naming the directory)."""
 
 
-def run_row(path: str | Path) -> dict[str, Any]:
-    """The comparison row of one run directory (figures by kvcap.records.compare_figures)."""
-    return run_rows(path)[0]
-
-
 def run_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The run's row (its latest stage, `best/`), then a row for each earlier stage's best."""
+    """The run's row (its latest stage, `best/`; figures by kvcap.records.compare_figures), then a
+    row for each earlier stage's best."""
     run = RunDir(path)
     if not run.path.is_dir():
         raise CompareError(f"{run.path}: no such run directory")
