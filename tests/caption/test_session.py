@@ -11,7 +11,7 @@ from kvcap.config import apply_overrides, load_config
 
 
 def _config(tmp_path, checkpoint, **settings):
-    (tmp_path / "kvcap.toml").write_text("")
+    (tmp_path / "kvcap.toml").write_text("# every setting at its default\n")
     cfg = load_config(str(tmp_path / "kvcap.toml"), [])
     values = {"caption.checkpoint": str(checkpoint), "caption.device": "cpu", **settings}
     return apply_overrides(cfg, values)

@@ -63,6 +63,7 @@ def test_missing_manifest_and_stage2_without_stage1(tmp_path, synth_dataset):
     runner = CliRunner()
     missing = runner.invoke(main, ["train", "--stage", "1", *train_args(tmp_path, tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "nope.jsonl: manifest not found" in missing.output
+    assert not (tmp_path / "runs").exists()  # checked before the run folder is made: nothing left behind
     lonely = runner.invoke(main, ["train", "--stage", "2", "--run", "fresh", *train_args(tmp_path, synth_dataset.manifest)])
     assert lonely.exit_code == 2 and "no stage 1 here" in lonely.output and "--init" in lonely.output
     nothing = runner.invoke(main, ["train", "--stage", "1", "--run", "fresh", "--resume", *train_args(tmp_path, synth_dataset.manifest)])

@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from kvcap.errors import one_line
+
 logger = logging.getLogger(__name__)
 
 ENGINES = ("auto", "hf", "static")
@@ -248,7 +250,7 @@ class StaticDecoder:
                         self._capture(state, settings)
                     except Exception as exc:  # noqa: BLE001 - e.g. a kernel that cannot be captured
                         # Once per decoder, not per bucket: the caller says it once (caption/batching.py).
-                        self.capture_error = _one_line(exc)
+                        self.capture_error = f"{type(exc).__name__}: {one_line(exc, first_line=True)}"
                         logger.debug("CUDA graph capture failed: %s", self.capture_error)
                         graphs = False
                         continue
@@ -309,11 +311,6 @@ class StaticDecoder:
         t["steps"] += steps - 1
         t["batch_steps"] += (steps - 1) * batch
         return out
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

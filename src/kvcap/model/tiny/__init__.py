@@ -99,7 +99,6 @@ __all__ = [
     "TINY_OVERRIDES",
     "TINY_WRITERS",
     "is_tiny",
-    "kvcap_home",
     "resolve_model_id",
     "tiny_dir",
     "write_tiny_clip",
