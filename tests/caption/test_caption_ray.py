@@ -187,7 +187,7 @@ def ray_processes() -> set[int]:
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_exits_130_stops_the_cluster_kvcap_started_and_a_rerun_resumes(presses, ray_cluster, h264_folder,
                                                                               tmp_path):
-    videos, out = h264_folder(10), tmp_path / "out"
+    videos, out = h264_folder(24), tmp_path / "out"  # enough that the drain after one press cannot finish them all
     before = ray_processes()
     proc = start_driver(videos, out, "--segment", "1", "--batch-size", "1", address=None)  # starts its own
     wait_for_records(out, 1, proc)
@@ -204,7 +204,7 @@ def test_ctrl_c_exits_130_stops_the_cluster_kvcap_started_and_a_rerun_resumes(pr
         time.sleep(0.2)
     assert not started & ray_processes(), "a Ray process kvcap started is still running"
     job = json.loads((out / "job.json").read_text())
-    assert job["status"] == "interrupted" and 1 <= job["ok"] < 10  # stopped early, what was written is kept
+    assert job["status"] == "interrupted" and 1 <= job["ok"] < 24  # stopped early, what was written is kept
     rerun = start_driver(videos, out, address=ray_cluster.address)
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err[-3000:]
