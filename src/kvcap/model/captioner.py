@@ -11,7 +11,6 @@ by the projector's V embeddings:  [prefix tokens] [V visual embeds] [suffix toke
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
