@@ -11,8 +11,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -115,6 +117,30 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done, then deliver it to whoever handled it before.
+
+    For closing writes (the ledger's compaction, job.json's final status): a second Ctrl-C that
+    lands while they run would otherwise leave job.json saying "running" for a job that stopped.
+    Off the main thread (where no signal handler can be set) the block just runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # kvcap caption's handler: stop flag, or abort on a second press
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def append_jsonl(handle, record: dict[str, Any]) -> None:

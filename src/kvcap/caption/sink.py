@@ -16,6 +16,7 @@ from kvcap.caption.inputs import VideoInput, subtitle_path
 from kvcap.caption.job import CaptionsLedger, JobFile, JobProgress
 from kvcap.caption.results import CaptionResult
 from kvcap.caption.subtitles import SubtitleStyle
+from kvcap.fsutil import sigint_held
 
 Progress = Callable[[JobProgress, "CaptionResult | None"], None]
 
@@ -131,10 +132,11 @@ class CaptionSink:
         return result
 
     def close(self, order: list[str], status: str, error: str | None) -> None:
-        if self.ledger is not None:
-            try:
-                self.ledger.compact(order)
-            finally:
-                self.ledger.close()
-        if self.job is not None:
-            self.job.close(status, error)
+        with sigint_held():  # a Ctrl-C now waits for the ledger and job.json's final status
+            if self.ledger is not None:
+                try:
+                    self.ledger.compact(order)
+                finally:
+                    self.ledger.close()
+            if self.job is not None:
+                self.job.close(status, error)
