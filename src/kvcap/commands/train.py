@@ -42,12 +42,12 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
     from kvcap.fsutil import check_writable_dir
     from kvcap.model.hub import require_loadable
 
+    from kvcap.data.manifest import read_manifest
+
     if not resume:  # before the run folder is made (a resumed run's exists; the loaders check too)
         require_loadable(cfg.model.vision, "model.vision")  # no hub: one line now, not after retries
         require_loadable(cfg.model.llm, "model.llm")
-    from kvcap.data.manifest import read_manifest
-
-    read_manifest(cfg.data.manifest)  # a missing or broken manifest leaves no empty run folder behind
+        read_manifest(cfg.data.manifest)  # a missing or broken manifest leaves no empty run folder
     check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=True)  # DDP ranks too
 
     from kvcap.trainer.loop import train as run_training
