@@ -48,6 +48,8 @@ TORCH_TESTS = (  # a folder/, a module, or module::test
     # they load a model (the demo checkpoint, tiny backbones) or import the torch-side registry
     "caption/test_autotune.py::test_the_probe_runs_a_real_batch_through_the_static_loop",
     "caption/test_session.py",
+    "caption/test_caption_confidence.py::test_records_and_segments_carry_confidence_and_the_suspect_reason",
+    "caption/test_caption_confidence.py::test_thresholds_come_from_the_options_and_a_confident_caption_is_not_suspect",
     "cli/test_error_mapping.py::test_former_wrappers_that_load_torch_are_one_line",
     "cli/test_error_mapping.py::test_a_locked_job_is_one_line",
     "caption/test_caption_cli.py::test_first_line_says_what_auto_chose_and_why",
