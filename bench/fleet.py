@@ -119,7 +119,8 @@ def decode_only(videos: list, options) -> float:
     from kvcap.caption.cluster.stages import decode_dataset
 
     t0 = time.perf_counter()
-    rows = sum(1 for _ in decode_dataset(videos, options, size=SIZE, decode_cpus=1, retries=0, flag=None).iter_rows())
+    rows = sum(1 for _ in decode_dataset(videos, options, size=SIZE, decode_cpus=1, retries=0,
+                                           flag=None, cpus=CORES).iter_rows())
     return rows / (time.perf_counter() - t0)
 
 
@@ -129,7 +130,7 @@ def fleet_run(videos: list, options, workers: int) -> dict:
 
     from kvcap.caption.cluster.stages import decode_dataset
 
-    dataset = decode_dataset(videos, options, size=SIZE, decode_cpus=1, retries=0, flag=None).map_batches(
+    dataset = decode_dataset(videos, options, size=SIZE, decode_cpus=1, retries=0, flag=None, cpus=CORES).map_batches(
         StandIn, fn_constructor_kwargs={"seconds": STANDIN_S}, batch_size=BATCH, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=0, resources={"standin": 1})
     batches: dict[tuple, int] = {}  # (stand-in pid, start, end) -> clips

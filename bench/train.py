@@ -56,7 +56,7 @@ def main() -> None:
     from kvcap.data.manifest import read_manifest
     from kvcap.data.synth import synthesize
     from kvcap.model.vision import VisionEncoder
-    from kvcap.trainer.features import fill_cache
+    from kvcap.data.cache import fill_cache
 
     with tempfile.TemporaryDirectory(prefix="kvcap-bench-train-") as tmp:
         tmp = Path(tmp)

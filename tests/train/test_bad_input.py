@@ -66,8 +66,9 @@ def test_missing_manifest_and_stage2_without_stage1(tmp_path, synth_dataset):
     assert not (tmp_path / "runs").exists()  # checked before the run folder is made: nothing left behind
     lonely = runner.invoke(main, ["train", "--stage", "2", "--run", "fresh", *train_args(tmp_path, synth_dataset.manifest)])
     assert lonely.exit_code == 2 and "no stage 1 here" in lonely.output and "--init" in lonely.output
-    nothing = runner.invoke(main, ["train", "--stage", "1", "--run", "fresh", "--resume", *train_args(tmp_path, synth_dataset.manifest)])
+    nothing = runner.invoke(main, ["train", "--stage", "1", "--run", "never", "--resume", *train_args(tmp_path, synth_dataset.manifest)])
     assert nothing.exit_code == 2 and "nothing to resume" in nothing.output
+    assert not (tmp_path / "runs" / "never").exists()  # a run that was never started is not left as an empty folder
 
 
 @pytest.mark.slow

@@ -22,10 +22,9 @@ def cache() -> None:
 @config_options
 def build(manifest: str, splits: tuple[str, ...], batch_size: int, device: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Encode every clip of MANIFEST that the cache lacks (model.vision / vision_layer / frames)."""
-    from kvcap.data.cache import FeatureCache
+    from kvcap.data.cache import FeatureCache, fill_cache
     from kvcap.data.manifest import read_manifest
     from kvcap.model.vision import VisionEncoder
-    from kvcap.trainer.features import fill_cache
 
     cfg = resolve_config(config_path, overrides)
     items = read_manifest(manifest)

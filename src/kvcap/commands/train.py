@@ -48,7 +48,9 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
         require_loadable(cfg.model.vision, "model.vision")  # no hub: one line now, not after retries
         require_loadable(cfg.model.llm, "model.llm")
         read_manifest(cfg.data.manifest)  # a missing or broken manifest leaves no empty run folder
-    check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=True)  # DDP ranks too
+    # DDP ranks check at once, so a fresh run's folder is kept; --resume needs the folder to be
+    # there already, and one that is not must not be left behind empty ("nothing to resume").
+    check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=not resume)
 
     from kvcap.trainer.loop import train as run_training
 

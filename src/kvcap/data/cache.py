@@ -19,6 +19,9 @@ Layout under `cache_dir`:
     hashes.jsonl                     memo of content hashes by (path, size, mtime_ns, inode)
     stats.jsonl                      a line per session: hits, misses, writes
 
+`fill_cache` fills it for a list of clips (decode in threads, encode in batches); the trainer
+and `kvcap cache build` both call it.
+
 The shard files are the truth: an index line whose shard is gone is ignored, and a shard that
 cannot be read is a miss (and is removed). Appends of one short line are atomic on POSIX, so
 several processes (DDP ranks, `kvcap cache build` beside a run) can share one cache.
@@ -32,9 +35,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from kvcap.fsutil import append_jsonl, atomic_write_bytes
+from kvcap.errors import one_line
 from kvcap.records import read_jsonl
 
 CACHE_VERSION = 1
@@ -228,3 +232,104 @@ def cache_info(cache_dir: str | Path) -> CacheInfo:
             info.misses += int(rec.get("misses", 0))
             info.writes += int(rec.get("writes", 0))
     return info
+
+
+DECODE_THREADS = "kvcap-train-decode"  # the prefetch threads' name (kvcap.video.prefetch)
+
+
+@dataclass
+class BadClip:
+    """A clip left out: it could not be hashed or decoded."""
+
+    item: Any  # kvcap.data.manifest.ManifestItem
+    reason: str  # one line, starts with the path
+
+
+@dataclass
+class FillReport:
+    """What one fill_cache() did: clips asked for, already cached, encoded now, and the bad ones."""
+
+    total: int = 0
+    cached_before: int = 0
+    encoded: int = 0
+    bad: list[BadClip] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def fill_cache(
+    items: Sequence[Any],
+    encode: Callable[[Any], Any],
+    cache,
+    *,
+    frames: int,
+    size: int,
+    backend: str = "auto",
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> FillReport:
+    """Encode every clip of `items` that the cache lacks; broken videos are reported, not fatal.
+
+    `encode(frames uint8 (B, T, S, S, 3)) -> (B, T, N, D)` is the frozen encoder (VisionEncoder.encode
+    or Captioner.encode).
+    """
+    import numpy as np
+    import torch
+
+    from kvcap.video import sample_frames
+    from kvcap.video.prefetch import decode_in_order
+
+    start = time.perf_counter()
+    report = FillReport(total=len(items))
+    todo = _missing(items, cache, frames, report)
+    keys = {item.id: key for item, key in todo}
+    done = report.cached_before + len(report.bad)
+    if progress:
+        progress(done, report.total)
+
+    batch: list[tuple[Any, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        clips = np.stack([s.frames for _, s in batch])  # (B, T, S, S, 3) uint8
+        with torch.inference_mode():
+            feats = encode(clips)  # (B, T, N, D)
+        for (item, sampled), f in zip(batch, feats):
+            cache.put(item.video, frames, f, torch.tensor(list(sampled.times), dtype=torch.float32), key=keys[item.id])
+            report.encoded += 1
+        batch.clear()
+
+    decoded = decode_in_order([i for i, _ in todo],
+                              lambda it: sample_frames(it.video, num_frames=frames, size=size, backend=backend),
+                              workers, name=DECODE_THREADS)
+    for item, sampled, error in decoded:
+        if error is not None:
+            report.bad.append(BadClip(item, one_line(error)))
+        else:
+            batch.append((item, sampled))
+            if len(batch) >= batch_size:
+                flush()
+        done += 1
+        if progress:
+            progress(done, report.total)
+    flush()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _missing(items: Sequence[Any], cache, frames: int, report: FillReport) -> list[tuple[Any, str]]:
+    """(clip, cache key) of each clip the cache lacks; clips already there are counted in `report`,
+    clips that cannot even be hashed (missing, unreadable) are its bad ones."""
+    todo: list[tuple[Any, str]] = []
+    for item in items:
+        try:
+            key = cache.key_for(item.video, frames)
+        except OSError as exc:
+            report.bad.append(BadClip(item, f"{item.video}: {exc.strerror or one_line(exc)}"))
+            continue
+        if cache.shard_path(key).is_file():
+            report.cached_before += 1
+        else:
+            todo.append((item, key))
+    return todo

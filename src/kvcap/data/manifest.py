@@ -145,6 +145,15 @@ def read_manifest(path: str | Path) -> list[ManifestItem]:
     return items
 
 
+
+def read_splits(path: str | Path) -> tuple[list[ManifestItem], list[ManifestItem]]:
+    """(train clips, val clips) of a manifest; ManifestError when it has no training clip."""
+    items = read_manifest(path)
+    train = [it for it in items if it.split == "train"]
+    if not train:
+        raise ManifestError(f"{path}: the training split is empty (no line has \"split\": \"train\")")
+    return train, [it for it in items if it.split == "val"]
+
 def item_to_record(item: ManifestItem, base: Path) -> dict[str, Any]:
     """The JSON object for one line, with `video` relative to `base` (POSIX separators)."""
     video = Path(item.video)

@@ -8,7 +8,8 @@ score is the mean over its pieces. We report both the raw cosine and the model's
 probability, sigmoid(exp(logit_scale) * cos + logit_bias).
 
 Models load through `AutoModel`/`AutoProcessor`, so hub ids, local directories and `tiny:siglip2`
-(via kvcap.model.tiny.resolve_model_id) all take the same path, as do SigLIP2 NaFlex checkpoints
+(via kvcap.model.hub.loadable_source, which also says at once when the hub is needed and
+absent) all take the same path, as do SigLIP2 NaFlex checkpoints
 (`pixel_attention_mask`, `spatial_shapes`) and the fixed-resolution ones (`pixel_values` only):
 whatever the image processor returns is passed on to `get_image_features`.
 """
@@ -67,8 +68,12 @@ class SiglipScorer:
         self.batch_size = batch_size
         self.frame_size = frame_size
         self.frame_loader = frame_loader or _default_frames
+        from kvcap.model.hub import HubUnavailable, loadable_source
+
         try:
-            self.model, self.processor = _load(_resolve(model_id))
+            self.model, self.processor = _load(loadable_source(model_id, "score.siglip"))
+        except HubUnavailable as exc:  # no hub: said now, before any retries
+            raise SiglipUnavailable(f"SigLIP2 model: {exc}; skip with --metrics meteor,diversity") from None
         except Exception as exc:  # noqa: BLE001 - any load failure becomes one line for the user
             reason = one_line(exc, limit=160, first_line=True)
             raise SiglipUnavailable(
@@ -224,15 +229,6 @@ class SiglipScorer:
         return results
 
 
-def _resolve(model_id: str) -> str:
-    """`tiny:siglip2` -> its local directory (kvcap.model.tiny); other ids unchanged."""
-    try:
-        from kvcap.model.tiny import resolve_model_id
-    except ImportError:  # pragma: no cover - the model package ships with kvcap
-        return model_id
-    return resolve_model_id(model_id)
-
-
 def _load(path: str):
     """(model, processor) from a local dir or the HF cache; the hub only when it answers.
 
@@ -254,22 +250,13 @@ def _load(path: str):
     except Exception:  # noqa: BLE001 - not on disk: maybe downloadable
         if Path(path).exists() or os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
             raise
-    if not _hub_reachable():
+    from huggingface_hub import constants
+
+    from kvcap.model.hub import reachable
+
+    if not reachable(constants.ENDPOINT):
         raise OSError("not on disk and the hub is unreachable")
     return AutoModel.from_pretrained(path), AutoProcessor.from_pretrained(path)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _pooled(output):
@@ -279,11 +266,6 @@ def _pooled(output):
 
 def load_siglip(model_id: str, device: str = "cpu", **kwargs) -> SiglipScorer:
     """A :class:`SiglipScorer`, or :class:`SiglipUnavailable` with a one-line reason."""
-    from kvcap.model.hub import HubUnavailable, require_loadable
     from kvcap.model.vision import resolve_device
 
-    try:
-        require_loadable(model_id, "score.siglip")  # no hub: say so now, before any retries
-    except HubUnavailable as exc:
-        raise SiglipUnavailable(f"SigLIP2 model: {exc}; skip with --metrics meteor,diversity") from None
     return SiglipScorer(model_id, device=str(resolve_device(device)), **kwargs)

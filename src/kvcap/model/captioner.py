@@ -74,14 +74,23 @@ class Captioner(nn.Module):
 
     @classmethod
     def from_sections(cls, model: Any, projector_cfg: Any, gen: Any, max_caption_tokens: int,
-                      device: str | torch.device = "auto") -> "Captioner":
+                      device: str | torch.device = "auto", *, seed: int | None = None, plan: dict | None = None,
+                      lora: Any = None, init_projector: str | Path | None = None) -> "Captioner":
         """`from_config` from the sections it reads: [model], [projector], [generation] and
-        train.max_caption_tokens."""
+        train.max_caption_tokens. For training: `seed` seeds every RNG once the backbones are
+        loaded (a `tiny:` backbone is written on first use with its own seed), so the projector's
+        init depends on the seed alone; `init_projector` (a checkpoint) gives the projector its
+        starting weights; `plan` (component -> Mode, with `lora`) says what trains. Without a plan
+        everything is frozen."""
         from kvcap.model.projectors import build_projector, projector_kwargs
 
         device = resolve_device(device)
         vision = VisionEncoder(model.vision, model.vision_layer, model.vision_cls, device, model.dtype)
         llm, tokenizer = load_llm(model.llm, model.quantization, model.dtype, device, model.gradient_checkpointing)
+        if seed is not None:
+            from transformers import set_seed
+
+            set_seed(seed)
         projector = build_projector(
             projector_cfg.name,
             vision.hidden_size,
@@ -100,8 +109,12 @@ class Captioner(nn.Module):
             generation=generation.as_dict(gen),
             max_caption_tokens=max_caption_tokens,
         )
+        if init_projector is not None:
+            from kvcap.model.loading import load_projector_weights
+
+            load_projector_weights(projector, init_projector)
         captioner = cls(vision, projector.to(device), llm, tokenizer, spec)
-        captioner.apply_plan({"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN})
+        captioner.apply_plan(plan or {"vision": Mode.FROZEN, "projector": Mode.FROZEN, "llm": Mode.FROZEN}, lora)
         return captioner
 
     @classmethod

@@ -3,6 +3,7 @@ makes folders or loads anything, so that no hub means one line, not 50 s of retr
 traceback.
 
     require_loadable("Qwen/Qwen3-8B", "model.llm")   # None, or HubUnavailable naming the setting
+    loadable_source("tiny:qwen3", "model.llm")       # the same check, then what from_pretrained loads
 
 A `tiny:` id, a local folder and a hub id already in the hub cache are loadable. Any other hub id
 needs the hub: with `HF_HUB_OFFLINE=1` that is known at once; otherwise one connection to the
@@ -18,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from kvcap.errors import KvcapError
-from kvcap.model.tiny import is_tiny
+from kvcap.model.tiny import is_tiny, resolve_model_id
 
 CONNECT_TIMEOUT_S = 3.0
 
@@ -42,13 +43,20 @@ def require_loadable(model_id: str, setting: str, fix: str | None = None) -> Non
 
     if constants.HF_HUB_OFFLINE:
         why = "the hub is off (HF_HUB_OFFLINE=1)"
-    elif not _reachable(constants.ENDPOINT):
+    elif not reachable(constants.ENDPOINT):
         why = f"the hub ({constants.ENDPOINT}) cannot be reached"
     else:
         return
     fix = fix or (f"set {setting} to a local folder holding the model (--set {setting}=/path/to/model, "
                   f"or in kvcap.toml), or download it first where the hub is reachable (hf download {model_id})")
     raise HubUnavailable(f"{setting} = {model_id}: not a local folder, not in the hub cache, and {why}; {fix}")
+
+
+def loadable_source(model_id: str, setting: str, fix: str | None = None) -> str:
+    """What `from_pretrained` loads for `model_id`, once require_loadable() has passed: a `tiny:`
+    model's folder (written on first use), else the folder or hub id itself."""
+    require_loadable(model_id, setting, fix)
+    return resolve_model_id(model_id)
 
 
 def _in_hub_cache(model_id: str) -> bool:
@@ -61,7 +69,7 @@ def _in_hub_cache(model_id: str) -> bool:
         return False
 
 
-def _reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+def reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
     """One TCP connection to the hub's host: no HTTP retries, no download."""
     url = urlparse(endpoint)
     host = url.hostname or "huggingface.co"

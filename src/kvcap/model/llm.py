@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from kvcap.config import QUANTIZATIONS, ConfigError  # the one list of LLM weight formats
-from kvcap.model.tiny import resolve_model_id
 from kvcap.model.vision import resolve_device, resolve_dtype
 
 # Modules bitsandbytes must leave in full precision.
@@ -76,13 +75,11 @@ def is_quantized(model: nn.Module) -> bool:
     return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
 
 
-def load_tokenizer(model_id: str):
+def load_tokenizer(source: str):
+    """The tokenizer in `source`: a folder or hub id that loadable_source() has already passed."""
     from transformers import AutoTokenizer
 
-    from kvcap.model.hub import require_loadable
-
-    require_loadable(model_id, "model.llm")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_id(model_id))
+    tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         # Padding positions are masked out; any token id will do, EOS is conventional.
         tokenizer.pad_token = tokenizer.eos_token
@@ -105,12 +102,11 @@ def load_llm(
     """
     from transformers import AutoModelForCausalLM
 
-    from kvcap.model.hub import require_loadable
+    from kvcap.model.hub import loadable_source
 
-    require_loadable(model_id, "model.llm")
+    path = loadable_source(model_id, "model.llm")
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    path = resolve_model_id(model_id)
     kwargs = {"dtype": dtype}
     bnb_config = quantization_config(quantization, dtype)
     if bnb_config is not None:
@@ -127,7 +123,7 @@ def load_llm(
     model.eval()
     if gradient_checkpointing:
         enable_gradient_checkpointing(model)
-    tokenizer = load_tokenizer(tokenizer_path or model_id)
+    tokenizer = load_tokenizer(tokenizer_path or path)
     return model, tokenizer
 
 

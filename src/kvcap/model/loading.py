@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from kvcap.errors import one_line
 from kvcap.model import checkpoint as ckpt
 from kvcap.model.llm import load_llm
 from kvcap.model.trainable import is_peft_model, merge_for_inference
@@ -101,3 +102,20 @@ def _load_adapter(path: Path, llm: Any, merge: bool) -> Any:
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
         llm = PeftModel.from_pretrained(llm, str(adapter), is_trainable=False)
     return merge_for_inference(llm) if merge else llm
+
+
+def load_projector_weights(projector: Any, init: str | Path) -> None:
+    """Copy the projector weights of checkpoint `init` into `projector` (stage 2 starts from stage
+    1's best): the same projector type, and every name and shape matching."""
+    spec = ckpt.CheckpointSpec.load(init)
+    path = Path(spec.source or init)
+    saved, current = spec.projector.name, projector.config()["name"]
+    if saved != current:
+        raise ckpt.CheckpointError(f"{path}: holds a {saved!r} projector but this run trains {current!r} "
+                                   f"(set projector.name = {saved!r})")
+    state = ckpt.load_safetensors(path / ckpt.PROJECTOR_FILE, "projector weights")
+    try:
+        projector.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ckpt.CheckpointError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector "
+                                   f"({one_line(exc)})") from None

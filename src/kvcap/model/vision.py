@@ -18,7 +18,6 @@ from transformers.utils import logging as hf_logging
 
 from kvcap.config import CLS_CHOICES  # the one list (config/constraints.py)
 from kvcap.errors import DeviceError, KvcapError, one_line
-from kvcap.model.tiny import resolve_model_id
 
 # transformers draws a bar per weight-loading pass; kvcap's commands report their own progress,
 # and those bars would interleave with it (the LLM and captioner modules import this one).
@@ -105,10 +104,9 @@ class VisionEncoder(nn.Module):
         self.cls = cls
         device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, device)
-        from kvcap.model.hub import require_loadable
+        from kvcap.model.hub import loadable_source
 
-        require_loadable(self.model_id, "model.vision")
-        path = resolve_model_id(self.model_id)
+        path = loadable_source(self.model_id, "model.vision")
         self.path = path  # the folder or hub id actually loaded
         try:
             self.model = CLIPVisionModel.from_pretrained(path, dtype=self.dtype).to(device)

@@ -1,11 +1,10 @@
 """Eval each epoch: caption the val split, score it with the shared metric suite.
 
-Captions come from the same code `kvcap caption` runs:
-- with the feature cache (the default), the val clips' features are already cached, so the
-  eval skips decoding and the frozen encoder and calls `Captioner.generate` on them directly —
-  the same call `kvcap.caption.pipeline` makes after `encode` (same generation config, same
-  one-line normalisation of the text);
-- without it, the clips go through `caption_folder(paths, captioner, None, ...)` itself.
+Captions come from the same model step `kvcap caption` runs: the val clips' features come from
+the trainer's FeatureSource (read from the feature cache, the default, or decoded with the same
+sampler and encoded live without it), then `Captioner.generate` makes the texts, the call
+`kvcap.caption.pipeline` makes after `encode` (same generation config, same one-line
+normalisation of the text). Clips that fail to decode are reported, not captioned.
 Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, collapse).
 
 What the trainer does with a result is here too: `eval_epoch` is one epoch's eval from end to
@@ -42,8 +41,6 @@ class EvalSettings:
     train: Any  # kvcap.config.TrainConfig: eval_max_clips, batch_size (val loss), best_metric, the recipe on the card
     manifest: str  # data.manifest, named on best/'s model card
     caption_batch: int | str  # caption.batch_size ("auto" is fixed, not probed, mid-training)
-    workers: int  # data.num_workers: decode threads without the cache
-    backend: str  # video.backend
 
 
 class Evaluator:
@@ -61,46 +58,27 @@ class Evaluator:
         if "siglip" not in self.metrics or self.siglip_scorer is not None:
             return
         from kvcap.metrics.siglip import SiglipUnavailable, load_siglip
-        from kvcap.model.tiny import resolve_model_id
 
         try:
-            self.siglip_scorer = load_siglip(resolve_model_id(self.settings.score.siglip), device=self.device)
+            self.siglip_scorer = load_siglip(self.settings.score.siglip, device=self.device)
         except SiglipUnavailable as exc:
             self.log(f"eval: SigLIP2 skipped ({exc})")
             self.metrics.remove("siglip")
 
-    def predictions(self, captioner, items: Sequence[ManifestItem], source) -> tuple[dict[str, str], list[str]]:
-        """id -> caption for `items` (see the module doc for which path is taken)."""
+    def predictions(self, captioner, items: Sequence[ManifestItem], source) -> dict[str, str]:
+        """id -> caption for the clips of `items` that decode (see the module doc)."""
         from kvcap.caption.autotune import fixed_batch
-
-        gen = self.settings.generation
-        batch_size = fixed_batch(self.settings.caption_batch)  # "auto" -> 4 (no probing mid-training)
-        preds: dict[str, str] = {}
-        failed: list[str] = []
-        from kvcap.caption.pipeline import caption_folder
-        from kvcap.caption.plan import CaptionOptions
         from kvcap.caption.results import clean_text
 
-        if source.cached:
-            groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
-            for features, kept in source.batches(groups, captioner.device):
-                texts = captioner.generate(features, gen)
-                for item, text in zip(kept, texts):
-                    preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
-            return preds, failed
-        by_path = {Path(it.video).resolve(): it for it in items}
-        options = CaptionOptions(formats=("jsonl",), batch_size=batch_size, workers=int(self.settings.workers),
-                                 generation=gen, backend=self.settings.backend)
-        results = caption_folder([it.video for it in items], captioner, None, options)
-        for result in results:
-            item = by_path.get(Path(result.path).resolve())
-            if item is None:
+        batch_size = fixed_batch(self.settings.caption_batch)  # "auto" -> 4 (no probing mid-training)
+        groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+        preds: dict[str, str] = {}
+        for features, kept in source.batches(groups, captioner.device):
+            if not kept:  # every clip of the group failed to decode
                 continue
-            if result.ok:
-                preds[item.id] = result.caption  # already cleaned by the pipeline
-            else:
-                failed.append(result.error or f"{item.video}: not captioned")
-        return preds, failed
+            for item, text in zip(kept, captioner.generate(features, self.settings.generation)):
+                preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
+        return preds
 
     def val_loss(self, captioner, items: Sequence[ManifestItem], source, epoch: int) -> float | None:
         """Mean caption loss over the val clips (no gradients)."""
@@ -129,13 +107,16 @@ class Evaluator:
         start = time.perf_counter()
         if self.settings.train.eval_max_clips:
             items = list(items)[: self.settings.train.eval_max_clips]
+        dropped_before = len(source.dropped)  # live decoding: the eval's failures are its own, not the epoch's
         loss = self.val_loss(captioner, items, source, epoch)
         was_training = captioner.training
         captioner.eval()
         try:
-            preds, failed = self.predictions(captioner, items, source)
+            preds = self.predictions(captioner, items, source)
         finally:
             captioner.train(was_training)
+        failed = list(dict.fromkeys(bad.reason for bad in source.dropped[dropped_before:]))
+        del source.dropped[dropped_before:]
         self._ensure_siglip()
         refs = {it.id: it.references for it in items if it.id in preds}
         report = score_predictions(

@@ -1,7 +1,7 @@
 """Clip features for training: from the feature cache, or decoded and encoded on the fly.
 
-    fill_cache(items, encode, cache, ...)   decode (threads) + encode (batches) what is missing
-    open_features(spec, captioner, acc, ...) the trainer's source: the cache filled, bad clips out
+    open_features(spec, captioner, acc, ...) the trainer's source: the cache filled (kvcap.data.cache.fill_cache),
+                                             bad clips out
     FeatureSource.cached(...) / .live(...)  -> batches of (features (B, T, N, D), items)
 
 With the cache (the default), every clip is decoded and encoded once, before the first step;
@@ -17,18 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from kvcap.data.cache import DECODE_THREADS, BadClip, fill_cache
 from kvcap.data.manifest import ManifestItem
 from kvcap.errors import one_line
 from kvcap.video.prefetch import decode_in_order
-
-
-DECODE_THREADS = "kvcap-train-decode"  # the prefetch threads' name (kvcap.video.prefetch)
-
-
-@dataclass
-class BadClip:
-    item: ManifestItem
-    reason: str  # one line, starts with the path
 
 
 @dataclass(frozen=True)
@@ -40,99 +32,7 @@ class FeatureSpec:
     backend: str  # video.backend
     workers: int  # data.num_workers: decode threads
     batch_size: int  # train.batch_size: clips per encode batch while filling the cache
-
-
-@dataclass
-class FillReport:
-    total: int = 0
-    cached_before: int = 0
-    encoded: int = 0
-    bad: list[BadClip] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-
-
-def decode_clip(item: ManifestItem, frames: int, size: int, backend: str):
-    """Sample `frames` frames of a clip: `SampledFrames` (.frames (T, S, S, 3) uint8, .times)."""
-    from kvcap.video import sample_frames
-
-    return sample_frames(item.video, num_frames=frames, size=size, backend=backend)
-
-
-def fill_cache(
-    items: Sequence[ManifestItem],
-    encode: Callable[[Any], Any],
-    cache,
-    *,
-    frames: int,
-    size: int,
-    backend: str = "auto",
-    batch_size: int = 8,
-    workers: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-) -> FillReport:
-    """Encode every clip of `items` that the cache lacks; broken videos are reported, not fatal.
-
-    `encode(frames uint8 (B, T, S, S, 3)) -> (B, T, N, D)` is the frozen encoder (VisionEncoder.encode
-    or Captioner.encode).
-    """
-    import numpy as np
-    import torch
-
-    start = time.perf_counter()
-    report = FillReport(total=len(items))
-    todo = _missing(items, cache, frames, report)
-    keys = {item.id: key for item, key in todo}
-    done = report.cached_before + len(report.bad)
-    if progress:
-        progress(done, report.total)
-
-    batch: list[tuple[ManifestItem, Any]] = []
-
-    def flush() -> None:
-        if not batch:
-            return
-        clips = np.stack([s.frames for _, s in batch])  # (B, T, S, S, 3) uint8
-        with torch.inference_mode():
-            feats = encode(clips)  # (B, T, N, D)
-        for (item, sampled), f in zip(batch, feats):
-            cache.put(item.video, frames, f, torch.tensor(list(sampled.times), dtype=torch.float32), key=keys[item.id])
-            report.encoded += 1
-        batch.clear()
-
-    decoded = decode_in_order([i for i, _ in todo], lambda it: decode_clip(it, frames, size, backend), workers,
-                              name=DECODE_THREADS)
-    for item, sampled, error in decoded:
-        if error is not None:
-            report.bad.append(BadClip(item, one_line(error)))
-        else:
-            batch.append((item, sampled))
-            if len(batch) >= batch_size:
-                flush()
-        done += 1
-        if progress:
-            progress(done, report.total)
-    flush()
-    report.seconds = time.perf_counter() - start
-    return report
-
-
-def _missing(items: Sequence[ManifestItem], cache, frames: int, report: FillReport) -> list[tuple[ManifestItem, str]]:
-    """(clip, cache key) of each clip the cache lacks; clips already there are counted in `report`,
-    clips that cannot even be hashed (missing, unreadable) are its bad ones."""
-    todo: list[tuple[ManifestItem, str]] = []
-    for item in items:
-        try:
-            key = cache.key_for(item.video, frames)
-        except OSError as exc:
-            report.bad.append(BadClip(item, f"{item.video}: {exc.strerror or one_line(exc)}"))
-            continue
-        if cache.shard_path(key).is_file():
-            report.cached_before += 1
-        else:
-            todo.append((item, key))
-    return todo
+    manifest: str  # data.manifest, named when none of its training clips can be read
 
 
 def choose_caption(item: ManifestItem, epoch: int) -> str:
@@ -173,8 +73,11 @@ class FeatureSource:
             return
         import numpy as np
 
+        from kvcap.video import sample_frames
+
         flat = [item for group in groups for item in group]
-        decoded = decode_in_order(flat, lambda it: decode_clip(it, self.frames, self.size, self.backend),
+        decoded = decode_in_order(flat, lambda it: sample_frames(it.video, num_frames=self.frames, size=self.size,
+                                                                 backend=self.backend),
                                   self.workers, lookahead=max(8, 2 * max((len(g) for g in groups), default=1)),
                                   name=DECODE_THREADS)
 
@@ -231,7 +134,7 @@ def open_features(spec: FeatureSpec, captioner, acc, train_items, val_items, *, 
                   bar) -> TrainFeatures:
     """Fill the feature cache for train + val (every rank its local share, then all read all of
     it) and leave out the clips that failed; without the cache, a live source. `bar(total, desc,
-    disable=)` makes a progress bar."""
+    disable=)` makes a progress bar. TrainError when no training clip can be read."""
     import os
 
     common = dict(frames=captioner.frames, size=captioner.image_size, backend=spec.backend)
@@ -266,8 +169,13 @@ def open_features(spec: FeatureSpec, captioner, acc, train_items, val_items, *, 
         say(f"  skipped {it.id}: {reasons.get(it.id, f'{it.video}: unreadable')}")
     if len(bad) > 10:
         say(f"  ... and {len(bad) - 10} more skipped")
-    return TrainFeatures(FeatureSource(cache=cache, **common), cache, [it for it in train_items if it.id in ok],
-                         [it for it in val_items if it.id in ok], bad_clips=len(bad))
+    train_ok = [it for it in train_items if it.id in ok]
+    if not train_ok:
+        from kvcap.trainer.rundir import TrainError
+
+        raise TrainError(f"{spec.manifest}: no training clip could be read (all failed, see above)")
+    return TrainFeatures(FeatureSource(cache=cache, **common), cache, train_ok, [it for it in val_items if it.id in ok],
+                         bad_clips=len(bad))
 
 
 def _safe_contains(cache, item, frames: int) -> bool:

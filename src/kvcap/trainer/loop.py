@@ -2,19 +2,19 @@
 
     train(cfg, stage=1|2, run_path, resume=False, init=None) -> summary dict
 
-The recipe's lifecycle, in this order (each `_setup_*` returns what it made):
+The recipe's lifecycle, in this order. `setup` is one call per step, each returning what it
+made and given the section of the config it needs, and nothing more:
 
-    setup(cfg, resume, init)   hands each step the section of the config it needs, and nothing more
-        _setup_run         the run directory: fresh (refuses to overwrite), resumed, or stage 2 after stage 1
-        _setup_data        the manifest's train and val clips
-        _setup_model       the captioner from its sections; stage 2 loads stage 1's best projector; the plan
-        _setup_features    a FeatureSpec: the feature cache filled for train + val (broken clips skipped)
-        _setup_schedule    steps per epoch and in all
-        _setup_optimizer   AdamW, the model wrapped for DDP
-        _setup_lr_scheduler  cosine with warmup
-        _setup_evaluator   an EvalSettings: the eval's sections ([score], [generation], ...)
-        _setup_position    step 0, or the last checkpoint (weights, optimizer, scheduler, RNG, data position)
-        _setup_state       state.json (a RunState), written; rows logged after the position dropped
+    setup(cfg, resume, init)
+        _setup_run / check_run     the run directory: fresh (refuses to overwrite), resumed, or stage 2 after stage 1
+        read_splits                the manifest's train and val clips (kvcap.data.manifest)
+        stage_captioner            the captioner, seeded; stage 2 starts from stage 1's best projector; the plan (stages.py)
+        open_features              the feature cache filled for train + val, broken clips left out (features.py)
+        plan_schedule              steps per epoch and in all (steps.py)
+        make_optimizer             AdamW, the model wrapped for DDP, cosine LR with warmup (steps.py)
+        Evaluator                  the eval's sections ([score], [generation], ...) (evaluate.py)
+        start_position             step 0, or the last checkpoint: weights, optimizer, scheduler, RNG, data position (resume.py)
+        open_state                 state.json (a RunState) written; rows logged after the position dropped (rundir.py)
     train()                per step: a `train` row every `log_every` steps, a checkpoint every `save_every`;
                            per epoch: eval (metrics row, samples, best/, collapse alarm) + checkpoint;
                            at the end summary.json
@@ -35,25 +35,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from kvcap.config import config_to_toml
+from kvcap.data.manifest import read_splits
 from kvcap.errors import one_line
-from kvcap.records import RunState, RunSummary, TrainPosition, utc_now
+from kvcap.records import RunSummary, utc_now
 from kvcap.trainer.accel import launch_state, make_accelerator, weights_digest
 from kvcap.trainer.evaluate import EvalSettings, Evaluator, eval_epoch
-from kvcap.trainer.features import FeatureSpec, TrainFeatures, choose_caption, epoch_order, open_features
-from kvcap.trainer.rundir import RunDir, TrainError
-from kvcap.trainer.stages import describe_stage, load_init_projector, stage_config
-from kvcap.trainer.steps import (
-    CaptionLoss,
-    Schedule,
-    StepLog,
-    default_log,
-    plan_schedule,
-    progress_bar,
-    sigterm_as_interrupt,
-)
+from kvcap.trainer.features import FeatureSpec, choose_caption, epoch_order, open_features
+from kvcap.trainer.resume import start_position
+from kvcap.trainer.rundir import RunDir, check_run, open_state
+from kvcap.trainer.stages import describe_stage, stage_captioner, stage_config
+from kvcap.trainer.steps import StepLog, default_log, make_optimizer, plan_schedule, progress_bar, sigterm_as_interrupt
 
 
 def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: str | Path | None = None,
@@ -94,137 +86,50 @@ class TrainRecipe:
 
     # -- setup ------------------------------------------------------------------------------
     def setup(self, cfg, *, resume: bool, init) -> None:
-        """Everything before the first step, in order; every rank does the same. Each step gets
-        the section of `cfg` it needs, chosen here: the config goes no deeper than this method."""
+        """Everything before the first step, in this order; every rank does the same. Each step is
+        one call that returns what it made, given the section of `cfg` it needs, chosen here: the
+        config goes no deeper than this method."""
         start = self._setup_run(resume, init)  # the run directory is checked before anything loads
         self.acc = make_accelerator(cfg.model.dtype)
         self.settings = cfg.train  # what the step loop reads: seed, batch, cadences, keep_last, ...
         self.stage_cfg = stage_config(cfg.train, self.stage)
-        train_items, val_items = self._setup_data(cfg.data.manifest)  # a bad manifest fails in a second
-        self.captioner, self.trainable = self._setup_model(cfg.model, cfg.projector, cfg.generation, cfg.lora,
-                                                           start.init_path)
-        self.features = self._setup_features(FeatureSpec(
+        train_items, val_items = read_splits(cfg.data.manifest)  # a bad manifest fails in a second
+        self.say(f"{self.run.path}: {describe_stage(self.stage, self.stage_cfg)}, "
+                 f"{len(train_items)} train / {len(val_items)} val clips")
+        self.captioner, self.trainable = stage_captioner(cfg.model, cfg.projector, cfg.generation, cfg.lora, cfg.train,
+                                                         self.stage, self.stage_cfg, self.acc.device, start.init_path,
+                                                         say=self.say)
+        self.features = open_features(FeatureSpec(
             use_cache=cfg.data.use_cache, cache_dir=cfg.data.cache_dir, backend=cfg.video.backend,
-            workers=cfg.data.num_workers, batch_size=cfg.train.batch_size), train_items, val_items, cfg.data.manifest)
-        self.schedule = self._setup_schedule(len(self.features.train_items))
-        self.model, self.optimizer, self.raw_optimizer = self._setup_optimizer()
-        self.lr_scheduler = self._setup_lr_scheduler(self.raw_optimizer)
-        self.evaluator = self._setup_evaluator(EvalSettings(
-            score=cfg.score, generation=cfg.generation, train=cfg.train, manifest=cfg.data.manifest,
-            caption_batch=cfg.caption.batch_size, workers=cfg.data.num_workers, backend=cfg.video.backend))
-        self.position = self._setup_position(resume, start.init_path)
-        self.state = self._setup_state(config_to_toml(cfg), cfg.projector.name, start.previous, resume, start.init_path)
+            workers=cfg.data.num_workers, batch_size=cfg.train.batch_size, manifest=cfg.data.manifest),
+            self.captioner, self.acc, train_items, val_items, say=self.say, bar=progress_bar)
+        self.schedule = plan_schedule(len(self.features.train_items), epochs=self.stage_cfg.epochs,
+                                      batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum,
+                                      max_steps=cfg.train.max_steps, rank=self.acc.process_index,
+                                      world=self.acc.num_processes)
+        self.model, self.optimizer, self.raw_optimizer, self.lr_scheduler = make_optimizer(
+            self.captioner, self.acc, lr=self.stage_cfg.lr, train=cfg.train, total_steps=self.schedule.total_steps)
+        self.evaluator = Evaluator(EvalSettings(score=cfg.score, generation=cfg.generation, train=cfg.train,
+                                                manifest=cfg.data.manifest, caption_batch=cfg.caption.batch_size),
+                                   log=self.say, device=str(self.acc.device))
+        self.position = start_position(self.run.checkpoints_dir, self.stage, self.schedule, start.init_path,
+                                       resume=resume, model=self.captioner, optimizer=self.raw_optimizer,
+                                       scheduler=self.lr_scheduler, seed=cfg.train.seed, say=self.say)
+        self.evaluator.previous = self.position.previous_eval  # the collapse rule's last summary (None when fresh)
+        p = self.position
+        self.state = open_state(self.run, stage=self.stage, resume=resume, previous=start.previous,
+                                config_toml=config_to_toml(cfg), projector=cfg.projector.name,
+                                total_steps=p.total_steps, epochs=self.stage_cfg.epochs, step=p.step, epoch=p.epoch,
+                                best=p.best, world_size=self.schedule.world, init_path=start.init_path)
         self.acc.wait_for_everyone()
 
     def _setup_run(self, resume: bool, init):
         """What this invocation does with the run directory (kvcap.trainer.rundir.RunStart)."""
-        from kvcap.trainer.rundir import check_run
-
         process = launch_state()
         start = check_run(self.run, self.stage, resume=resume, init=init, say=self.say,
                           main=process.is_main_process, wait=process.wait_for_everyone)
         process.wait_for_everyone()
         return start
-
-    def _setup_data(self, manifest):
-        """(train clips, val clips) of the manifest."""
-        from kvcap.data.manifest import ManifestError, read_manifest
-
-        try:
-            items = read_manifest(manifest)
-        except ManifestError as exc:
-            raise TrainError(str(exc)) from None
-        train_items = [it for it in items if it.split == "train"]
-        val_items = [it for it in items if it.split == "val"]
-        if not train_items:
-            raise TrainError(f"{manifest}: the training split is empty (no line has \"split\": \"train\")")
-        self.say(f"{self.run.path}: {describe_stage(self.stage, self.stage_cfg)}, "
-                 f"{len(train_items)} train / {len(val_items)} val clips")
-        return train_items, val_items
-
-    def _setup_model(self, model, projector, generation, lora, init_path: Path | None):
-        """(the captioner, its trainable parameter counts) from the [model], [projector], [generation]
-        and [lora] sections: stage 2's starting projector, the stage's plan."""
-        from accelerate.utils import set_seed
-
-        from kvcap.model.captioner import Captioner
-        from kvcap.model.tiny import resolve_model_id
-        from kvcap.model.trainable import plan_for_stage
-
-        # Tiny backbones are written on first use with their own seed; do that before seeding,
-        # so the projector's init never depends on whether they were already on disk.
-        for model_id in (model.vision, model.llm):
-            resolve_model_id(model_id)
-        set_seed(self.settings.seed)
-        captioner = Captioner.from_sections(model, projector, generation, self.settings.max_caption_tokens,
-                                            device=self.acc.device)
-        captioner.apply_plan(plan_for_stage(self.stage_cfg), lora)
-        trainable = captioner.trainable_summary()
-        if not sum(trainable.values()):
-            raise TrainError(f"train.stage{self.stage}: nothing trains (projector and llm both frozen)")
-        if init_path is not None:  # the plan leaves the projector's weights alone: load them into it now
-            load_init_projector(captioner, init_path)
-            self.say(f"stage {self.stage}: starting from the projector of {init_path}")
-        self.say("trainable: " + ", ".join(f"{k} {v:,}" for k, v in trainable.items()))
-        return captioner, trainable
-
-    def _setup_features(self, spec: FeatureSpec, train_items, val_items, manifest) -> TrainFeatures:
-        """The clips that train and evaluate, and their source (the cache filled, broken clips out)."""
-        ready = open_features(spec, self.captioner, self.acc, train_items, val_items, say=self.say, bar=progress_bar)
-        if not ready.train_items:
-            raise TrainError(f"{manifest}: no training clip could be read (all failed, see above)")
-        return ready
-
-    def _setup_schedule(self, n_train: int) -> Schedule:
-        t = self.settings
-        return plan_schedule(n_train, epochs=self.stage_cfg.epochs, batch_size=t.batch_size, grad_accum=t.grad_accum,
-                             max_steps=t.max_steps, rank=self.acc.process_index,
-                             world=self.acc.num_processes)
-
-    def _setup_optimizer(self):
-        """(the loss module as DDP wraps it, the optimizer as accelerate wraps it, the plain AdamW)."""
-        params = [p for p in self.captioner.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.stage_cfg.lr, weight_decay=self.settings.weight_decay)
-        model = self.acc.prepare_model(CaptionLoss(self.captioner), device_placement=False)
-        return model, self.acc.prepare_optimizer(optimizer, device_placement=False), optimizer
-
-    def _setup_lr_scheduler(self, optimizer):
-        from transformers import get_cosine_schedule_with_warmup
-
-        total = self.schedule.total_steps
-        return get_cosine_schedule_with_warmup(optimizer, round(self.settings.warmup_ratio * total), total)
-
-    def _setup_evaluator(self, settings: EvalSettings) -> Evaluator:
-        return Evaluator(settings, log=self.say, device=str(self.acc.device))
-
-    def _setup_position(self, resume: bool, init_path: Path | None) -> TrainPosition:
-        """Step 0, or the last checkpoint restored (weights, optimizer, scheduler, RNG, data position)."""
-        seed = self.settings.seed
-        fresh = TrainPosition(stage=self.stage, total_steps=self.schedule.total_steps,
-                              init=str(init_path) if init_path else None)
-        if resume:
-            from kvcap.trainer.resume import restore_position
-
-            position = restore_position(self.run.checkpoints_dir, fresh, model=self.captioner,
-                                        optimizer=self.raw_optimizer, scheduler=self.lr_scheduler,
-                                        rank=self.schedule.rank, seed=seed, say=self.say)
-            self.evaluator.previous = position.previous_eval
-            return position
-        if self.schedule.rank:
-            torch.manual_seed(seed + self.schedule.rank)  # dropout differs per rank, as in any DDP run
-        return fresh
-
-    def _setup_state(self, config_toml: str, projector: str, previous: RunState | None, resume: bool,
-                     init_path: Path | None) -> RunState:
-        """state.json opened (config.toml written, rows a dead run logged past its checkpoint dropped)."""
-        from kvcap.trainer.rundir import open_state
-
-        p = self.position
-        return open_state(
-            self.run, stage=self.stage, resume=resume, previous=previous, config_toml=config_toml,
-            projector=projector, total_steps=p.total_steps, epochs=self.stage_cfg.epochs,
-            step=p.step, epoch=p.epoch, best=p.best, world_size=self.schedule.world, init_path=init_path,
-        )
 
     # -- train --------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:

@@ -164,3 +164,18 @@ def restore_position(checkpoints_dir: str | Path, fresh: TrainPosition, *, model
         torch.manual_seed(seed + 7919 * rank + found.step)
     say(f"resumed from {checkpoint}: step {found.step}/{fresh.total_steps}, epoch {found.epoch}, batch {found.batch}")
     return dataclasses.replace(found, total_steps=fresh.total_steps, init=fresh.init)
+
+
+def start_position(checkpoints_dir: str | Path, stage: int, schedule, init_path: Path | None, *, resume: bool,
+                   model, optimizer, scheduler, seed: int, say: Callable[[str], None]) -> TrainPosition:
+    """Step 0 of `schedule` (a kvcap.trainer.steps.Schedule), or with `resume` the last checkpoint
+    restored (weights, optimizer, scheduler, RNG, data position)."""
+    import torch
+
+    fresh = TrainPosition(stage=stage, total_steps=schedule.total_steps, init=str(init_path) if init_path else None)
+    if resume:
+        return restore_position(checkpoints_dir, fresh, model=model, optimizer=optimizer, scheduler=scheduler,
+                                rank=schedule.rank, seed=seed, say=say)
+    if schedule.rank:
+        torch.manual_seed(seed + schedule.rank)  # dropout differs per rank, as in any DDP run
+    return fresh

@@ -335,12 +335,12 @@ def open_state(run: RunDir, *, stage: int, resume: bool, previous: RunState | No
     """Create the run directory and write its state.json (and config.toml for a fresh start);
     returns the RunState, at the position this invocation starts from (`step`)."""
     run.create()
-    if not resume:
-        run.write_config(config_toml)
     if run.writer:  # this stage's rows after `step` go (a restarted attempt's, or logged after a dead run's
         for path in (run.metrics_path, run.samples_path):  # last checkpoint); an earlier stage's stay
             truncate_rows(path, stage, step)
     state = run.new_state(stage=stage, projector=projector, total_steps=total_steps, epochs=epochs, previous=previous)
+    if not resume:
+        run.write_config(config_toml)
     if resume and previous:
         state.started = previous.started or state.started
         state.resumed = utc_now()

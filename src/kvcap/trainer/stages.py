@@ -5,19 +5,16 @@
                                   starting from stage 1's best projector
 
 Stage 2 finds stage 1's best in the same run directory (`best/`, moved to `stage1/best/` when
-stage 2 starts) or takes `--init CHECKPOINT`.
+stage 2 starts) or takes `--init CHECKPOINT`; the captioner loads that projector's weights
+(kvcap.model.loading.load_projector_weights).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from kvcap.errors import KvcapError
-from kvcap.errors import one_line as _one_line
-
-if TYPE_CHECKING:
-    from kvcap.model import checkpoint as ckpt
 
 STAGES = (1, 2)
 
@@ -38,19 +35,21 @@ def describe_stage(stage: int, s) -> str:
     return f"stage {stage}: projector {s.projector}, llm {s.llm}, lr {s.lr:g}, {s.epochs:g} epochs"
 
 
-def load_init_projector(captioner, init: str | Path) -> "ckpt.CheckpointSpec":
-    """Copy the projector weights of checkpoint `init` into `captioner` (names must match)."""
-    from kvcap.model import checkpoint as ckpt
+def stage_captioner(model, projector, generation, lora, train, stage: int, stage_cfg, device, init_path: Path | None,
+                    *, say: Callable[[str], None]):
+    """(the captioner, its trainable parameter counts) for `stage` (its `StageConfig` `stage_cfg`)
+    from the [model], [projector], [generation], [lora] and [train] sections: seeded with
+    train.seed, stage 2's starting projector loaded from `init_path`, the stage's plan applied."""
+    from kvcap.model.captioner import Captioner
+    from kvcap.model.trainable import plan_for_stage
 
-    spec = ckpt.CheckpointSpec.load(init)
-    path = Path(spec.source or init)
-    saved = spec.projector.name
-    current = captioner.projector.config()["name"]
-    if saved != current:
-        raise StageError(f"{path}: holds a {saved!r} projector but this run trains {current!r} (set projector.name = {saved!r})")
-    state = ckpt.load_safetensors(path / ckpt.PROJECTOR_FILE, "projector weights")
-    try:
-        captioner.projector.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise StageError(f"{path / ckpt.PROJECTOR_FILE}: does not fit this projector ({_one_line(exc)})") from None
-    return spec
+    captioner = Captioner.from_sections(model, projector, generation, train.max_caption_tokens, device=device,
+                                        seed=train.seed, plan=plan_for_stage(stage_cfg), lora=lora,
+                                        init_projector=init_path)
+    trainable = captioner.trainable_summary()
+    if not sum(trainable.values()):
+        raise StageError(f"train.stage{stage}: nothing trains (projector and llm both frozen)")
+    if init_path is not None:
+        say(f"stage {stage}: starting from the projector of {init_path}")
+    say("trainable: " + ", ".join(f"{k} {v:,}" for k, v in trainable.items()))
+    return captioner, trainable

@@ -1,5 +1,6 @@
-"""The pieces of the step loop that hold no run state: the loss module DDP wraps, the step
-schedule, the per-invocation step log (progress bar, timers, peak memory), SIGTERM as Ctrl-C."""
+"""The pieces of the step loop that hold no run state: the loss module DDP wraps, the optimizer
+and its schedule, the step schedule, the per-invocation step log (progress bar, timers, peak
+memory), SIGTERM as Ctrl-C."""
 
 from __future__ import annotations
 
@@ -26,6 +27,19 @@ class CaptionLoss(nn.Module):
 
     def forward(self, features: torch.Tensor, captions: list[str]) -> torch.Tensor:
         return self.captioner.loss(features, captions)
+
+
+def make_optimizer(captioner: nn.Module, acc: Any, *, lr: float, train: Any, total_steps: int) -> tuple:
+    """(the loss module as DDP wraps it, AdamW as accelerate wraps it, the plain AdamW, the cosine
+    LR schedule with warmup) for the trainable parameters; `train` is the config's [train]
+    (weight_decay, warmup_ratio)."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    params = [p for p in captioner.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=train.weight_decay)
+    model = acc.prepare_model(CaptionLoss(captioner), device_placement=False)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(train.warmup_ratio * total_steps), total_steps)
+    return model, acc.prepare_optimizer(optimizer, device_placement=False), optimizer, scheduler
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The Ray CPU decode stage: one task per video cuts it into work exactly as the local engine
-does (kvcap.caption.decoding.plan_work: the whole clip, --segment windows, or one scan for
---segment scenes), decodes it with the same sampler and emits one row per window for the GPU
-stage. Frames stay in Ray's object store between this stage and the captioner actors.
+"""The Ray CPU decode stage: each task takes a few videos (stages.decode_tasks) and cuts each into
+work exactly as the local engine does (kvcap.caption.decoding.plan_work: the whole clip,
+--segment windows, or one scan for --segment scenes), decodes it with the same sampler and
+emits one row per window for the GPU stage. Frames stay in Ray's object store between this
+stage and the captioner actors.
 
 A row:  key, path, index (window number; -1 for a video-level row), count (windows in the
 video), start, end, times (padded to T; the first ntimes are real), ntimes, duration and fps

@@ -1,7 +1,7 @@
 """`kvcap caption --cluster ray`: the local engine's plan and sink around Ray Data stages.
 
     driver: plan (list, skip done, shard: kvcap.caption.plan)
-      ─► CPU decode tasks, one per video (decode_stage.py: the local sampler, scenes in one pass)
+      ─► CPU decode tasks of a few videos each (decode_stage.py: the local sampler, scenes in one pass)
       ─► actor pool, one captioner per GPU (gpu_stage.py: the local model step)
       ─► rows back to the driver (assemble.py) ─► the local sink: subtitles, ledger, job.json
 

@@ -1,7 +1,7 @@
 """The Ray Data dataset of a job: input rows -> decode tasks (CPU) -> captioner actor pool.
 
-Sizes come from the cluster and `[ray]`: decode tasks take `decode_cpus` each and are retried
-`retries` times when their process dies; the pool has `gpu_workers` actors (`auto` = every GPU
+Sizes come from the cluster and `[ray]`: decode tasks take several videos and `decode_cpus`
+CPUs each, and are retried `retries` times when their process dies; the pool has `gpu_workers` actors (`auto` = every GPU
 / `gpus_per_worker`; one actor on a CPU when the cluster has no GPU), restarted when they die,
 each call retried `retries` times. A block that fails all its retries is dropped from the
 stream (`max_errored_blocks`), and the driver writes its videos as error records.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import warnings
 from typing import Any
@@ -18,6 +19,19 @@ from typing import Any
 from kvcap.caption.inputs import VideoInput
 
 CPU_ACTOR_CPUS = 1  # a captioner actor on a CPU-only cluster: torch runs on this many threads
+# Decode tasks take several videos each: Ray's own cost per task (~20-30 ms of a busy core) is a
+# large share of a short clip's decode (bench/fleet.py: 256 clips took 23.8 s in one task each,
+# 16.9 s in 16 tasks of 16). Enough tasks remain for every decode slot to start at once and
+# for a killed task to cost little when it is retried.
+VIDEOS_PER_TASK = 16
+TASKS_PER_SLOT = 4
+
+
+def decode_tasks(videos: int, slots: int) -> int:
+    """How many decode tasks (Ray Data input blocks) `videos` are split into, for a cluster that
+    runs `slots` decode tasks at once: at most VIDEOS_PER_TASK videos a task, and at least
+    TASKS_PER_SLOT tasks a slot while there are videos to give them."""
+    return max(1, min(videos, max(TASKS_PER_SLOT * slots, math.ceil(videos / VIDEOS_PER_TASK))))
 
 
 def stop_flag() -> Any:
@@ -61,16 +75,18 @@ def quiet_data_context(ray: Any) -> Any:
 
 
 def decode_dataset(videos: list[VideoInput], options: Any, *, size: int, decode_cpus: float, retries: int,
-                   flag: Any) -> Any:
-    """Input rows -> the CPU decode stage: one task per video (`retries` when its process dies);
-    `options.frames` frames of `size` pixels per window."""
+                   flag: Any, cpus: float) -> Any:
+    """Input rows -> the CPU decode stage on a cluster of `cpus` CPUs: decode_tasks() tasks of
+    several videos (each task retried `retries` times when its process dies); `options.frames`
+    frames of `size` pixels per window."""
     import ray
 
     from kvcap.caption.cluster.decode_stage import decode_video
 
     quiet_data_context(ray)
     items = [{"key": v.key, "path": str(v.path)} for v in videos]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    slots = max(1, int(cpus // decode_cpus))
+    dataset = ray.data.from_items(items, override_num_blocks=decode_tasks(len(items), slots))
     with warnings.catch_warnings():  # retries are still passed as Ray remote args (deprecated in 2.60, no other way)
         warnings.simplefilter("ignore")
         return dataset.flat_map(
@@ -88,7 +104,8 @@ def build_dataset(videos: list[VideoInput], cfg: Any, options: Any, size: int, c
     from kvcap.caption.cluster.gpu_stage import CaptionerActor
 
     retries = int(cfg.ray.retries)
-    dataset = decode_dataset(videos, options, size=size, decode_cpus=cfg.ray.decode_cpus, retries=retries, flag=flag)
+    dataset = decode_dataset(videos, options, size=size, decode_cpus=cfg.ray.decode_cpus, retries=retries, flag=flag,
+                             cpus=cluster.cpus)
     actors, gpus = actor_count(cfg, cluster, str(cfg.caption.device))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
