@@ -17,13 +17,17 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
 def append_row(heading: str, header: str, row: str, path: Path = RESULTS) -> None:
-    """Insert `row` at the end of the table under `heading` (section created with `header` if missing)."""
+    """Insert `row` after the last row of the table under `heading`, before any notes written below
+    it (section created with `header` if missing)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     if heading not in text.split("\n"):
         text = text.rstrip("\n") + f"\n\n{heading}\n\n{header.rstrip()}\n"
     lines = text.rstrip("\n").split("\n")
     start = lines.index(heading)
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    first = next((i for i in range(start + 1, end) if lines[i].startswith("|")), None)
+    if first is not None:  # the section's own table: its rows run on from its header
+        end = next((i for i in range(first, end) if not lines[i].startswith("|")), end)
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1
     lines.insert(end, row.rstrip("\n"))

@@ -34,7 +34,10 @@ TARGET = 3.0
 def run_stage1(cfg, run_dir: Path) -> dict:
     from kvcap.trainer.loop import train
 
-    return train(cfg, stage=1, run_path=run_dir, evaluate=False, log=lambda message: None)
+    from kvcap.data.manifest import read_splits
+
+    return train(cfg, read_splits(cfg.data.manifest), stage=1, run_path=run_dir, evaluate=False,
+                 log=lambda message: None)
 
 
 def main() -> None:
@@ -52,11 +55,10 @@ def main() -> None:
     # another process holds the cores make step times swing 10x; one thread keeps the ratio honest.
     torch.set_num_threads(1)
     from kvcap.config import apply_overrides, load_config
-    from kvcap.data.cache import FeatureCache
+    from kvcap.data.cache import FeatureCache, fill_cache
     from kvcap.data.manifest import read_manifest
     from kvcap.data.synth import synthesize
     from kvcap.model.vision import VisionEncoder
-    from kvcap.data.cache import fill_cache
 
     with tempfile.TemporaryDirectory(prefix="kvcap-bench-train-") as tmp:
         tmp = Path(tmp)

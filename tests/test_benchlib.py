@@ -24,4 +24,8 @@ def test_rows_land_at_the_end_of_their_own_section(tmp_path):
     assert text.index("| f2 |") < text.index("## score")  # not appended after another section
     assert text.splitlines()[:7] == ["# Benchmark results", "", "## frames", "", "| a |", "|---|", "| f1 |"]
     assert text.rstrip().endswith("| s1 |")
+    path.write_text(text.replace("| f2 |", "| f2 |\n\nNotes on f1 and f2.\n"))
+    benchlib.append_row("## frames", "| a |\n|---|", "| f3 |", path)
+    lines = path.read_text().splitlines()
+    assert lines[lines.index("| f2 |") + 1] == "| f3 |"  # under the table, above the notes written below it
     assert benchlib.git_commit() != ""

@@ -47,10 +47,10 @@ def build(manifest: str, splits: tuple[str, ...], batch_size: int, device: str, 
                         batch_size=batch_size, workers=cfg.data.num_workers, progress=progress)
     bar.close()
     store.flush_stats()
-    for bad in report.bad[:20]:
-        click.echo(f"skipped {bad.item.id}: {bad.reason}", err=True)
-    if len(report.bad) > 20:
-        click.echo(f"... and {len(report.bad) - 20} more skipped", err=True)
+    from kvcap.console import first_of
+
+    for line in first_of([f"skipped {bad.item.id}: {bad.reason}" for bad in report.bad], 20, " skipped"):
+        click.echo(line, err=True)
     click.echo(f"{cfg.data.cache_dir}: {report.encoded} encoded, {report.cached_before} already cached, "
                f"{len(report.bad)} bad ({report.seconds:.1f}s)")
 

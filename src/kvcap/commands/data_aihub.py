@@ -57,14 +57,14 @@ def import_aihub(src: str, out: str, val_fraction: float, val_count: int | None,
         max_caption_tokens=cfg.train.max_caption_tokens,
     )
 
+    from kvcap.console import first_of
+
     def show(title: str, entries: list[str]) -> None:
         if not entries:
             return
         click.echo(f"{title}: {len(entries)}", err=True)
-        for entry in entries[:SHOWN_PER_KIND]:
-            click.echo(f"  {entry}", err=True)
-        if len(entries) > SHOWN_PER_KIND:
-            click.echo(f"  ... and {len(entries) - SHOWN_PER_KIND} more (all in {report.files['skipped']})", err=True)
+        for line in first_of(entries, SHOWN_PER_KIND, f" (all in {report.files['skipped']})"):
+            click.echo(f"  {line}", err=True)
 
     show("unreadable", [f"{path}: {reason}" for path, reason in report.unreadable])
     show("labels without a video", [str(p) for p in report.unpaired_labels])

@@ -116,7 +116,8 @@ class ProgressReporter:
             click.echo(overflow_note(job.subtitle_overflow), err=err)
         if self.failures:
             click.echo(f"failed ({len(self.failures)}):", err=err)
-            for _video, error in self.failures[:MAX_LISTED_FAILURES]:
-                click.echo(f"  {error}", err=err)  # the error names its file
-            if len(self.failures) > MAX_LISTED_FAILURES:
-                click.echo(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more (status \"error\" in the captions JSONL)", err=err)
+            from kvcap.console import first_of
+
+            errors = [error for _video, error in self.failures]  # each error names its file
+            for line in first_of(errors, MAX_LISTED_FAILURES, ' (status "error" in the captions JSONL)'):
+                click.echo(f"  {line}", err=err)

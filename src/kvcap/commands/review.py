@@ -40,10 +40,10 @@ def review(out: Path, refs: Path | None, tokenizer: str | None, workers: int | s
     cfg = resolve_config(config_path, overrides, {"score.tokenizer": tokenizer, "caption.workers": workers})
     report = write_review(out, refs=refs, score_cfg=cfg.score, workers=cfg.caption.workers, backend=cfg.video.backend,
                           say=lambda text: click.echo(text, err=True))
-    for line in report.frame_errors[:10]:
-        click.echo(f"  frames not shown: {line}", err=True)
-    if len(report.frame_errors) > 10:
-        click.echo(f"  ... and {len(report.frame_errors) - 10} more (named on their rows)", err=True)
+    from kvcap.console import first_of
+
+    for line in first_of([f"frames not shown: {e}" for e in report.frame_errors], 10, " (named on their rows)"):
+        click.echo(f"  {line}", err=True)
     click.echo(f"wrote {report.page} ({report.videos} videos, {report.strips} strips, "
                f"{report.page_bytes / 1e6:.2f} MB + {report.strip_bytes / 1e6:.2f} MB thumbnails) in {report.seconds:.1f} s")
     if open_page:

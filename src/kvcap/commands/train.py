@@ -27,7 +27,7 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
     """
     from pathlib import Path
 
-    from kvcap.trainer.rundir import resolve_run_path
+    from kvcap.trainer.rundir import RunDir, require_state, resolve_run_path
 
     flags = {"data.manifest": data, "projector.name": projector}
     cfg = resolve_config(config_path, overrides, flags)
@@ -42,12 +42,14 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
     from kvcap.fsutil import check_writable_dir
     from kvcap.model.hub import require_loadable
 
-    from kvcap.data.manifest import read_manifest
+    from kvcap.data.manifest import read_splits
 
-    if not resume:  # before the run folder is made (a resumed run's exists; the loaders check too)
+    if resume:
+        require_state(RunDir(run_path, writer=False))  # "nothing to resume" before anything else is read
+    else:  # before the run folder is made (a resumed run's exists; the loaders check too)
         require_loadable(cfg.model.vision, "model.vision")  # no hub: one line now, not after retries
         require_loadable(cfg.model.llm, "model.llm")
-        read_manifest(cfg.data.manifest)  # a missing or broken manifest leaves no empty run folder
+    splits = read_splits(cfg.data.manifest)  # a missing or broken manifest fails in a second, no folder left
     # DDP ranks check at once, so a fresh run's folder is kept; --resume needs the folder to be
     # there already, and one that is not must not be left behind empty ("nothing to resume").
     check_writable_dir(run_path, "--run" if run is not None else "train.runs_dir", keep=not resume)
@@ -55,7 +57,7 @@ def train(stage: int, data: str | None, projector: str | None, run: str | None, 
     from kvcap.trainer.loop import train as run_training
 
     try:  # a user-facing error (PromptError, DimsError, ...) is one line from kvcap.cli
-        summary = run_training(cfg, stage=stage, run_path=Path(run_path), resume=resume, init=init)
+        summary = run_training(cfg, splits, stage=stage, run_path=Path(run_path), resume=resume, init=init)
     except KeyboardInterrupt:
         click.echo(f"interrupted: resume with `kvcap train --stage {stage} --run {run_path} --resume`", err=True)
         raise SystemExit(130) from None

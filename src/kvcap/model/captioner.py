@@ -85,8 +85,9 @@ class Captioner(nn.Module):
         from kvcap.model.projectors import build_projector, projector_kwargs
 
         device = resolve_device(device)
-        vision = VisionEncoder(model.vision, model.vision_layer, model.vision_cls, device, model.dtype)
-        llm, tokenizer = load_llm(model.llm, model.quantization, model.dtype, device, model.gradient_checkpointing)
+        dtype = resolve_dtype(model.dtype, device)
+        vision = VisionEncoder(model.vision, model.vision_layer, model.vision_cls, device, dtype)
+        llm, tokenizer = load_llm(model.llm, model.quantization, dtype, device, model.gradient_checkpointing)
         if seed is not None:
             from transformers import set_seed
 

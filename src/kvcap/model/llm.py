@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from kvcap.config import QUANTIZATIONS, ConfigError  # the one list of LLM weight formats
-from kvcap.model.vision import resolve_device, resolve_dtype
 
 # Modules bitsandbytes must leave in full precision.
 NEVER_QUANTIZED = ["lm_head"]
@@ -88,25 +87,24 @@ def load_tokenizer(source: str):
 
 def load_llm(
     model_id: str,
-    quantization: str = "none",
-    dtype: str | torch.dtype | None = "auto",
-    device: str | torch.device | None = "auto",
+    quantization: str,
+    dtype: torch.dtype,
+    device: torch.device,
     gradient_checkpointing: bool = False,
     tokenizer_path: str | None = None,
 ):
     """Load a causal LM and its tokenizer -> (model, tokenizer).
 
-    `model_id` is a hub id, a local directory or `tiny:qwen3`. `dtype` auto = bf16 on GPU,
-    fp32 on CPU (the 4-bit compute dtype follows it). The model comes back frozen and in eval
-    mode; `trainable.apply_plan` decides what trains.
+    `model_id` is a hub id, a local directory or `tiny:qwen3`. `device` and `dtype` come resolved
+    (kvcap.model.vision.resolve_device / resolve_dtype: `auto` = bf16 on GPU, fp32 on CPU); the
+    4-bit compute dtype follows `dtype`. The model comes back frozen and in eval mode;
+    `trainable.apply_plan` decides what trains.
     """
     from transformers import AutoModelForCausalLM
 
     from kvcap.model.hub import loadable_source
 
     path = loadable_source(model_id, "model.llm")
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
     kwargs = {"dtype": dtype}
     bnb_config = quantization_config(quantization, dtype)
     if bnb_config is not None:

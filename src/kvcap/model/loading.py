@@ -22,7 +22,7 @@ from kvcap.errors import one_line
 from kvcap.model import checkpoint as ckpt
 from kvcap.model.llm import load_llm
 from kvcap.model.trainable import is_peft_model, merge_for_inference
-from kvcap.model.vision import VisionEncoder, resolve_device
+from kvcap.model.vision import VisionEncoder, resolve_device, resolve_dtype
 
 
 @dataclass
@@ -42,7 +42,7 @@ def load_parts(path: str | Path, device: str | torch.device = "auto", quantizati
     path = ckpt.resolve_checkpoint(path)
     spec = ckpt.CheckpointSpec.load(path)
     device = resolve_device(device)
-    dtype = spec.llm.dtype or "auto"
+    dtype = resolve_dtype(spec.llm.dtype or "auto", device)
     vision = _load_vision(path, spec, device, dtype)
     tokenizer_path = str(path / ckpt.TOKENIZER_DIR) if spec.tokenizer_bundled else None
     quant = quantization or spec.llm.quantization
@@ -56,7 +56,7 @@ def load_parts(path: str | Path, device: str | torch.device = "auto", quantizati
     return CheckpointParts(vision, projector.to(device), llm, tokenizer, spec, merged_lora)
 
 
-def _load_vision(path: Path, spec: ckpt.CheckpointSpec, device: torch.device, dtype: str) -> VisionEncoder:
+def _load_vision(path: Path, spec: ckpt.CheckpointSpec, device: torch.device, dtype: torch.dtype) -> VisionEncoder:
     source = ckpt.backbone_source(path, spec.vision, "vision")
     try:
         vision = VisionEncoder(source, spec.vision.layer, spec.vision.cls, device, dtype)

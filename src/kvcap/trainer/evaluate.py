@@ -4,7 +4,8 @@ Captions come from the same model step `kvcap caption` runs: the val clips' feat
 the trainer's FeatureSource (read from the feature cache, the default, or decoded with the same
 sampler and encoded live without it), then `Captioner.generate` makes the texts, the call
 `kvcap.caption.pipeline` makes after `encode` (same generation config, same one-line
-normalisation of the text). Clips that fail to decode are reported, not captioned.
+normalisation of the text). The val loss is taken in the same pass over the features. Clips
+that fail to decode are reported, not captioned.
 Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, collapse).
 
 What the trainer does with a result is here too: `eval_epoch` is one epoch's eval from end to
@@ -38,9 +39,9 @@ class EvalSettings:
 
     score: Any  # kvcap.config.ScoreConfig: metrics, tokenizer, SigLIP2 model, targets
     generation: Any  # kvcap.config.GenerationConfig: the captions are made as `kvcap caption` makes them
-    train: Any  # kvcap.config.TrainConfig: eval_max_clips, batch_size (val loss), best_metric, the recipe on the card
+    train: Any  # kvcap.config.TrainConfig: eval_max_clips, best_metric, the recipe on the card
     manifest: str  # data.manifest, named on best/'s model card
-    caption_batch: int | str  # caption.batch_size ("auto" is fixed, not probed, mid-training)
+    caption_batch: int | str  # caption.batch_size, for the captions and the val loss ("auto" is fixed, not probed)
 
 
 class Evaluator:
@@ -65,56 +66,43 @@ class Evaluator:
             self.log(f"eval: SigLIP2 skipped ({exc})")
             self.metrics.remove("siglip")
 
-    def predictions(self, captioner, items: Sequence[ManifestItem], source) -> dict[str, str]:
-        """id -> caption for the clips of `items` that decode (see the module doc)."""
+    def captions_and_loss(self, captioner, items: Sequence[ManifestItem], source) -> tuple[dict[str, str], float | None]:
+        """(id -> caption, mean caption loss) for the clips of `items` that decode, in one pass over
+        their features (see the module doc): the loss against each clip's first reference, then the
+        caption as `kvcap caption` makes it. Batches of caption.batch_size, no gradients."""
+        import torch
+
         from kvcap.caption.autotune import fixed_batch
         from kvcap.caption.results import clean_text
+        from kvcap.trainer.features import choose_caption
 
         batch_size = fixed_batch(self.settings.caption_batch)  # "auto" -> 4 (no probing mid-training)
         groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         preds: dict[str, str] = {}
-        for features, kept in source.batches(groups, captioner.device):
-            if not kept:  # every clip of the group failed to decode
-                continue
-            for item, text in zip(kept, captioner.generate(features, self.settings.generation)):
-                preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
-        return preds
-
-    def val_loss(self, captioner, items: Sequence[ManifestItem], source, epoch: int) -> float | None:
-        """Mean caption loss over the val clips (no gradients)."""
-        import torch
-
-        from kvcap.trainer.features import choose_caption
-
-        batch_size = int(self.settings.train.batch_size)  # >= 1: declared on the field (kvcap.config)
-        groups = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         total, count = 0.0, 0
         was_training = captioner.training
         captioner.eval()
         try:
             with torch.no_grad():
-                for features, kept in source.batches(groups, captioner.device):
-                    loss = captioner.loss(features, [choose_caption(it, 0) for it in kept])
-                    total += float(loss) * len(kept)
+                for features, kept in source.batches(groups, captioner.device):  # (B, T, N, D), its clips
+                    if not kept:  # every clip of the group failed to decode
+                        continue
+                    total += float(captioner.loss(features, [choose_caption(it, 0) for it in kept])) * len(kept)
                     count += len(kept)
+                    for item, text in zip(kept, captioner.generate(features, self.settings.generation)):
+                        preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
         finally:
             captioner.train(was_training)
-        return total / count if count else None
+        return preds, (total / count if count else None)
 
-    def run(self, captioner, items: Sequence[ManifestItem], source, *, epoch: int) -> EvalResult:
+    def run(self, captioner, items: Sequence[ManifestItem], source) -> EvalResult:
         from kvcap.metrics import score_predictions
 
         start = time.perf_counter()
         if self.settings.train.eval_max_clips:
             items = list(items)[: self.settings.train.eval_max_clips]
         dropped_before = len(source.dropped)  # live decoding: the eval's failures are its own, not the epoch's
-        loss = self.val_loss(captioner, items, source, epoch)
-        was_training = captioner.training
-        captioner.eval()
-        try:
-            preds = self.predictions(captioner, items, source)
-        finally:
-            captioner.train(was_training)
+        preds, loss = self.captions_and_loss(captioner, items, source)
         failed = list(dict.fromkeys(bad.reason for bad in source.dropped[dropped_before:]))
         del source.dropped[dropped_before:]
         self._ensure_siglip()
@@ -201,7 +189,7 @@ def eval_epoch(evaluator: Evaluator, captioner, features, run, position, *, stag
         captioner.save(run.best_dir)
         position.best = {"metric": "last", "value": None, "step": position.step}
         return None
-    result = evaluator.run(captioner, val_items, features.source, epoch=int(epoch))
+    result = evaluator.run(captioner, val_items, features.source)
     row = record_eval(run, result, val_items, stage=stage, step=position.step, epoch=epoch, say=say)
     if row["collapse"]:
         collapse_alarm(position.step, row["collapse_reasons"], say)

@@ -13,10 +13,10 @@ measures against); broken clips are dropped from their batch.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
 
+from kvcap.console import first_of
 from kvcap.data.cache import DECODE_THREADS, BadClip, fill_cache
 from kvcap.data.manifest import ManifestItem
 from kvcap.errors import one_line
@@ -165,10 +165,9 @@ def open_features(spec: FeatureSpec, captioner, acc, train_items, val_items, *, 
     reasons = {b.item.id: b.reason for b in report.bad}
     say(f"features: {report.cached_before} cached, {report.encoded} encoded in {report.seconds:.1f}s"
         + (f", {len(bad)} bad clip(s) skipped" if bad else "") + f" ({spec.cache_dir})")
-    for it in bad[:10]:
-        say(f"  skipped {it.id}: {reasons.get(it.id, f'{it.video}: unreadable')}")
-    if len(bad) > 10:
-        say(f"  ... and {len(bad) - 10} more skipped")
+    for line in first_of([f"skipped {it.id}: {reasons.get(it.id, f'{it.video}: unreadable')}" for it in bad], 10,
+                         " skipped"):
+        say(f"  {line}")
     train_ok = [it for it in train_items if it.id in ok]
     if not train_ok:
         from kvcap.trainer.rundir import TrainError

@@ -1,13 +1,14 @@
 """The training recipe shared by both stages (accelerate: CPU fp32, GPU bf16, DDP under `accelerate launch`).
 
-    train(cfg, stage=1|2, run_path, resume=False, init=None) -> summary dict
+    train(cfg, splits, stage=1|2, run_path, resume=False, init=None) -> summary dict
+    (splits: the manifest's (train, val) clips, kvcap.data.manifest.read_splits; the command reads
+    and checks the manifest before the run folder is made)
 
 The recipe's lifecycle, in this order. `setup` is one call per step, each returning what it
 made and given the section of the config it needs, and nothing more:
 
-    setup(cfg, resume, init)
+    setup(cfg, splits, resume, init)
         _setup_run / check_run     the run directory: fresh (refuses to overwrite), resumed, or stage 2 after stage 1
-        read_splits                the manifest's train and val clips (kvcap.data.manifest)
         stage_captioner            the captioner, seeded; stage 2 starts from stage 1's best projector; the plan (stages.py)
         open_features              the feature cache filled for train + val, broken clips left out (features.py)
         plan_schedule              steps per epoch and in all (steps.py)
@@ -36,7 +37,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kvcap.config import config_to_toml
-from kvcap.data.manifest import read_splits
 from kvcap.errors import one_line
 from kvcap.records import RunSummary, utc_now
 from kvcap.trainer.accel import launch_state, make_accelerator, weights_digest
@@ -48,9 +48,11 @@ from kvcap.trainer.stages import describe_stage, stage_captioner, stage_config
 from kvcap.trainer.steps import StepLog, default_log, make_optimizer, plan_schedule, progress_bar, sigterm_as_interrupt
 
 
-def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: str | Path | None = None,
-          evaluate: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train `stage` into `run_path`; returns the summary (also written to summary.json)."""
+def train(cfg, splits: tuple[list, list], *, stage: int, run_path: str | Path, resume: bool = False,
+          init: str | Path | None = None, evaluate: bool = True,
+          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train `stage` on `splits` (train clips, val clips) into `run_path`; returns the summary
+    (also written to summary.json)."""
     # Which process this is comes from the launch, not from the config: rank 0 writes the run
     # directory and speaks for all.
     main = launch_state().is_main_process
@@ -61,7 +63,7 @@ def train(cfg, *, stage: int, run_path: str | Path, resume: bool = False, init: 
 
     recipe = TrainRecipe(stage=stage, run=RunDir(run_path, writer=main), say=say, evaluate=evaluate)
     with sigterm_as_interrupt():
-        recipe.setup(cfg, resume=resume, init=init)
+        recipe.setup(cfg, splits, resume=resume, init=init)
         status, error = "finished", None
         try:
             return recipe.train()
@@ -85,7 +87,7 @@ class TrainRecipe:
         self.evaluate = evaluate
 
     # -- setup ------------------------------------------------------------------------------
-    def setup(self, cfg, *, resume: bool, init) -> None:
+    def setup(self, cfg, splits: tuple[list, list], *, resume: bool, init) -> None:
         """Everything before the first step, in this order; every rank does the same. Each step is
         one call that returns what it made, given the section of `cfg` it needs, chosen here: the
         config goes no deeper than this method."""
@@ -93,7 +95,7 @@ class TrainRecipe:
         self.acc = make_accelerator(cfg.model.dtype)
         self.settings = cfg.train  # what the step loop reads: seed, batch, cadences, keep_last, ...
         self.stage_cfg = stage_config(cfg.train, self.stage)
-        train_items, val_items = read_splits(cfg.data.manifest)  # a bad manifest fails in a second
+        train_items, val_items = splits
         self.say(f"{self.run.path}: {describe_stage(self.stage, self.stage_cfg)}, "
                  f"{len(train_items)} train / {len(val_items)} val clips")
         self.captioner, self.trainable = stage_captioner(cfg.model, cfg.projector, cfg.generation, cfg.lora, cfg.train,

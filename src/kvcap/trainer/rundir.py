@@ -298,10 +298,17 @@ def check_run(run: RunDir, stage: int, *, resume: bool, init, say: Callable[[str
     return RunStart(previous, _stage1_best(run, previous, say=say, main=main, wait=wait))
 
 
+def require_state(run: RunDir, previous: RunState | None = None) -> RunState:
+    """The run's state.json for --resume (`previous`, when already read), or TrainError: nothing to resume."""
+    previous = previous if previous is not None else run.run_state()
+    if previous is None:
+        raise TrainError(f"{run.path}: nothing to resume (no state.json); start it without --resume")
+    return previous
+
+
 def _check_resume(run: RunDir, stage: int, previous: RunState | None) -> RunStart:
     where = run.path
-    if previous is None:
-        raise TrainError(f"{where}: nothing to resume (no state.json); start it without --resume")
+    previous = require_state(run, previous)
     if int(previous.stage or 0) != stage:
         raise TrainError(f"{where}: holds stage {previous.stage}, not stage {stage}; "
                          f"run `kvcap train --stage {stage} --run {run.name}` without --resume to start stage {stage}")
