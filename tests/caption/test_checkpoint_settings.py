@@ -18,9 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def short_checkpoint(tiny_models, tmp_path_factory):
-    """A tiny checkpoint whose own generation setting is 2 new tokens (the built-in default is 512)."""
+    """A tiny checkpoint whose own generation setting is 2 new tokens (the built-in default is 512).
+    Seeded: its random projector (and so the 2 tokens it writes) must not depend on which tests
+    ran before it and used the global RNG."""
+    import torch
+
     from kvcap.model.captioner import Captioner
 
+    torch.manual_seed(0)
     cfg = make_tiny_config({"generation.max_new_tokens": 2, "generation.repetition_penalty": 1.0})
     return Captioner.from_config(cfg, device="cpu").save(tmp_path_factory.mktemp("short") / "ckpt")
 
@@ -41,6 +46,7 @@ def test_caption_uses_the_checkpoint_generation_settings(short_checkpoint, video
     runner = CliRunner()
     result = runner.invoke(main, ["caption", clip, "--checkpoint", str(short_checkpoint), "-o", "a", "--format", "jsonl"])
     assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "a" / "job.json").read_text())["generation"]["max_new_tokens"] == 2
     short = _caption_tokens(tmp_path / "a", short_checkpoint)
     assert 1 <= short <= 4  # 2 generated tokens (re-encoding the cleaned text may split them a little)
     # the user's setting beats the checkpoint's

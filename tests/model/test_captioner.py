@@ -219,6 +219,7 @@ def test_plain_prompt_for_tokenizers_without_a_template(tiny_captioner):
     assert fmt.end_ids == [tok.eos_token_id]
     assert clean_caption("<think>\n생각\n</think>\n\n 바다가 보인다. ") == "바다가 보인다."
     assert clean_caption("바다\x00가\ufffd 보인다.\x07") == "바다가 보인다."
+    assert clean_caption("바다가\n보인다.\t  끝\r\n") == "바다가 보인다. 끝"  # one line, as subtitles and JSONL need
 
 
 def test_gradient_checkpointing_gives_the_same_loss_and_grads(tiny_models):

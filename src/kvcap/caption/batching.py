@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 from kvcap.caption.decoding import Work
 from kvcap.caption.inputs import VideoInput
-from kvcap.caption.results import PipelineStats, clean_text
+from kvcap.caption.results import PipelineStats
+from kvcap.model.prompt import clean_caption
 from kvcap.errors import one_line
 from kvcap.video.prefetch import Ahead, OrderedPrefetch
 from kvcap.video.scenes import SceneOptions
@@ -68,7 +69,7 @@ def caption_clips_scored(captioner: Any, generation: Any, limit: Any, clips: Any
     (kvcap.caption.cluster.gpu_stage)."""
     with _model_context():
         outs = limit.run(lambda part: _generate(captioner, captioner.encode(part), generation), clips)
-    return [(clean_text(text), score) for text, score in outs]
+    return [(clean_caption(text), score) for text, score in outs]  # a Captioner's are clean; another's too
 
 
 def caption_clips(captioner: Any, generation: Any, limit: Any, clips: Any) -> list[str]:

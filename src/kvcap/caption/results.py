@@ -1,9 +1,8 @@
 """What the pipeline hands out: one CaptionResult per video (its captions.jsonl line is
-kvcap.records.CaptionRecord), the job's timings, and the one-line text normalisation."""
+kvcap.records.CaptionRecord) and the job's timings."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -45,10 +44,3 @@ class PipelineStats:
     batches: int = 0
     items: int = 0  # clips or windows generated
 
-
-def clean_text(text: str) -> str:
-    """One line of printable text: whitespace runs become one space and control characters
-    (NUL, escapes, ... that an untrained or odd model can emit) are dropped, because subtitle
-    players, ffmpeg and line-based JSONL readers all choke on them."""
-    text = "".join(ch if unicodedata.category(ch) != "Cc" or ch in "\t\n\r" else " " for ch in str(text))
-    return " ".join(text.split())

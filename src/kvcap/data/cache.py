@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from kvcap.fsutil import append_jsonl, atomic_write_bytes
 from kvcap.errors import one_line
+from kvcap.fsutil import append_jsonl, atomic_write_bytes
 from kvcap.records import read_jsonl
 
 CACHE_VERSION = 1

@@ -36,12 +36,12 @@ import random
 from collections import Counter
 from typing import Sequence
 
-from kvcap.records import compression_ratio
+from kvcap.records import FLAG_COMPRESSION_ABOVE, compression_ratio
 
 BLEU_ORDER = 4
 SMOOTHING_EPSILON = 0.1  # nltk SmoothingFunction().method1 default
 EMPTY_SELF_BLEU = 1.0  # an empty caption adds nothing new: it counts as a copy, not as diverse
-REPETITION_RATIO = 2.4
+REPETITION_RATIO = FLAG_COMPRESSION_ABOVE  # the suspect mark's default (Whisper's 2.4): one repetition rule
 POOL_SIZE = 100   # self-BLEU references per caption: its pool of 100-199 captions
 POOL_SEED = 0
 

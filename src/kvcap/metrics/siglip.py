@@ -230,15 +230,13 @@ class SiglipScorer:
 
 
 def _load(path: str):
-    """(model, processor) from a local dir or the HF cache; the hub only when it answers.
+    """(model, processor) from a local dir or the HF cache (`path` has passed loadable_source); the
+    hub only when it answers.
 
     Without the quick reachability check an offline machine spends a minute in the hub
     client's retries before saying what we already know.
     """
     import os
-
-    if (Path(path).is_absolute() or path.startswith((".", "~"))) and not Path(path).expanduser().exists():
-        raise OSError(f"no such directory {path}")  # a path, not a hub id: don't ask the hub
 
     from transformers import AutoModel, AutoProcessor
     from transformers.utils import logging as hf_logging

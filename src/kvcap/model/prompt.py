@@ -128,11 +128,13 @@ _DEBRIS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
 def clean_caption(text: str) -> str:
-    """Decoded model output -> the caption: no think block, no decoding debris, no stray whitespace."""
+    """Decoded model output -> the caption: no think block, no decoding debris, and one line
+    (every whitespace run one space), because subtitle players, ffmpeg and line-based JSONL
+    readers all choke on anything else."""
     text = _THINK_BLOCK.sub("", text)
     text = text.replace("<think>", "").replace("</think>", "")
     text = _DEBRIS.sub("", text)
-    return text.strip()
+    return " ".join(text.split())
 
 
 # A sentence ends at . ! ? (or their full-width forms) followed by whitespace, a closing quote

@@ -3,8 +3,8 @@
 Captions come from the same model step `kvcap caption` runs: the val clips' features come from
 the trainer's FeatureSource (read from the feature cache, the default, or decoded with the same
 sampler and encoded live without it), then `Captioner.generate` makes the texts, the call
-`kvcap.caption.pipeline` makes after `encode` (same generation config, same one-line
-normalisation of the text). The val loss is taken in the same pass over the features. Clips
+`kvcap.caption.pipeline` makes after `encode` (same generation config, the same one clean line:
+kvcap.model.prompt.clean_caption). The val loss is taken in the same pass over the features. Clips
 that fail to decode are reported, not captioned.
 Scores come from `kvcap.metrics.score_predictions` (METEOR, SigLIP2, Diversity, collapse).
 
@@ -73,7 +73,6 @@ class Evaluator:
         import torch
 
         from kvcap.caption.autotune import fixed_batch
-        from kvcap.caption.results import clean_text
         from kvcap.trainer.features import choose_caption
 
         batch_size = fixed_batch(self.settings.caption_batch)  # "auto" -> 4 (no probing mid-training)
@@ -90,7 +89,7 @@ class Evaluator:
                     total += float(captioner.loss(features, [choose_caption(it, 0) for it in kept])) * len(kept)
                     count += len(kept)
                     for item, text in zip(kept, captioner.generate(features, self.settings.generation)):
-                        preds[item.id] = clean_text(text)  # one line, as the caption pipeline writes it
+                        preds[item.id] = text  # one clean line (model.prompt.clean_caption), as kvcap caption writes it
         finally:
             captioner.train(was_training)
         return preds, (total / count if count else None)
