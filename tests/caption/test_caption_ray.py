@@ -65,7 +65,9 @@ def _confidence_apart(record: dict) -> tuple[dict, list]:
 @pytest.mark.parametrize("segment", ["0", "2", "scenes"])
 def test_ray_writes_exactly_what_the_local_engine_writes(segment, mixed_folder, long_clip, ray_cluster, tmp_path):
     (mixed_folder / "long.mp4").write_bytes(long_clip.read_bytes())  # several windows and shots
-    common = (mixed_folder, "--checkpoint", "demo", "--format", "srt,vtt", "--batch-size", "2", "--segment", segment)
+    common = (mixed_folder, "--checkpoint", "demo", "--format", "srt,vtt", "--batch-size", "2", "--segment", segment,
+              # settings the config carries past the command line: both engines must take them
+              "--set", "subtitle.max_line_chars=10", "--set", "caption.flag_compression_above=0.5")
     local = invoke(*common, "-o", tmp_path / "local")
     on_ray = invoke(*common, "-o", tmp_path / "ray", "--cluster", "ray")
     assert local.exit_code == on_ray.exit_code == 1, on_ray.output  # the broken files fail in both
@@ -79,6 +81,7 @@ def test_ray_writes_exactly_what_the_local_engine_writes(segment, mixed_folder, 
         assert record["status"] == "error" or None not in their_figures
     if segment != "0":
         assert len(got["long.mp4"]["segments"]) > 1
+    assert any(r.get("suspect") for r in got.values())  # the 0.5 compression threshold marks them
     assert subtitles_of(tmp_path / "ray") == subtitles_of(tmp_path / "local")  # byte-identical files
     job = json.loads((tmp_path / "ray" / "job.json").read_text())
     assert job["cluster"] == "ray" and job["status"] == "finished" and job["ok"] == 5
@@ -224,8 +227,9 @@ def ray_job(videos: Path, out: Path, checkpoint: str, cluster):
     from kvcap.commands.caption_ray import ray_options
     from kvcap.config import Config, apply_overrides
 
-    cfg = apply_overrides(Config(), [f"caption.checkpoint={checkpoint}", "caption.batch_size=2"])
-    options = ray_options(cfg, ["jsonl", "srt"], None, None, False)
+    cfg = apply_overrides(Config(), [f"caption.checkpoint={checkpoint}", "caption.batch_size=2",
+                                     'caption.formats=["jsonl", "srt"]'])
+    options = ray_options(cfg, None, None, False)
     from kvcap.caption.cluster.engine import RayCaptionJob
 
     return RayCaptionJob.create([videos], cfg, out, options, connect())

@@ -38,3 +38,22 @@ def test_a_session_opens_from_a_config_and_captions(tiny_checkpoint, h264_folder
     assert [r.status for r in session.write_stats(results, stats, stats_file)] == ["ok", "ok"]
     written = json.loads(stats_file.read_text())
     assert written["batch_size"] == CPU_BATCH and written["pipeline"]["items"] == 2
+
+
+def test_both_engines_take_the_config_s_subtitle_and_suspect_settings(tiny_checkpoint, tmp_path):
+    """The local session and the Ray driver build their options from the same config reader, so
+    [subtitle], the suspect thresholds and scene lengths reach a --cluster ray job too."""
+    from kvcap.commands.caption_ray import ray_options
+
+    cfg = _config(tmp_path, tiny_checkpoint, **{
+        "subtitle.max_line_chars": 20, "caption.flag_logprob_below": -2.5, "caption.flag_compression_above": 3.0,
+        "caption.segment": "scenes", "caption.scene_min_seconds": 1.5, "caption.batch_size": 2})
+    local = CaptionSession.open(cfg).caption_options()
+    ray = ray_options(cfg, None, "1/2", False)
+    for options in (local, ray):
+        assert options.subtitles.max_line_chars == 20
+        assert (options.flag_logprob_below, options.flag_compression_above) == (-2.5, 3.0)
+        assert options.segment.min_seconds == 1.5 and options.checkpoint == str(tiny_checkpoint.resolve())
+    from kvcap.caption.shard import parse_shard
+
+    assert ray.workers == 0 and ray.shard == parse_shard("1/2")  # decoding is the cluster's; the job's own shard

@@ -16,7 +16,6 @@ Kill safety and resume: see `CaptionsLedger` in `job.py`.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -69,11 +68,7 @@ class CaptionJob:
 
         plan, o, stats = self.plan, self.options, self.stats
         wall_start = started if started is not None else time.perf_counter()
-        sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
-                                # absolute: `kvcap review` lists the videos again from them, from any folder
-                                inputs=[os.path.abspath(p) for p in self.paths],
-                                job_interval=o.job_interval, job_extra=o.job_extra, subtitles=o.subtitles,
-                                flags=o.flags)
+        sink = CaptionSink.for_job(plan, o, self.paths, progress=self.progress)
         ahead = prefetch(plan.todo, frames=o.frames_for(self.captioner), size=int(self.captioner.image_size),
                          backend=o.backend, segment=o.segment,
                          workers=o.workers, batch_size=o.batch_size)

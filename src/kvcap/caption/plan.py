@@ -89,9 +89,31 @@ class CaptionOptions:
                 raise ValueError(f"segment must be a number of seconds or {SCENES!r}, got {self.segment!r}")
             self.segment = SceneOptions()
 
+    @classmethod
+    def from_config(cls, cfg: Any, **job: Any) -> "CaptionOptions":
+        """The options a Config sets ([caption], [generation], video.backend, [subtitle]), for either
+        engine: the local session and the Ray driver. `job` sets the job's own fields (formats,
+        frames, batch size, shard, overwrite, ...) and wins over them."""
+        c = cfg.caption
+        segment: Any = c.segment
+        if segment == SCENES:
+            segment = SceneOptions(min_seconds=c.scene_min_seconds, max_seconds=c.scene_max_seconds)
+        settings: dict[str, Any] = dict(
+            formats=c.formats, segment=segment, workers=c.workers, generation=cfg.generation,
+            backend=cfg.video.backend, checkpoint=checkpoint_id(c.checkpoint), subtitles=cfg.subtitle,
+            flag_logprob_below=c.flag_logprob_below, flag_compression_above=c.flag_compression_above,
+        )
+        return cls(**{**settings, **job})
+
     def frames_for(self, captioner: Any) -> int:
         """Frames per clip for this captioner (its own when not set)."""
         return int(self.frames or captioner.frames)
+
+
+def checkpoint_id(checkpoint: str) -> str:
+    """What captions.jsonl records name the checkpoint by: its resolved folder (`demo` stays `demo`)."""
+    path = Path(checkpoint)
+    return str(path.resolve()) if path.is_dir() else checkpoint
 
 
 @dataclass

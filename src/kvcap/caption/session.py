@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from kvcap.caption import autotune
 from kvcap.caption.autotune import Choice
-from kvcap.caption.plan import CaptionOptions
+from kvcap.caption.plan import CaptionOptions, checkpoint_id
 from kvcap.config import with_checkpoint
 
 
@@ -75,22 +75,12 @@ class CaptionSession:
                 f"{self.threads_per_decoder} threads")
 
     def caption_options(self, **job: Any) -> CaptionOptions:
-        """CaptionOptions from this session's settings; `job` sets the job's own fields (formats,
-        frames, shard, overwrite, ...) and wins over them."""
-        from kvcap.video.scenes import SceneOptions
-
-        c = self.cfg.caption
-        segment: Any = c.segment
-        if segment == "scenes":
-            segment = SceneOptions(min_seconds=c.scene_min_seconds, max_seconds=c.scene_max_seconds)
-        settings: dict[str, Any] = dict(
-            formats=c.formats, batch_size=self.batch_size, segment=segment, workers=c.workers,
-            generation=self.cfg.generation, backend=self.cfg.video.backend, checkpoint=self.checkpoint_id,
-            job_extra={"generation": generation_used(self.captioner, self.cfg.generation)},
-            subtitles=self.cfg.subtitle,
-            flag_logprob_below=c.flag_logprob_below, flag_compression_above=c.flag_compression_above,
-        )
-        return CaptionOptions(**{**settings, **job})
+        """CaptionOptions from this session's settings (CaptionOptions.from_config, with the batch
+        size, workers and generation settings decided here); `job` sets the job's own fields
+        (formats, frames, shard, overwrite, ...) and wins over them."""
+        decided = dict(batch_size=self.batch_size,
+                       job_extra={"generation": generation_used(self.captioner, self.cfg.generation)})
+        return CaptionOptions.from_config(self.cfg, **{**decided, **job})
 
     def stats(self, pipeline: Any) -> dict[str, Any]:
         """Where the time went (a PipelineStats after the job) and what the job ran with."""
@@ -122,12 +112,6 @@ def load_captioner(checkpoint: str, device: str, quantization: str = "checkpoint
     from kvcap.model.captioner import Captioner
 
     return Captioner.from_checkpoint(checkpoint, device=device, quantization=quantization_override(quantization))
-
-
-def checkpoint_id(checkpoint: str) -> str:
-    """What captions.jsonl records name the checkpoint by: its resolved folder (`demo` stays `demo`)."""
-    path = Path(checkpoint)
-    return str(path.resolve()) if path.is_dir() else checkpoint
 
 
 def use_prompt(captioner: Any, prompt: str) -> None:

@@ -7,6 +7,7 @@ With no output folder (the trainer's eval) only the counts and `progress` are ke
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -99,6 +100,18 @@ class CaptionSink:
             progress(counts, None)
         return cls(out=plan.out, ledger=plan.ledger, names=plan.names, formats=formats, counts=counts,
                    checkpoint=checkpoint, progress=progress, job=job, subtitles=subtitles, flags=flags)
+
+    @classmethod
+    def for_job(cls, plan: Any, options: Any, paths: Sequence[Any], *, progress: Progress | None,
+                job_extra: dict[str, Any] | None = None) -> "CaptionSink":
+        """`open` with everything a job's CaptionOptions set (formats, checkpoint, subtitle style,
+        suspect thresholds, job.json cadence and extras): how both engines open theirs. `paths`
+        are the job's inputs, recorded absolute (`kvcap review` lists the videos again from them,
+        from any folder); `job_extra` replaces `options.job_extra`."""
+        return cls.open(plan, formats=options.formats, checkpoint=options.checkpoint, progress=progress,
+                        inputs=[os.path.abspath(p) for p in paths], job_interval=options.job_interval,
+                        job_extra=options.job_extra if job_extra is None else job_extra,
+                        subtitles=options.subtitles, flags=options.flags)
 
     def skipped(self, video: VideoInput, record: dict[str, Any]) -> CaptionResult:
         """A video already done by an earlier run: its old record, passed on."""

@@ -16,10 +16,13 @@ import click
 from kvcap.commands.progress import ProgressReporter
 
 
-def finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool, review=None) -> None:
-    """The summary, the review page when asked (`review`: (OUT, config)), then the exit code:
-    130 interrupted (with how to resume), 1 some failed."""
+def finish(status: str, reporter: "ProgressReporter", *, to_stdout: bool, review=None, notes=()) -> None:
+    """The summary and its `notes` (lines after it, e.g. what each Ray worker chose), the review
+    page when asked (`review`: (OUT, config)), then the exit code: 130 interrupted (with how to
+    resume), 1 some failed."""
     reporter.summary(status, err=to_stdout)
+    for line in notes:
+        click.echo(line, err=to_stdout)
     if review is not None:
         write_review_page(*review)
     if status == "interrupted" and to_stdout:

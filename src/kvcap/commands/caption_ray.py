@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,53 +24,32 @@ def check_ray() -> None:
     require_ray()
 
 
-def ray_options(cfg: Any, fmts: Any, frames: int | None, shard_spec: Any, overwrite: bool) -> Any:
+def ray_options(cfg: Any, frames: int | None, shard_spec: Any, overwrite: bool) -> Any:
     """The job's CaptionOptions for the driver, which loads no model: frames from kvcap.json, and
     `batch_size` the windows per actor call (each actor cuts its own batches, `auto` decided there)."""
     from kvcap.caption.cluster.engine import AUTO_ROWS, stage_shape
     from kvcap.caption.plan import CaptionOptions
-    from kvcap.video.scenes import SceneOptions
 
     c = cfg.caption
-    segment: Any = c.segment
-    if segment == "scenes":
-        segment = SceneOptions(min_seconds=c.scene_min_seconds, max_seconds=c.scene_max_seconds)
-    return CaptionOptions(frames=stage_shape(c.checkpoint, frames).frames, formats=fmts,
-                          batch_size=c.batch_size if isinstance(c.batch_size, int) else AUTO_ROWS,
-                          segment=segment, shard=shard_spec, overwrite=overwrite, workers=0,
-                          generation=cfg.generation, backend=cfg.video.backend,
-                          checkpoint=checkpoint_id(c.checkpoint), job_extra={})
-
-
-def checkpoint_id(checkpoint: str) -> str:
-    path = Path(checkpoint)
-    return str(path.resolve()) if path.is_dir() else checkpoint
+    return CaptionOptions.from_config(cfg, frames=stage_shape(c.checkpoint, frames).frames,
+                                      batch_size=c.batch_size if isinstance(c.batch_size, int) else AUTO_ROWS,
+                                      shard=shard_spec, overwrite=overwrite, workers=0, job_extra={})
 
 
 def run_ray(paths: Any, cfg: Any, out_dir: Path | None, frames: int | None, shard_spec: Any, overwrite: bool,
             quiet: bool, verbose: bool, review: bool = False) -> None:
     """Run the job on the cluster, print the summary (and write the review page with `review`),
     exit with the local engine's codes."""
-    from kvcap.commands.caption_job import resume_command, run_job, stdout_echo, write_review_page
+    from kvcap.commands.caption_job import finish, run_job, stdout_echo
     from kvcap.commands.progress import ProgressReporter
 
     check_ray()
     reporter = ProgressReporter(out_dir=out_dir if out_dir is not None else "stdout", checkpoint=cfg.caption.checkpoint,
                                 device="ray", batch_size=cfg.caption.batch_size, workers=0, shard=shard_spec,
                                 echo=stdout_echo(out_dir is None, quiet), verbose=verbose)
-    options = ray_options(cfg, cfg.caption.formats, frames, shard_spec, overwrite)
+    options = ray_options(cfg, frames, shard_spec, overwrite)
     job, status = _run(paths, cfg, out_dir, options, reporter, run_job)
-    err = out_dir is None
-    reporter.summary(status, err=err)
-    for line in summary_lines(job):
-        click.echo(line, err=err)
-    if review and out_dir is not None:
-        write_review_page(out_dir, cfg)
-    if status == "interrupted":
-        click.echo(f"interrupted: rerun the same command to resume:\n  {resume_command()}", err=True)
-        sys.exit(130)
-    if reporter.failures:
-        sys.exit(1)
+    finish(status, reporter, to_stdout=out_dir is None, review=(out_dir, cfg) if review else None, notes=summary_lines(job))
 
 
 def _run(paths: Any, cfg: Any, out_dir: Path | None, options: Any, reporter: Any, run_job: Any) -> tuple[Any, str]:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvcap.errors import KvcapError
+from kvcap.errors import KvcapError, one_line
 
 RAY_EXTRA = "pip install 'kvcap[ray]'"
 
@@ -98,7 +98,7 @@ def connect(address: str = "", *, num_cpus: int | None = None) -> Cluster:
     try:
         ray.init(address=target, **kwargs)
     except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception when a local node times out
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = one_line(exc, first_line=True)
         if started_local:
             raise RayConnectError(f"--cluster ray: cannot start a local Ray cluster ({reason})") from None
         where = f"ray.address {address}" if address else f"RAY_ADDRESS {os.environ.get('RAY_ADDRESS', '')}".strip()

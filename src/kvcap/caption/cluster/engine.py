@@ -13,7 +13,6 @@ killed local job leaves and a rerun resumes.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +80,7 @@ class RayCaptionJob:
 
         plan, o = self.plan, self.options
         extra = {**(o.job_extra or {}), "cluster": "ray", "ray": self.cluster.describe(), "workers": []}
-        sink = CaptionSink.open(plan, formats=o.formats, checkpoint=o.checkpoint, progress=self.progress,
-                                inputs=[os.path.abspath(p) for p in self.paths],  # as the local job's: review finds them
-                                job_interval=o.job_interval, job_extra=extra)
+        sink = CaptionSink.for_job(plan, o, self.paths, progress=self.progress, job_extra=extra)
         status, error = "interrupted", None
         try:
             for video in plan.done_before:
